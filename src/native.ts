@@ -1,0 +1,184 @@
+/**
+ * Loads the C++ addon and declares the exact types of everything it exports.
+ *
+ * Matrices are row-major Float32Arrays with explicit shapes. Every function validates its arguments in the
+ * addon and throws a TypeError (wrong type) or RangeError (wrong size or value) naming the argument, so no
+ * call from JavaScript can touch memory outside the arrays it was given.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Instruction sets the kernels are compiled for, best first. */
+export type Isa = 'avx512' | 'avx2' | 'generic';
+
+/** Activation applied to each element of the GEMM result after the bias (fused into the write-back). */
+export type EpilogueActivation = 'none' | 'sigmoid' | 'relu';
+
+/** Derivative of an activation, given its cached output y, multiplied into the GEMM result. */
+export type EpilogueDerivative = 'sigmoid' | 'relu';
+
+export interface GemmArgs {
+  /** op(A) = Aᵀ when true. Default false. */
+  transA?: boolean;
+  /** op(B) = Bᵀ when true. Default false. */
+  transB?: boolean;
+  /** Rows of op(A) and of C. */
+  m: number;
+  /** Columns of op(B) and of C. */
+  n: number;
+  /** Columns of op(A) = rows of op(B). */
+  k: number;
+  /** Default 1. */
+  alpha?: number;
+  /** A is (m×k), or (k×m) when transA. */
+  a: Float32Array;
+  /** Row stride of A in elements. Default: its width (k, or m when transA). */
+  lda?: number;
+  /** B is (k×n), or (n×k) when transB. */
+  b: Float32Array;
+  /** Row stride of B. Default: its width (n, or k when transB). */
+  ldb?: number;
+  /** Default 0; with 0, C is never read (it may hold NaN). */
+  beta?: number;
+  /** C is (m×n). */
+  c: Float32Array;
+  /** Row stride of C. Default n. */
+  ldc?: number;
+  /** Fused epilogue: C[i][j] += bias[j] (length n), applied once after alpha·op(A)·op(B) + beta·C. */
+  bias?: Float32Array;
+  /** Fused epilogue: activation after the bias. Default 'none'. */
+  activation?: EpilogueActivation;
+  /** Fused epilogue: C[i][j] *= f'(y[i][j]) where y is the activation's cached output (m×n, stride ldc). */
+  derivative?: EpilogueDerivative;
+  /** The cached output for `derivative`. */
+  derivativeOf?: Float32Array;
+}
+
+export interface SoftmaxCrossEntropyArgs {
+  /** Scores (m×n). */
+  logits: Float32Array;
+  /** Class index per row (length m), or target distributions such as one-hot rows (m×n). */
+  targets: Int32Array | Float32Array;
+  m: number;
+  n: number;
+  /** When given, receives softmax(logits) (m×n). May be `logits` itself. */
+  probabilities?: Float32Array;
+  /** When given, receives d(mean loss)/d(logits) = (softmax − target) / m. May be `logits` itself. */
+  gradient?: Float32Array;
+}
+
+export interface SoftmaxCrossEntropyResult {
+  /** Mean cross-entropy over the m rows. */
+  loss: number;
+  /** Rows whose argmax equals the target class (argmax of the target row for distributions). */
+  correct: number;
+}
+
+export interface StandardizeArgs {
+  /** Samples as bytes, one row of `rowLength` per sample. */
+  pixels: Uint8Array;
+  rowLength: number;
+  /** Which samples to convert, in order. */
+  indices: Int32Array;
+  /** Length 1 (one mean for every pixel) or rowLength (per pixel). */
+  mean: Float32Array;
+  /** 1/std, same length as mean. */
+  invStd: Float32Array;
+  /** Receives (indices.length × rowLength) floats, (pixel − mean) · invStd. */
+  out: Float32Array;
+}
+
+export interface AdamArgs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** 1-based step number, for bias correction. */
+  step: number;
+  /** Decoupled weight decay (AdamW); 0 for plain Adam. */
+  weightDecay: number;
+}
+
+export interface NativeAddon {
+  /** C = alpha·op(A)·op(B) + beta·C, then the optional fused epilogue. Runs on the thread pool. */
+  gemm(args: GemmArgs): void;
+  /** gemm off the calling thread; the arrays must not be changed until the promise settles. */
+  gemmAsync(args: GemmArgs): Promise<void>;
+
+  /** y[i][j] = x[i][j] + bias[j] for an (m×n) x; y may be x. */
+  biasAdd(x: Float32Array, bias: Float32Array, m: number, n: number, y: Float32Array): void;
+  /** y = 1 / (1 + e^(−x)); y may be x. */
+  sigmoidForward(x: Float32Array, y: Float32Array): void;
+  /** dx = dy · y · (1 − y), from the forward output y; dx may be dy. */
+  sigmoidBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** y = max(0, x); y may be x. */
+  reluForward(x: Float32Array, y: Float32Array): void;
+  /** dx = dy where y > 0, else 0, from the forward output y; dx may be dy. */
+  reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** Softmax and cross-entropy in one pass over the rows. */
+  softmaxCrossEntropy(args: SoftmaxCrossEntropyArgs): SoftmaxCrossEntropyResult;
+  /** out[i] = index of the largest x[i][j] (the first one on ties). */
+  argmax(x: Float32Array, m: number, n: number, out: Int32Array): void;
+  /** Rows of an (m×n) score matrix whose argmax equals labels[i]. */
+  countCorrect(x: Float32Array, m: number, n: number, labels: Int32Array): number;
+  /** out[j] = alpha · Σ_i x[i][j] + beta · out[j] (the bias gradient). */
+  columnSums(x: Float32Array, m: number, n: number, out: Float32Array, alpha?: number, beta?: number): void;
+  /** Bytes of the chosen samples → standardized floats. */
+  standardize(args: StandardizeArgs): void;
+
+  /** w −= lr · (g + weightDecay · w). */
+  sgdUpdate(w: Float32Array, g: Float32Array, lr: number, weightDecay: number): void;
+  /** v = momentum · v + g + weightDecay · w; w −= lr · v (or lr · (g + momentum · v) when nesterov). */
+  momentumUpdate(
+    w: Float32Array,
+    g: Float32Array,
+    velocity: Float32Array,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+    nesterov: boolean,
+  ): void;
+  /** Adam with bias correction; m and v are the first and second moment buffers. */
+  adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, args: AdamArgs): void;
+
+  /** Threads of the shared pool (the calling thread counts as one). */
+  getThreads(): number;
+  /** Sets the pool size, from 1 to 256. Default: the number of cores. */
+  setThreads(threads: number): void;
+  /** The instruction set the kernels use now. */
+  getIsa(): Isa;
+  /** Forces an instruction set this CPU supports (also FASTMLP_ISA at load time). */
+  setIsa(isa: Isa): void;
+  /** Instruction sets this CPU supports, best first. */
+  supportedIsas(): Isa[];
+  /** Register tile and cache blocks of the current instruction set's GEMM. */
+  gemmConfig(): { isa: Isa; mr: number; nr: number; mc: number; kc: number; nc: number };
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+
+/** Where a build puts the addon: cmake-js and node-gyp both write build/Release. */
+export function addonPath(): string {
+  return process.env.FASTMLP_ADDON ?? join(root, 'build', 'Release', 'fastmlp.node');
+}
+
+function load(): NativeAddon {
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new Error(
+      `the native addon is not built: run npm install (looked for ${path}).\n` +
+        'Possible solutions:\n' +
+        '- run `npm install` (or `npm run build:native`) in the fastmlp folder, with cmake and a C++17 compiler\n' +
+        '- or build with node-gyp: `npm run build:gyp`\n' +
+        '- or point FASTMLP_ADDON at a built fastmlp.node',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  return require(path) as NativeAddon;
+}
+
+/** The addon, loaded once per thread (it is context-aware, so every worker thread may load it). */
+export const native: NativeAddon = load();
