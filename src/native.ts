@@ -154,7 +154,7 @@ export interface NativeAddon {
   /** Instruction sets this CPU supports, best first. */
   supportedIsas(): Isa[];
   /** Register tile and cache blocks of the current instruction set's GEMM. */
-  gemmConfig(): { isa: Isa; mr: number; nr: number; mc: number; kc: number; nc: number };
+  gemmConfig(): { isa: Isa; mr: number; nr: number; kc: number; nc: number; skinnyNr: number };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,0 +1,124 @@
+/**
+ * GEMM throughput on the shapes of one training step of the reference network (batch 2000) and a square,
+ * ours at 1 thread and at all threads, against numpy's matmul on the same shapes and threads in the same run.
+ * The two alternate (ours, numpy, ours, numpy) and each figure is the median over both passes' rounds.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { native } from '../src/native.js';
+import { median, round, timeCalls } from './stats.js';
+
+interface Shape {
+  name: string;
+  m: number;
+  n: number;
+  k: number;
+  op: 'NN' | 'TN' | 'NT';
+}
+
+const shapes: Shape[] = [
+  { name: 'forward X·W1', m: 2000, n: 256, k: 784, op: 'NN' },
+  { name: 'gradient Xᵀ·dZ1', m: 784, n: 256, k: 2000, op: 'TN' },
+  { name: 'backward dZ2·W2ᵀ', m: 2000, n: 256, k: 10, op: 'NT' },
+  { name: 'forward A·W2', m: 2000, n: 10, k: 256, op: 'NN' },
+  { name: 'square 1024³', m: 1024, n: 1024, k: 1024, op: 'NN' },
+];
+
+const ROUNDS = 7;
+
+function repsFor(s: Shape): number {
+  // About 20 ms of work per round at 200 GFLOP/s.
+  return Math.max(3, Math.round(4e9 / (2 * s.m * s.n * s.k)));
+}
+
+function ours(s: Shape, threads: number): number[] {
+  native.setThreads(threads);
+  const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
+  const a = fill(s.m * s.k), b = fill(s.k * s.n), c = new Float32Array(s.m * s.n);
+  const args = { transA: s.op[0] === 'T', transB: s.op[1] === 'T', m: s.m, n: s.n, k: s.k, a, b, c };
+  const seconds: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) seconds.push(timeCalls(() => native.gemm(args), 1, repsFor(s), r === 0 ? 3 : 0));
+  return seconds.map((t) => (2 * s.m * s.n * s.k) / t / 1e9);
+}
+
+/** numpy's figures, or undefined where python3 with numpy is not importable. */
+function numpy(threads: number): { kernel: string; gflops: Record<string, number> } | undefined {
+  const env = { ...process.env };
+  // OpenBLAS picks its AVX-512 kernels only with both unset; for this child process alone.
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const script = fileURLToPath(new URL('./numpy_gemm.py', import.meta.url));
+  const results: Array<{ kernel: string; gflops: Record<string, number> }> = [];
+  for (const s of shapes) {
+    const run = spawnSync('python3', [script, String(threads), String(ROUNDS), String(repsFor(s))], {
+      env,
+      input: JSON.stringify([s]),
+      encoding: 'utf8',
+    });
+    if (run.status !== 0) return undefined;
+    results.push(JSON.parse(run.stdout));
+  }
+  return { kernel: results[0]!.kernel, gflops: Object.assign({}, ...results.map((r) => r.gflops)) };
+}
+
+export interface GemmBenchRow {
+  name: string;
+  m: number;
+  n: number;
+  k: number;
+  op: string;
+  threads: number;
+  gflops: number;
+  numpyGflops: number | null;
+  ratio: number | null;
+}
+
+export async function benchGemm(): Promise<Record<string, unknown>> {
+  const allThreads = native.getThreads();
+  const threadCounts = allThreads > 1 ? [1, allThreads] : [1];
+  const rows: GemmBenchRow[] = [];
+  let numpyKernel: string | null = null;
+  for (const threads of threadCounts) {
+    const samples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
+    const numpySamples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
+    for (let pass = 0; pass < 2; pass++) {
+      for (const s of shapes) samples.get(s.name)!.push(...ours(s, threads));
+      const np = numpy(threads);
+      if (np) {
+        numpyKernel = np.kernel;
+        for (const s of shapes) numpySamples.get(s.name)!.push(np.gflops[s.name]!);
+      }
+    }
+    for (const s of shapes) {
+      const gflops = median(samples.get(s.name)!);
+      const npValues = numpySamples.get(s.name)!;
+      const numpyGflops = npValues.length ? median(npValues) : null;
+      rows.push({
+        name: s.name,
+        m: s.m,
+        n: s.n,
+        k: s.k,
+        op: s.op,
+        threads,
+        gflops: round(gflops),
+        numpyGflops: numpyGflops === null ? null : round(numpyGflops),
+        ratio: numpyGflops === null ? null : round(gflops / numpyGflops, 2),
+      });
+    }
+  }
+  native.setThreads(allThreads);
+  return { isa: native.getIsa(), threads: allThreads, numpyKernel, shapes: rows };
+}
+
+export function printGemm(result: Record<string, unknown>): void {
+  const rows = result.shapes as GemmBenchRow[];
+  console.log(`isa ${String(result.isa)}, numpy kernel ${String(result.numpyKernel ?? 'n/a')}`);
+  console.log('shape                 op   m×n×k            threads  GFLOP/s  numpy  ours/numpy');
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(21)} ${r.op}   ${`${r.m}×${r.n}×${r.k}`.padEnd(16)} ${String(r.threads).padStart(7)}  ${r.gflops
+        .toFixed(1)
+        .padStart(7)}  ${(r.numpyGflops?.toFixed(1) ?? '-').padStart(5)}  ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}`,
+    );
+  }
+}

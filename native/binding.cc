@@ -1,0 +1,639 @@
+// The only file that knows N-API. Every argument is checked here — types, integer dimensions, array lengths
+// against those dimensions, overlapping outputs — before any kernel touches memory. Type problems throw
+// TypeError, size and value problems RangeError, each naming the argument.
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dispatch.h"
+#include "elementwise.h"
+#include "gemm.h"
+#include "threadpool.h"
+
+namespace fastmlp {
+namespace {
+
+// Dimensions above this are certainly mistakes, and products of two stay far from int64 overflow.
+constexpr int64_t kMaxDim = (int64_t(1) << 31) - 1;
+
+std::string describe(const Napi::Value& v) {
+  std::ostringstream out;
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: out << (v.As<Napi::Boolean>().Value() ? "true" : "false") << " of type boolean"; break;
+    case napi_number: out << v.As<Napi::Number>().DoubleValue() << " of type number"; break;
+    case napi_string: out << "'" << v.As<Napi::String>().Utf8Value() << "' of type string"; break;
+    case napi_object:
+      if (v.IsArray()) return "an Array";
+      if (v.IsTypedArray()) {
+        switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+          case napi_float32_array: return "a Float32Array";
+          case napi_float64_array: return "a Float64Array";
+          case napi_int32_array: return "an Int32Array";
+          case napi_uint8_array: return "a Uint8Array";
+          default: return "a TypedArray of another element type";
+        }
+      }
+      return "an object";
+    default: return "a value of another type";
+  }
+  return out.str();
+}
+
+[[noreturn]] void type_error(const Napi::Env& env, const std::string& message) {
+  throw Napi::TypeError::New(env, message);
+}
+
+[[noreturn]] void range_error(const Napi::Env& env, const std::string& message) {
+  throw Napi::RangeError::New(env, message);
+}
+
+template <typename T>
+struct View {
+  T* data = nullptr;
+  int64_t length = 0;
+};
+
+template <typename T, napi_typedarray_type kType>
+View<T> typed_array(const Napi::Env& env, const Napi::Value& v, const std::string& name, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
+    type_error(env, "Expected " + std::string(what) + " for " + name + " but received " + describe(v));
+  auto array = v.As<Napi::TypedArrayOf<T>>();
+  return {array.Data(), static_cast<int64_t>(array.ElementLength())};
+}
+
+View<float> f32(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
+  return typed_array<float, napi_float32_array>(env, v, name, "a Float32Array");
+}
+View<int32_t> i32(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
+  return typed_array<int32_t, napi_int32_array>(env, v, name, "an Int32Array");
+}
+View<uint8_t> u8(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
+  return typed_array<uint8_t, napi_uint8_array>(env, v, name, "a Uint8Array");
+}
+
+double number(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
+  if (!v.IsNumber()) type_error(env, "Expected a number for " + name + " but received " + describe(v));
+  const double x = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(x)) range_error(env, "Expected a finite number for " + name + " but received " + describe(v));
+  return x;
+}
+
+int64_t integer(const Napi::Env& env, const Napi::Value& v, const std::string& name, int64_t min, int64_t max) {
+  if (!v.IsNumber()) type_error(env, "Expected an integer for " + name + " but received " + describe(v));
+  const double x = v.As<Napi::Number>().DoubleValue();
+  if (!(x == std::floor(x)) || x < static_cast<double>(min) || x > static_cast<double>(max)) {
+    std::ostringstream out;
+    out << "Expected an integer from " << min << " to " << max << " for " << name << " but received "
+        << describe(v);
+    range_error(env, out.str());
+  }
+  return static_cast<int64_t>(x);
+}
+
+int64_t dim(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
+  return integer(env, v, name, 0, kMaxDim);
+}
+
+bool boolean(const Napi::Env& env, const Napi::Value& v, const std::string& name, bool fallback) {
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) type_error(env, "Expected a boolean for " + name + " but received " + describe(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+// Elements a (rows × cols) matrix with row stride ld spans.
+int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
+
+void require_length(const Napi::Env& env, const std::string& name, int64_t length, int64_t needed,
+                    const std::string& shape) {
+  if (length < needed) {
+    std::ostringstream out;
+    out << "Expected " << name << " to hold at least " << needed << " elements (" << shape << ") but it has "
+        << length;
+    range_error(env, out.str());
+  }
+}
+
+void require_same_length(const Napi::Env& env, const std::string& name, int64_t length, const std::string& other,
+                         int64_t expected) {
+  if (length != expected) {
+    std::ostringstream out;
+    out << "Expected " << name << " to have the length of " << other << " (" << expected << ") but it has "
+        << length;
+    range_error(env, out.str());
+  }
+}
+
+std::string shape(int64_t rows, int64_t cols, const std::string& ld_name = "", int64_t ld = 0) {
+  std::ostringstream out;
+  out << rows << "×" << cols;
+  if (!ld_name.empty()) out << " with " << ld_name << " " << ld;
+  return out.str();
+}
+
+// Outputs must not overlap inputs unless they are the very same array (which the kernels allow).
+template <typename A, typename B>
+void require_disjoint(const Napi::Env& env, const std::string& out_name, const View<A>& out, int64_t out_len,
+                      const std::string& in_name, const View<B>& in, int64_t in_len, bool allow_same) {
+  const auto* o0 = reinterpret_cast<const char*>(out.data);
+  const auto* o1 = o0 + out_len * sizeof(A);
+  const auto* i0 = reinterpret_cast<const char*>(in.data);
+  const auto* i1 = i0 + in_len * sizeof(B);
+  if (out_len == 0 || in_len == 0 || o1 <= i0 || i1 <= o0) return;
+  if (allow_same && o0 == i0) return;
+  range_error(env, "Expected " + out_name + " not to overlap " + in_name);
+}
+
+// Rejects misspelled options instead of silently ignoring them.
+void require_known_keys(const Napi::Env& env, const Napi::Object& options, const std::string& function,
+                        const std::set<std::string>& known) {
+  const Napi::Array keys = options.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    if (!known.count(key)) type_error(env, "Unknown option '" + key + "' for " + function);
+  }
+}
+
+Napi::Object options_object(const Napi::CallbackInfo& info, const std::string& function) {
+  if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray())
+    type_error(info.Env(), "Expected an options object for " + function + " but received " +
+                               (info.Length() < 1 ? std::string("nothing") : describe(info[0])));
+  return info[0].As<Napi::Object>();
+}
+
+Activation activation(const Napi::Env& env, const Napi::Value& v, const std::string& name, bool allow_none) {
+  if (v.IsUndefined() && allow_none) return Activation::kNone;
+  if (v.IsString()) {
+    const std::string s = v.As<Napi::String>().Utf8Value();
+    if (s == "sigmoid") return Activation::kSigmoid;
+    if (s == "relu") return Activation::kRelu;
+    if (s == "none" && allow_none) return Activation::kNone;
+  }
+  type_error(env, std::string("Expected ") + (allow_none ? "'none', " : "") + "'sigmoid' or 'relu' for " + name +
+                      " but received " + describe(v));
+}
+
+// A GEMM call with every argument checked, holding the arrays alive while asynchronous work runs.
+struct GemmCall {
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+  float alpha = 1.0f, beta = 0.0f;
+  const float* a = nullptr;
+  const float* b = nullptr;
+  float* c = nullptr;
+  Epilogue epilogue;
+  std::vector<Napi::Reference<Napi::Value>> keep_alive;
+
+  void run() const { sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue); }
+};
+
+// keep: hold references to the arrays (for asynchronous work).
+GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function, bool keep) {
+  const Napi::Env env = info.Env();
+  const Napi::Object o = options_object(info, function);
+  require_known_keys(env, o, function,
+                     {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc", "bias",
+                      "activation", "derivative", "derivativeOf"});
+  GemmCall call;
+  call.trans_a = boolean(env, o.Get("transA"), "transA", false);
+  call.trans_b = boolean(env, o.Get("transB"), "transB", false);
+  call.m = dim(env, o.Get("m"), "m");
+  call.n = dim(env, o.Get("n"), "n");
+  call.k = dim(env, o.Get("k"), "k");
+  if (!o.Get("alpha").IsUndefined()) call.alpha = static_cast<float>(number(env, o.Get("alpha"), "alpha"));
+  if (!o.Get("beta").IsUndefined()) call.beta = static_cast<float>(number(env, o.Get("beta"), "beta"));
+  const auto a = f32(env, o.Get("a"), "a");
+  const auto b = f32(env, o.Get("b"), "b");
+  const auto c = f32(env, o.Get("c"), "c");
+
+  // A is stored (m×k), or (k×m) when transposed; B (k×n), or (n×k).
+  const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
+  const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
+  const auto stride = [&](const char* name, int64_t cols) {
+    const Napi::Value v = o.Get(name);
+    if (v.IsUndefined()) return std::max<int64_t>(cols, 1);
+    const int64_t ld = dim(env, v, name);
+    if (ld < std::max<int64_t>(cols, 1)) {
+      std::ostringstream out;
+      out << "Expected " << name << " to be at least " << std::max<int64_t>(cols, 1) << " (the row length) but received "
+          << ld;
+      range_error(env, out.str());
+    }
+    return ld;
+  };
+  call.lda = stride("lda", a_cols);
+  call.ldb = stride("ldb", b_cols);
+  call.ldc = stride("ldc", call.n);
+  // A and B are read only when the product contributes.
+  const bool reads_ab = call.m > 0 && call.n > 0;
+  const int64_t a_span = reads_ab ? span(a_rows, a_cols, call.lda) : 0;
+  const int64_t b_span = reads_ab ? span(b_rows, b_cols, call.ldb) : 0;
+  const int64_t c_span = span(call.m, call.n, call.ldc);
+  require_length(env, "a", a.length, a_span,
+                 std::string(call.trans_a ? "k×m = " : "m×k = ") + shape(a_rows, a_cols, "lda", call.lda));
+  require_length(env, "b", b.length, b_span,
+                 std::string(call.trans_b ? "n×k = " : "k×n = ") + shape(b_rows, b_cols, "ldb", call.ldb));
+  require_length(env, "c", c.length, c_span, "m×n = " + shape(call.m, call.n, "ldc", call.ldc));
+  require_disjoint(env, "c", c, c_span, "a", a, a_span, false);
+  require_disjoint(env, "c", c, c_span, "b", b, b_span, false);
+  call.a = a.data;
+  call.b = b.data;
+  call.c = c.data;
+
+  const Napi::Value bias = o.Get("bias");
+  if (!bias.IsUndefined()) {
+    const auto bv = f32(env, bias, "bias");
+    require_length(env, "bias", bv.length, call.n, "n");
+    require_disjoint(env, "c", c, c_span, "bias", bv, call.n, false);
+    call.epilogue.bias = bv.data;
+    if (keep) call.keep_alive.push_back(Napi::Persistent(bias));
+  }
+  call.epilogue.activation = activation(env, o.Get("activation"), "activation", true);
+  const Napi::Value derivative = o.Get("derivative");
+  if (!derivative.IsUndefined()) {
+    call.epilogue.derivative = activation(env, derivative, "derivative", false);
+    const Napi::Value of = o.Get("derivativeOf");
+    const auto y = f32(env, of, "derivativeOf");
+    require_length(env, "derivativeOf", y.length, c_span, "m×n = " + shape(call.m, call.n, "ldc", call.ldc));
+    require_disjoint(env, "c", c, c_span, "derivativeOf", y, c_span, false);
+    call.epilogue.derivative_of = y.data;
+    call.epilogue.ld_derivative_of = call.ldc;
+    if (keep) call.keep_alive.push_back(Napi::Persistent(of));
+  } else if (!o.Get("derivativeOf").IsUndefined()) {
+    type_error(env, "derivativeOf is given without derivative");
+  }
+  if (keep)
+    for (const char* name : {"a", "b", "c"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));
+  return call;
+}
+
+class GemmWorker : public Napi::AsyncWorker {
+ public:
+  GemmWorker(const Napi::Env& env, GemmCall call)
+      : Napi::AsyncWorker(env, "fastmlp.gemm"), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override { call_.run(); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  GemmCall call_;
+  Napi::Promise::Deferred deferred_;
+};
+
+void require_args(const Napi::CallbackInfo& info, size_t count, const std::string& function) {
+  if (info.Length() < count) {
+    std::ostringstream out;
+    out << function << " expects " << count << " arguments but received " << info.Length();
+    type_error(info.Env(), out.str());
+  }
+}
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceMethod("gemm", &Addon::Gemm),
+                             InstanceMethod("gemmAsync", &Addon::GemmAsync),
+                             InstanceMethod("biasAdd", &Addon::BiasAdd),
+                             InstanceMethod("sigmoidForward", &Addon::SigmoidForward),
+                             InstanceMethod("sigmoidBackward", &Addon::SigmoidBackward),
+                             InstanceMethod("reluForward", &Addon::ReluForward),
+                             InstanceMethod("reluBackward", &Addon::ReluBackward),
+                             InstanceMethod("softmaxCrossEntropy", &Addon::SoftmaxCrossEntropy),
+                             InstanceMethod("argmax", &Addon::Argmax),
+                             InstanceMethod("countCorrect", &Addon::CountCorrect),
+                             InstanceMethod("columnSums", &Addon::ColumnSums),
+                             InstanceMethod("standardize", &Addon::Standardize),
+                             InstanceMethod("sgdUpdate", &Addon::SgdUpdate),
+                             InstanceMethod("momentumUpdate", &Addon::MomentumUpdate),
+                             InstanceMethod("adamUpdate", &Addon::AdamUpdate),
+                             InstanceMethod("getThreads", &Addon::GetThreads),
+                             InstanceMethod("setThreads", &Addon::SetThreads),
+                             InstanceMethod("getIsa", &Addon::GetIsa),
+                             InstanceMethod("setIsa", &Addon::SetIsa),
+                             InstanceMethod("supportedIsas", &Addon::SupportedIsas),
+                             InstanceMethod("gemmConfig", &Addon::GemmConfig),
+                         });
+  }
+
+ private:
+  Napi::Value Gemm(const Napi::CallbackInfo& info) {
+    parse_gemm(info, "gemm", false).run();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GemmAsync(const Napi::CallbackInfo& info) {
+    auto* worker = new GemmWorker(info.Env(), parse_gemm(info, "gemmAsync", true));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  }
+
+  // biasAdd(x, bias, m, n, y)
+  Napi::Value BiasAdd(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 5, "biasAdd");
+    const auto x = f32(env, info[0], "x");
+    const auto bias = f32(env, info[1], "bias");
+    const int64_t m = dim(env, info[2], "m"), n = dim(env, info[3], "n");
+    const auto y = f32(env, info[4], "y");
+    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
+    require_length(env, "bias", bias.length, n, "n");
+    require_length(env, "y", y.length, m * n, "m×n = " + shape(m, n));
+    require_disjoint(env, "y", y, m * n, "x", x, m * n, true);
+    require_disjoint(env, "y", y, m * n, "bias", bias, n, false);
+    bias_add(x.data, bias.data, y.data, m, n);
+    return env.Undefined();
+  }
+
+  // f(x, y) over x.length elements, y the same length (may be x)
+  template <void (*kFn)(const float*, float*, int64_t)>
+  Napi::Value Unary(const Napi::CallbackInfo& info, const char* function) {
+    const Napi::Env env = info.Env();
+    require_args(info, 2, function);
+    const auto x = f32(env, info[0], "x");
+    const auto y = f32(env, info[1], "y");
+    require_same_length(env, "y", y.length, "x", x.length);
+    require_disjoint(env, "y", y, y.length, "x", x, x.length, true);
+    kFn(x.data, y.data, x.length);
+    return env.Undefined();
+  }
+
+  // f(y, dy, dx): dx = dy · f'(y), all the same length; dx may be dy
+  template <void (*kFn)(const float*, const float*, float*, int64_t)>
+  Napi::Value Backward(const Napi::CallbackInfo& info, const char* function) {
+    const Napi::Env env = info.Env();
+    require_args(info, 3, function);
+    const auto y = f32(env, info[0], "y");
+    const auto dy = f32(env, info[1], "dy");
+    const auto dx = f32(env, info[2], "dx");
+    require_same_length(env, "dy", dy.length, "y", y.length);
+    require_same_length(env, "dx", dx.length, "y", y.length);
+    require_disjoint(env, "dx", dx, dx.length, "dy", dy, dy.length, true);
+    require_disjoint(env, "dx", dx, dx.length, "y", y, y.length, false);
+    kFn(y.data, dy.data, dx.data, y.length);
+    return env.Undefined();
+  }
+
+  Napi::Value SigmoidForward(const Napi::CallbackInfo& info) { return Unary<sigmoid_forward>(info, "sigmoidForward"); }
+  Napi::Value ReluForward(const Napi::CallbackInfo& info) { return Unary<relu_forward>(info, "reluForward"); }
+  Napi::Value SigmoidBackward(const Napi::CallbackInfo& info) {
+    return Backward<sigmoid_backward>(info, "sigmoidBackward");
+  }
+  Napi::Value ReluBackward(const Napi::CallbackInfo& info) { return Backward<relu_backward>(info, "reluBackward"); }
+
+  Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const Napi::Object o = options_object(info, "softmaxCrossEntropy");
+    require_known_keys(env, o, "softmaxCrossEntropy", {"logits", "targets", "m", "n", "probabilities", "gradient"});
+    const int64_t m = dim(env, o.Get("m"), "m");
+    const int64_t n = integer(env, o.Get("n"), "n", 1, kMaxDim);
+    const int64_t size = m * n;
+    const std::string mn = "m×n = " + shape(m, n);
+    const auto logits = f32(env, o.Get("logits"), "logits");
+    require_length(env, "logits", logits.length, size, mn);
+
+    const Napi::Value targets = o.Get("targets");
+    const int32_t* labels = nullptr;
+    const float* distributions = nullptr;
+    if (targets.IsTypedArray() && targets.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+      const auto t = i32(env, targets, "targets");
+      require_length(env, "targets", t.length, m, "m class indices");
+      for (int64_t i = 0; i < m; ++i) {
+        if (t.data[i] < 0 || t.data[i] >= n) {
+          std::ostringstream out;
+          out << "Expected targets[" << i << "] to be a class from 0 to " << n - 1 << " but received " << t.data[i];
+          range_error(env, out.str());
+        }
+      }
+      labels = t.data;
+    } else if (targets.IsTypedArray() && targets.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+      const auto t = f32(env, targets, "targets");
+      require_length(env, "targets", t.length, size, mn);
+      distributions = t.data;
+    } else {
+      type_error(env, "Expected an Int32Array of classes or a Float32Array of distributions for targets but received " +
+                          describe(targets));
+    }
+
+    float* outputs[2] = {nullptr, nullptr};
+    const char* names[2] = {"probabilities", "gradient"};
+    for (int i = 0; i < 2; ++i) {
+      const Napi::Value v = o.Get(names[i]);
+      if (v.IsUndefined()) continue;
+      const auto out = f32(env, v, names[i]);
+      require_length(env, names[i], out.length, size, mn);
+      require_disjoint(env, names[i], out, size, "logits", logits, size, true);
+      if (distributions) require_disjoint(env, names[i], out, size, "targets", View<const float>{distributions, size},
+                                          size, i == 1);
+      outputs[i] = out.data;
+    }
+    if (outputs[0] && outputs[1] && outputs[0] == outputs[1])
+      range_error(env, "Expected probabilities and gradient to be different arrays");
+    if (outputs[0] && outputs[1])
+      require_disjoint(env, "gradient", View<float>{outputs[1], size}, size, "probabilities",
+                       View<float>{outputs[0], size}, size, false);
+
+    const SoftmaxResult r = softmax_cross_entropy(logits.data, labels, distributions, m, n, outputs[0], outputs[1]);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("loss", r.loss);
+    result.Set("correct", static_cast<double>(r.correct));
+    return result;
+  }
+
+  // argmax(x, m, n, out)
+  Napi::Value Argmax(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 4, "argmax");
+    const auto x = f32(env, info[0], "x");
+    const int64_t m = dim(env, info[1], "m"), n = integer(env, info[2], "n", 1, kMaxDim);
+    const auto out = i32(env, info[3], "out");
+    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
+    require_length(env, "out", out.length, m, "m");
+    argmax_rows(x.data, m, n, out.data);
+    return env.Undefined();
+  }
+
+  // countCorrect(x, m, n, labels)
+  Napi::Value CountCorrect(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 4, "countCorrect");
+    const auto x = f32(env, info[0], "x");
+    const int64_t m = dim(env, info[1], "m"), n = integer(env, info[2], "n", 1, kMaxDim);
+    const auto labels = i32(env, info[3], "labels");
+    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
+    require_length(env, "labels", labels.length, m, "m");
+    return Napi::Number::New(env, static_cast<double>(count_correct(x.data, m, n, labels.data)));
+  }
+
+  // columnSums(x, m, n, out, alpha = 1, beta = 0)
+  Napi::Value ColumnSums(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 4, "columnSums");
+    const auto x = f32(env, info[0], "x");
+    const int64_t m = dim(env, info[1], "m"), n = dim(env, info[2], "n");
+    const auto out = f32(env, info[3], "out");
+    const float alpha = info.Length() > 4 && !info[4].IsUndefined() ? static_cast<float>(number(env, info[4], "alpha")) : 1.0f;
+    const float beta = info.Length() > 5 && !info[5].IsUndefined() ? static_cast<float>(number(env, info[5], "beta")) : 0.0f;
+    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
+    require_length(env, "out", out.length, n, "n");
+    require_disjoint(env, "out", out, n, "x", x, m * n, false);
+    column_sums(x.data, m, n, out.data, alpha, beta);
+    return env.Undefined();
+  }
+
+  Napi::Value Standardize(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const Napi::Object o = options_object(info, "standardize");
+    require_known_keys(env, o, "standardize", {"pixels", "rowLength", "indices", "mean", "invStd", "out"});
+    const auto pixels = u8(env, o.Get("pixels"), "pixels");
+    const int64_t row_length = integer(env, o.Get("rowLength"), "rowLength", 1, kMaxDim);
+    const auto indices = i32(env, o.Get("indices"), "indices");
+    const auto mean = f32(env, o.Get("mean"), "mean");
+    const auto inv_std = f32(env, o.Get("invStd"), "invStd");
+    const auto out = f32(env, o.Get("out"), "out");
+    if (mean.length != 1 && mean.length != row_length) {
+      std::ostringstream msg;
+      msg << "Expected mean to have length 1 or rowLength (" << row_length << ") but it has " << mean.length;
+      range_error(env, msg.str());
+    }
+    require_same_length(env, "invStd", inv_std.length, "mean", mean.length);
+    const int64_t rows = pixels.length / row_length;
+    for (int64_t r = 0; r < indices.length; ++r) {
+      if (indices.data[r] < 0 || indices.data[r] >= rows) {
+        std::ostringstream msg;
+        msg << "Expected indices[" << r << "] to be a row from 0 to " << rows - 1 << " but received "
+            << indices.data[r];
+        range_error(env, msg.str());
+      }
+    }
+    require_length(env, "out", out.length, indices.length * row_length,
+                   "indices.length×rowLength = " + shape(indices.length, row_length));
+    standardize(pixels.data, row_length, indices.data, indices.length, mean.data, inv_std.data, mean.length > 1,
+                out.data);
+    return env.Undefined();
+  }
+
+  // sgdUpdate(w, g, lr, weightDecay)
+  Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 4, "sgdUpdate");
+    const auto w = f32(env, info[0], "w");
+    const auto g = f32(env, info[1], "g");
+    require_same_length(env, "g", g.length, "w", w.length);
+    require_disjoint(env, "w", w, w.length, "g", g, g.length, false);
+    sgd_update(w.data, g.data, w.length, static_cast<float>(number(env, info[2], "lr")),
+               static_cast<float>(number(env, info[3], "weightDecay")));
+    return env.Undefined();
+  }
+
+  // momentumUpdate(w, g, velocity, lr, momentum, weightDecay, nesterov)
+  Napi::Value MomentumUpdate(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 7, "momentumUpdate");
+    const auto w = f32(env, info[0], "w");
+    const auto g = f32(env, info[1], "g");
+    const auto v = f32(env, info[2], "velocity");
+    require_same_length(env, "g", g.length, "w", w.length);
+    require_same_length(env, "velocity", v.length, "w", w.length);
+    require_disjoint(env, "w", w, w.length, "g", g, g.length, false);
+    require_disjoint(env, "velocity", v, v.length, "w", w, w.length, false);
+    require_disjoint(env, "velocity", v, v.length, "g", g, g.length, false);
+    const float lr = static_cast<float>(number(env, info[3], "lr"));
+    const float momentum = static_cast<float>(number(env, info[4], "momentum"));
+    const float weight_decay = static_cast<float>(number(env, info[5], "weightDecay"));
+    const bool nesterov = boolean(env, info[6], "nesterov", false);
+    momentum_update(w.data, g.data, v.data, w.length, lr, momentum, weight_decay, nesterov);
+    return env.Undefined();
+  }
+
+  // adamUpdate(w, g, m, v, { lr, beta1, beta2, epsilon, step, weightDecay })
+  Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 5, "adamUpdate");
+    const auto w = f32(env, info[0], "w");
+    const auto g = f32(env, info[1], "g");
+    const auto m = f32(env, info[2], "m");
+    const auto v = f32(env, info[3], "v");
+    for (const auto& [name, view] : {std::pair<const char*, View<float>>{"g", g}, {"m", m}, {"v", v}})
+      require_same_length(env, name, view.length, "w", w.length);
+    require_disjoint(env, "w", w, w.length, "g", g, g.length, false);
+    require_disjoint(env, "m", m, m.length, "w", w, w.length, false);
+    require_disjoint(env, "m", m, m.length, "g", g, g.length, false);
+    require_disjoint(env, "v", v, v.length, "w", w, w.length, false);
+    require_disjoint(env, "v", v, v.length, "g", g, g.length, false);
+    require_disjoint(env, "v", v, v.length, "m", m, m.length, false);
+    if (!info[4].IsObject()) type_error(env, "Expected an options object for adamUpdate's fifth argument but received " + describe(info[4]));
+    const Napi::Object o = info[4].As<Napi::Object>();
+    require_known_keys(env, o, "adamUpdate", {"lr", "beta1", "beta2", "epsilon", "step", "weightDecay"});
+    const auto fraction = [&](const char* name) {
+      const double x = number(env, o.Get(name), name);
+      if (x < 0.0 || x >= 1.0) range_error(env, std::string("Expected ") + name + " in [0, 1) but received " + describe(o.Get(name)));
+      return static_cast<float>(x);
+    };
+    adam_update(w.data, g.data, m.data, v.data, w.length, static_cast<float>(number(env, o.Get("lr"), "lr")),
+                fraction("beta1"), fraction("beta2"), static_cast<float>(number(env, o.Get("epsilon"), "epsilon")),
+                integer(env, o.Get("step"), "step", 1, int64_t(1) << 52),
+                static_cast<float>(number(env, o.Get("weightDecay"), "weightDecay")));
+    return env.Undefined();
+  }
+
+  Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), ThreadPool::instance().threads());
+  }
+
+  Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+    require_args(info, 1, "setThreads");
+    ThreadPool::instance().set_threads(static_cast<int>(integer(info.Env(), info[0], "threads", 1, 256)));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels().name); }
+
+  Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 1, "setIsa");
+    if (!info[0].IsString()) type_error(env, "Expected a string for isa but received " + describe(info[0]));
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    if (!set_isa(name)) {
+      std::string supported;
+      for (const auto& s : supported_isas()) supported += (supported.empty() ? "" : ", ") + s;
+      range_error(env, "Expected isa to be one this CPU supports (" + supported + ") but received '" + name + "'");
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
+    const auto names = supported_isas();
+    Napi::Array result = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) result.Set(static_cast<uint32_t>(i), names[i]);
+    return result;
+  }
+
+  Napi::Value GemmConfig(const Napi::CallbackInfo& info) {
+    const IsaKernels& k = kernels();
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("isa", k.name);
+    result.Set("mr", k.mr);
+    result.Set("nr", k.nr);
+    result.Set("kc", k.kc);
+    result.Set("nc", k.nc);
+    result.Set("skinnyNr", k.skinny_nr);
+    return result;
+  }
+};
+
+}  // namespace
+}  // namespace fastmlp
+
+using FastmlpAddon = fastmlp::Addon;
+NODE_API_ADDON(FastmlpAddon)

@@ -1,0 +1,20 @@
+// Which kernel table runs: the best the CPU supports, chosen once at load time, overridable for tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+namespace fastmlp {
+
+// The table in use now.
+const IsaKernels& kernels();
+
+// Names of the instruction sets this CPU supports, best first ("avx512", "avx2", "generic").
+std::vector<std::string> supported_isas();
+
+// Switches to a supported instruction set; returns false (and changes nothing) for any other name.
+bool set_isa(const std::string& name);
+
+}  // namespace fastmlp

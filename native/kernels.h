@@ -1,0 +1,69 @@
+// The per-instruction-set kernel table. Each kernels_<isa>.cc fills one, compiled with its own flags;
+// dispatch.cc asks the CPU once which one to use.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fastmlp {
+
+enum class Activation : int { kNone = 0, kSigmoid = 1, kRelu = 2 };
+
+// What the GEMM does to each finished tile of C while it is still in cache.
+struct Epilogue {
+  const float* bias = nullptr;           // (n), indexed by absolute column
+  Activation activation = Activation::kNone;
+  Activation derivative = Activation::kNone;  // multiply by f'(y) given the cached output y
+  const float* derivative_of = nullptr;  // y is (m×n) with row stride ld_derivative_of
+  int64_t ld_derivative_of = 0;
+
+  bool empty() const {
+    return bias == nullptr && activation == Activation::kNone && derivative == Activation::kNone;
+  }
+};
+
+// c is (m×n) with row stride ldc: c = alpha·(a_panel·b_panel) + beta·c, with beta == 0 never reading c.
+// a_panel is (kc × mr) k-major, b_panel is (kc × nr) k-major, both zero-padded to the full tile.
+using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc,
+                             int64_t m, int64_t n, float alpha, float beta);
+
+// Skinny GEMM for n <= skinny_nr: c (m×n) = alpha·A·b_packed + beta·c, reading A(i, p) at
+// a[i·rs_a + p·cs_a] without packing it. b_packed is (k × skinny_nr), zero-padded.
+using SkinnyKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                              int64_t cs_a, const float* b_packed, float beta, float* c, int64_t ldc);
+
+struct IsaKernels {
+  const char* name;
+  int mr, nr;      // register tile of the microkernel
+  int kc, nc;      // cache blocks: a (kc × nc) block of packed B is kept in L2
+  int skinny_nr;   // widest n the skinny kernel takes
+  MicroKernel gemm_microkernel;
+  SkinnyKernel gemm_skinny;
+
+  // Epilogue over one tile of C (m×n, stride ldc) whose first column is col0 and first row row0.
+  void (*epilogue)(float* c, int64_t ldc, int64_t m, int64_t n, int64_t row0, int64_t col0, const Epilogue& ep);
+
+  // Elementwise, over n contiguous floats.
+  void (*sigmoid_forward)(const float* x, float* y, int64_t n);
+  void (*sigmoid_backward)(const float* y, const float* dy, float* dx, int64_t n);
+  void (*relu_forward)(const float* x, float* y, int64_t n);
+  void (*relu_backward)(const float* y, const float* dy, float* dx, int64_t n);
+  void (*bias_add)(const float* x, const float* bias, float* y, int64_t n);
+  // out[j] += Σ over rows of x (m×n), per column, in double.
+  void (*column_sums)(const float* x, int64_t m, int64_t n, int64_t ld, double* out);
+  void (*standardize_row)(const uint8_t* pixels, const float* mean, const float* inv_std, bool per_pixel,
+                          float* out, int64_t n);
+  void (*sgd)(float* w, const float* g, int64_t n, float lr, float weight_decay);
+  void (*momentum)(float* w, const float* g, float* v, int64_t n, float lr, float momentum, float weight_decay,
+                   bool nesterov);
+  void (*adam)(float* w, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+               float epsilon, float bias1, float bias2, float weight_decay);
+};
+
+extern const IsaKernels kGenericKernels;
+#if defined(__x86_64__)
+extern const IsaKernels kAvx2Kernels;
+extern const IsaKernels kAvx512Kernels;
+#endif
+
+}  // namespace fastmlp

@@ -1,0 +1,98 @@
+// AVX2 + FMA kernels. This file alone is compiled with -mavx2 -mfma; it runs only where the CPU has them.
+#include <immintrin.h>
+
+#include "elementwise_impl.h"
+
+namespace fastmlp {
+namespace {
+
+constexpr int kMr = 6, kNr = 16, kSkinnyMr = 8;
+
+// Lanes [0, n) set, for maskload/maskstore of a row's tail.
+inline __m256i tail_mask(int64_t n) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n, 8))), lanes);
+}
+
+// c (m×n) = alpha·(a_panel (kc×6) · b_panel (kc×16)) + beta·c, m ≤ 6, n ≤ 16.
+void gemm_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                    float alpha, float beta) {
+  __m256 acc[kMr][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < kMr; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r);
+      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const __m256i k0 = tail_mask(n), k1 = tail_mask(n > 8 ? n - 8 : 0);
+  for (int r = 0; r < kMr && r < m; ++r) {
+    float* row = c + r * ldc;
+    __m256 v0 = _mm256_mul_ps(va, acc[r][0]), v1 = _mm256_mul_ps(va, acc[r][1]);
+    if (beta != 0.0f) {
+      v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, k0), v0);
+      v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8, k1), v1);
+    }
+    _mm256_maskstore_ps(row, k0, v0);
+    _mm256_maskstore_ps(row + 8, k1, v1);
+  }
+}
+
+// c (m×n) = alpha·A·b + beta·c for n ≤ 16, A read in place: 8 rows at a time, two registers per row.
+void gemm_skinny_8x16_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                           int64_t cs_a, const float* b, float beta, float* c, int64_t ldc) {
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const __m256i k0 = tail_mask(n), k1 = tail_mask(n > 8 ? n - 8 : 0);
+  for (int64_t i0 = 0; i0 < m; i0 += kSkinnyMr) {
+    const int64_t rows = std::min<int64_t>(kSkinnyMr, m - i0);
+    const float* a0 = a + i0 * rs_a;
+    __m256 acc[kSkinnyMr][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < kSkinnyMr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; ++p) {
+      const __m256 b0 = _mm256_load_ps(b + p * 16), b1 = _mm256_load_ps(b + p * 16 + 8);
+      const float* ap = a0 + p * cs_a;
+      if (rows == kSkinnyMr) {
+#pragma GCC unroll 8
+        for (int r = 0; r < kSkinnyMr; ++r) {
+          const __m256 ar = _mm256_broadcast_ss(ap + r * rs_a);
+          acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+        }
+      } else {
+        for (int r = 0; r < rows; ++r) {
+          const __m256 ar = _mm256_broadcast_ss(ap + r * rs_a);
+          acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+        }
+      }
+    }
+    for (int r = 0; r < rows; ++r) {
+      float* row = c + (i0 + r) * ldc;
+      __m256 v0 = _mm256_mul_ps(va, acc[r][0]), v1 = _mm256_mul_ps(va, acc[r][1]);
+      if (beta != 0.0f) {
+        v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, k0), v0);
+        v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8, k1), v1);
+      }
+      _mm256_maskstore_ps(row, k0, v0);
+      _mm256_maskstore_ps(row + 8, k1, v1);
+    }
+  }
+}
+
+}  // namespace
+
+extern const IsaKernels kAvx2Kernels = {
+    "avx2",          kMr,          kNr,  256, 512, 16, gemm_6x16_avx2, gemm_skinny_8x16_avx2, epilogue,
+    sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
+    momentum,        adam,
+};
+
+}  // namespace fastmlp

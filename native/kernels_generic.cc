@@ -1,0 +1,48 @@
+// Portable kernels in plain C++: what runs on a CPU without AVX2 (or when forced for tests).
+#include "elementwise_impl.h"
+
+namespace fastmlp {
+namespace {
+
+constexpr int kMr = 4, kNr = 8, kSkinnyNr = 8;
+
+// c (m×n) = alpha·(a_panel (kc×4) · b_panel (kc×8)) + beta·c, m ≤ 4, n ≤ 8.
+void gemm_4x8_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                      float alpha, float beta) {
+  float acc[kMr][kNr] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    for (int r = 0; r < kMr; ++r)
+      for (int j = 0; j < kNr; ++j) acc[r][j] += a[r] * b[j];
+    a += kMr;
+    b += kNr;
+  }
+  for (int64_t r = 0; r < m; ++r) {
+    float* row = c + r * ldc;
+    for (int64_t j = 0; j < n; ++j) row[j] = alpha * acc[r][j] + (beta != 0.0f ? beta * row[j] : 0.0f);
+  }
+}
+
+// c (m×n) = alpha·A·b + beta·c for n ≤ 8, A read in place, one row at a time.
+void gemm_skinny_1x8_generic(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                             int64_t cs_a, const float* b, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float acc[kSkinnyNr] = {};
+    const float* ai = a + i * rs_a;
+    for (int64_t p = 0; p < k; ++p) {
+      const float ap = ai[p * cs_a];
+      for (int j = 0; j < kSkinnyNr; ++j) acc[j] += ap * b[p * kSkinnyNr + j];
+    }
+    float* row = c + i * ldc;
+    for (int64_t j = 0; j < n; ++j) row[j] = alpha * acc[j] + (beta != 0.0f ? beta * row[j] : 0.0f);
+  }
+}
+
+}  // namespace
+
+extern const IsaKernels kGenericKernels = {
+    "generic",       kMr,          kNr,  256, 512, kSkinnyNr, gemm_4x8_generic, gemm_skinny_1x8_generic, epilogue,
+    sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
+    momentum,        adam,
+};
+
+}  // namespace fastmlp

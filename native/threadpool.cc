@@ -1,0 +1,128 @@
+#include "threadpool.h"
+
+#include <chrono>
+
+namespace fastmlp {
+namespace {
+
+// Workers and the caller spin this long before sleeping: training issues parallel regions back to back,
+// and waking a sleeping thread costs tens of microseconds, as much as a small GEMM.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until ready() or the spin time is over; returns ready().
+template <typename Ready>
+bool spin_until(Ready&& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned i = 1;; ++i) {
+    if (ready()) return true;
+    if ((i & 127) == 0 && std::chrono::steady_clock::now() > deadline) return ready();
+    cpu_relax();
+  }
+}
+
+}  // namespace
+
+ThreadPool& ThreadPool::instance() {
+  static ThreadPool pool;
+  return pool;
+}
+
+ThreadPool::ThreadPool() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  start(cores == 0 ? 1 : static_cast<int>(cores));
+}
+
+ThreadPool::~ThreadPool() { stop(); }
+
+void ThreadPool::start(int threads) {
+  stopping_.store(false);
+  threads_.store(threads);
+  for (int slot = 1; slot < threads; ++slot) workers_.emplace_back([this, slot] { worker_loop(slot); });
+}
+
+void ThreadPool::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_.store(true);
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+}
+
+void ThreadPool::set_threads(int threads) {
+  std::lock_guard<std::mutex> region(run_mutex_);
+  if (threads == threads_.load()) return;
+  stop();
+  start(threads);
+}
+
+void ThreadPool::work(int slot) {
+  for (;;) {
+    const int64_t task = next_.fetch_add(1);
+    if (task >= tasks_) return;
+    (*task_)(task, slot);
+    finished_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void ThreadPool::worker_loop(int slot) {
+  uint64_t seen = generation_.load();
+  for (;;) {
+    const auto published = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+    if (spin_until(published)) {
+      lock.lock();
+    } else {
+      lock.lock();
+      wake_.wait(lock, published);
+    }
+    if (stopping_.load()) return;
+    // Joining under the lock: run() publishes the next region only once no worker is inside work().
+    seen = generation_.load();
+    active_.fetch_add(1);
+    lock.unlock();
+    work(slot);
+    active_.fetch_sub(1, std::memory_order_release);
+    { std::lock_guard<std::mutex> sync(mutex_); }
+    done_.notify_all();
+  }
+}
+
+void ThreadPool::run(int64_t tasks, const Task& fn) {
+  if (tasks <= 0) return;
+  std::unique_lock<std::mutex> region(run_mutex_, std::try_to_lock);
+  if (!region.owns_lock() || tasks == 1 || threads_.load() == 1) {
+    for (int64_t task = 0; task < tasks; ++task) fn(task, 0);
+    return;
+  }
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    // A worker that joined the previous region late may still be on its way out of it.
+    done_.wait(lock, [&] { return active_.load() == 0; });
+    task_ = &fn;
+    tasks_ = tasks;
+    finished_.store(0);
+    next_.store(0);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  work(0);
+  // Every task is claimed once work(0) returns; wait for the workers still running theirs.
+  const auto finished = [&] {
+    return finished_.load(std::memory_order_acquire) == tasks_ && active_.load(std::memory_order_acquire) == 0;
+  };
+  if (!spin_until(finished)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, finished);
+  }
+  task_ = nullptr;
+}
+
+}  // namespace fastmlp

@@ -1,0 +1,55 @@
+// A fixed pool of worker threads shared by every caller in the process; the calling thread takes part.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace fastmlp {
+
+class ThreadPool {
+ public:
+  // fn(task, slot): slot < threads() identifies the thread running the task.
+  using Task = std::function<void(int64_t task, int slot)>;
+
+  static ThreadPool& instance();
+
+  int threads() const { return threads_.load(); }
+  void set_threads(int threads);
+
+  // Runs fn for every task in [0, tasks) and returns when all are done. Which thread runs which task
+  // never changes a result: callers split work so that each task's output is independent of the others.
+  // A call made while the pool is busy (another caller, or from inside a task) runs inline on its thread.
+  void run(int64_t tasks, const Task& fn);
+
+  ~ThreadPool();
+
+ private:
+  ThreadPool();
+  void start(int threads);
+  void stop();
+  void worker_loop(int slot);
+  void work(int slot);
+
+  std::mutex run_mutex_;  // one parallel region at a time
+  std::mutex mutex_;      // guards publishing a region and sleeping
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::vector<std::thread> workers_;
+  std::atomic<int> threads_{1};
+  std::atomic<bool> stopping_{false};
+
+  // The current region. Published under mutex_ while no worker is inside work().
+  const Task* task_ = nullptr;
+  int64_t tasks_ = 0;
+  std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> finished_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> active_{0};  // workers inside work(); a region ends only when none is left in it
+};
+
+}  // namespace fastmlp

@@ -1,0 +1,189 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { native, type Isa } from '../../src/native.js';
+import { Rng } from '../../src/nn/rng.js';
+import { maxRelativeError, randomArray, sigmoid } from '../helpers/reference.js';
+
+const initialIsa = native.getIsa();
+afterAll(() => native.setIsa(initialIsa));
+
+// Lengths around the vector widths and the parallel chunk (2^15), so every tail is exercised.
+const lengths = [1, 7, 16, 17, 33, 1000, (1 << 15) + 3, 100_003];
+
+describe.each(native.supportedIsas())('elementwise kernels on %s', (isa: Isa) => {
+  it('sigmoid forward and backward match Math.exp to a few ulp, including the saturated range', () => {
+    native.setIsa(isa);
+    const rng = new Rng(21);
+    for (const n of lengths) {
+      const x = randomArray(rng, n, -30, 30);
+      x[0] = -200;
+      if (n > 1) x[1] = 200;
+      const y = new Float32Array(n);
+      native.sigmoidForward(x, y);
+      expect(maxRelativeError(y, Array.from(x, sigmoid), 1e-30)).toBeLessThan(1e-6);
+      const dy = randomArray(rng, n), dx = new Float32Array(n);
+      native.sigmoidBackward(y, dy, dx);
+      expect(maxRelativeError(dx, Array.from(y, (v, i) => dy[i]! * v * (1 - v)), 1e-30)).toBeLessThan(1e-6);
+      // in place
+      native.sigmoidForward(x, x);
+      expect(x).toEqual(y);
+    }
+  });
+
+  it('relu forward and backward', () => {
+    native.setIsa(isa);
+    const rng = new Rng(22);
+    for (const n of lengths) {
+      const x = randomArray(rng, n), y = new Float32Array(n);
+      native.reluForward(x, y);
+      expect(y).toEqual(x.map((v) => Math.max(0, v)));
+      const dy = randomArray(rng, n), dx = new Float32Array(n);
+      native.reluBackward(y, dy, dx);
+      expect(dx).toEqual(dy.map((v, i) => (y[i]! > 0 ? v : 0)));
+    }
+  });
+
+  it('bias add and column sums', () => {
+    native.setIsa(isa);
+    const rng = new Rng(23);
+    for (const [m, n] of [[1, 1], [3, 17], [2000, 256], [129, 10], [5000, 33]] as const) {
+      const x = randomArray(rng, m * n), bias = randomArray(rng, n), y = new Float32Array(m * n);
+      native.biasAdd(x, bias, m, n, y);
+      expect(y).toEqual(x.map((v, i) => Math.fround(v + bias[i % n]!)));
+      const out = randomArray(rng, n), before = out.slice();
+      native.columnSums(x, m, n, out, 0.5, 2);
+      const expected = new Float64Array(n);
+      for (let i = 0; i < m * n; i++) expected[i % n]! += x[i]!;
+      for (let j = 0; j < n; j++) expected[j] = 0.5 * expected[j]! + 2 * before[j]!;
+      expect(maxRelativeError(out, expected, 1e-3)).toBeLessThan(1e-6);
+      native.columnSums(x, m, n, out);
+      for (let j = 0; j < n; j++) expect(out[j]).toBeCloseTo((expected[j]! - 2 * before[j]!) * 2, 3);
+    }
+  });
+
+  it('standardizes chosen rows of bytes with one mean or per-pixel statistics', () => {
+    native.setIsa(isa);
+    const rng = new Rng(24);
+    const rowLength = 37, rows = 50;
+    const pixels = Uint8Array.from({ length: rows * rowLength }, () => rng.uniformInt(256));
+    const indices = Int32Array.from([49, 0, 7, 7, 23]);
+    const global = { mean: Float32Array.of(33.3), invStd: Float32Array.of(1 / 78.6) };
+    const perPixel = { mean: randomArray(rng, rowLength, 0, 255), invStd: randomArray(rng, rowLength, 0.01, 1) };
+    for (const { mean, invStd } of [global, perPixel]) {
+      const out = new Float32Array(indices.length * rowLength);
+      native.standardize({ pixels, rowLength, indices, mean, invStd, out });
+      for (let r = 0; r < indices.length; r++) {
+        for (let j = 0; j < rowLength; j++) {
+          const q = mean.length === 1 ? 0 : j;
+          const expected = (pixels[indices[r]! * rowLength + j]! - mean[q]!) * invStd[q]!;
+          expect(Math.abs(out[r * rowLength + j]! - expected)).toBeLessThan(1e-5 * (1 + Math.abs(expected)));
+        }
+      }
+    }
+  });
+
+  it('optimizer updates follow their formulas over several steps', () => {
+    native.setIsa(isa);
+    const rng = new Rng(25);
+    const n = 40_001;
+    const w0 = randomArray(rng, n);
+    const grads = [randomArray(rng, n), randomArray(rng, n), randomArray(rng, n)];
+    const lr = 0.05, decay = 1e-3, mu = 0.9;
+
+    const sgd = w0.slice();
+    const sgdRef = Float64Array.from(w0);
+    for (const g of grads) {
+      native.sgdUpdate(sgd, g, lr, decay);
+      for (let i = 0; i < n; i++) sgdRef[i] = sgdRef[i]! - lr * (g[i]! + decay * sgdRef[i]!);
+    }
+    // Relative to max(|w|, 1): a few float32 roundings per step.
+    expect(maxRelativeError(sgd, sgdRef, 1)).toBeLessThan(2e-6);
+
+    for (const nesterov of [false, true]) {
+      const w = w0.slice(), v = new Float32Array(n);
+      const wRef = Float64Array.from(w0), vRef = new Float64Array(n);
+      for (const g of grads) {
+        native.momentumUpdate(w, g, v, lr, mu, decay, nesterov);
+        for (let i = 0; i < n; i++) {
+          const grad = g[i]! + decay * wRef[i]!;
+          vRef[i] = mu * vRef[i]! + grad;
+          wRef[i] = wRef[i]! - lr * (nesterov ? grad + mu * vRef[i]! : vRef[i]!);
+        }
+      }
+      expect(maxRelativeError(w, wRef, 1)).toBeLessThan(2e-6);
+    }
+
+    const w = w0.slice(), m = new Float32Array(n), v = new Float32Array(n);
+    const wRef = Float64Array.from(w0), mRef = new Float64Array(n), vRef = new Float64Array(n);
+    const [beta1, beta2, epsilon] = [0.9, 0.999, 1e-8];
+    grads.forEach((g, s) => {
+      const step = s + 1;
+      native.adamUpdate(w, g, m, v, { lr: 1e-3, beta1, beta2, epsilon, step, weightDecay: decay });
+      for (let i = 0; i < n; i++) {
+        mRef[i] = beta1 * mRef[i]! + (1 - beta1) * g[i]!;
+        vRef[i] = beta2 * vRef[i]! + (1 - beta2) * g[i]! * g[i]!;
+        const update = mRef[i]! / (1 - beta1 ** step) / (Math.sqrt(vRef[i]! / (1 - beta2 ** step)) + epsilon);
+        wRef[i] = wRef[i]! - 1e-3 * (update + decay * wRef[i]!);
+      }
+    });
+    expect(maxRelativeError(w, wRef, 1)).toBeLessThan(2e-6);
+  });
+});
+
+describe('softmax with cross-entropy', () => {
+  function reference(z: Float32Array, labels: number[], m: number, n: number) {
+    let loss = 0, correct = 0;
+    const p = new Float64Array(m * n), grad = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) {
+      const row = Array.from(z.subarray(i * n, (i + 1) * n));
+      const max = Math.max(...row);
+      const e = row.map((v) => Math.exp(v - max));
+      const s = e.reduce((x, y) => x + y, 0);
+      loss -= Math.log(e[labels[i]!]! / s);
+      if (row.indexOf(max) === labels[i]) correct++;
+      for (let j = 0; j < n; j++) {
+        p[i * n + j] = e[j]! / s;
+        grad[i * n + j] = (e[j]! / s - (j === labels[i] ? 1 : 0)) / m;
+      }
+    }
+    return { loss: loss / m, correct, p, grad };
+  }
+
+  it('returns the mean loss, the correct count, probabilities and the gradient (y − t)/m', () => {
+    const rng = new Rng(26);
+    for (const [m, n] of [[1, 1], [7, 3], [2000, 10], [33, 100]] as const) {
+      const logits = randomArray(rng, m * n, -20, 20);
+      const labels = Array.from({ length: m }, () => rng.uniformInt(n));
+      const ref = reference(logits, labels, m, n);
+      const probabilities = new Float32Array(m * n), gradient = new Float32Array(m * n);
+      const r = native.softmaxCrossEntropy({ logits, targets: Int32Array.from(labels), m, n, probabilities, gradient });
+      expect(r.loss).toBeCloseTo(ref.loss, 6);
+      expect(r.correct).toBe(ref.correct);
+      expect(maxRelativeError(probabilities, ref.p, 1e-7)).toBeLessThan(1e-5);
+      expect(maxRelativeError(gradient, ref.grad, 1e-7 / m)).toBeLessThan(1e-5);
+
+      // One-hot distributions give the same answer; the gradient may overwrite the logits.
+      const oneHot = new Float32Array(m * n);
+      labels.forEach((l, i) => (oneHot[i * n + l] = 1));
+      const inPlace = logits.slice();
+      const r2 = native.softmaxCrossEntropy({ logits: inPlace, targets: oneHot, m, n, gradient: inPlace });
+      expect(r2.loss).toBeCloseTo(ref.loss, 6);
+      expect(r2.correct).toBe(ref.correct);
+      expect(inPlace).toEqual(gradient);
+    }
+  });
+
+  it('stays finite for extreme scores', () => {
+    const logits = Float32Array.of(1e30, -1e30, 0, 88, -88, 3e38);
+    const r = native.softmaxCrossEntropy({ logits, targets: Int32Array.of(1, 2), m: 2, n: 3 });
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(r.correct).toBe(1);
+  });
+
+  it('argmax and countCorrect take the first of equal scores', () => {
+    const x = Float32Array.of(1, 3, 3, 0, -1, -1, -2, 5, 5);
+    const out = new Int32Array(3);
+    native.argmax(x, 3, 3, out);
+    expect(Array.from(out)).toEqual([1, 0, 1]);
+    expect(native.countCorrect(x, 3, 3, Int32Array.of(1, 2, 1))).toBe(2);
+  });
+});

@@ -1,0 +1,190 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { native, type GemmArgs, type Isa } from '../../src/native.js';
+import { Rng } from '../../src/nn/rng.js';
+import { gemmReference, randomArray, sigmoid, type GemmCase } from '../helpers/reference.js';
+
+const isas = native.supportedIsas();
+const initialIsa = native.getIsa();
+const initialThreads = native.getThreads();
+afterAll(() => {
+  native.setIsa(initialIsa);
+  native.setThreads(initialThreads);
+});
+
+/** Builds A, B, C for a case with every stride larger than or equal to the width, C's padding set to a marker. */
+function operands(rng: Rng, g: GemmCase) {
+  const a = randomArray(rng, (g.transA ? g.k : g.m) * g.lda);
+  const b = randomArray(rng, (g.transB ? g.n : g.k) * g.ldb);
+  const c = randomArray(rng, g.m * g.ldc);
+  return { a, b, c };
+}
+
+function args(g: GemmCase, a: Float32Array, b: Float32Array, c: Float32Array): GemmArgs {
+  return { ...g, a, b, c };
+}
+
+/** Checks C against the float64 reference and that no element outside the m×n view changed. */
+function expectGemm(g: GemmCase, a: Float32Array, b: Float32Array, c0: Float32Array, c: Float32Array): void {
+  const { value, bound } = gemmReference(g, a, b, c0);
+  let worst = 0;
+  for (let i = 0; i < g.m; i++) {
+    for (let j = 0; j < g.ldc; j++) {
+      const got = c[i * g.ldc + j]!;
+      if (j >= g.n) {
+        expect(got, `padding C[${i}][${j}] changed`).toBe(c0[i * g.ldc + j]);
+        continue;
+      }
+      const ratio = Math.abs(got - value[i * g.n + j]!) / bound[i * g.n + j]!;
+      if (!(ratio <= worst)) worst = ratio;
+    }
+  }
+  // Error within the classic float32 GEMM bound (ratio ≤ 1), at every element.
+  expect(worst, JSON.stringify(g)).toBeLessThanOrEqual(1);
+}
+
+function randomCase(rng: Rng, sizes: number[]): GemmCase {
+  const pick = () => sizes[rng.uniformInt(sizes.length)]!;
+  const transA = rng.uniformInt(2) === 1;
+  const transB = rng.uniformInt(2) === 1;
+  const m = pick(), n = pick(), k = pick();
+  const pad = () => (rng.uniformInt(3) === 0 ? 1 + rng.uniformInt(7) : 0);
+  return {
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    alpha: [1, -0.5, 2.25][rng.uniformInt(3)]!,
+    beta: [0, 1, 0.75][rng.uniformInt(3)]!,
+    lda: (transA ? m : k) + pad(),
+    ldb: (transB ? k : n) + pad(),
+    ldc: n + pad(),
+  };
+}
+
+describe.each(isas)('gemm on %s', (isa: Isa) => {
+  it('matches the reference on small odd shapes, every transpose, alpha, beta and stride', () => {
+    native.setIsa(isa);
+    const rng = new Rng(11);
+    for (let t = 0; t < 120; t++) {
+      const g = randomCase(rng, [1, 2, 3, 5, 7, 11, 13, 16, 17, 31, 33, 47]);
+      const { a, b, c } = operands(rng, g);
+      const c0 = c.slice();
+      native.gemm(args(g, a, b, c));
+      expectGemm(g, a, b, c0, c);
+    }
+  });
+
+  it('matches the reference on shapes past the cache blocks and register tiles', () => {
+    native.setIsa(isa);
+    const rng = new Rng(12);
+    const config = native.gemmConfig();
+    const shapes: Array<[number, number, number]> = [
+      [config.mr * 3 + 1, config.nc + config.nr + 3, config.kc * 2 + 5],
+      [257, 10, 801],
+      [1, 700, 900],
+      [401, 17, 3],
+      [130, 129, 1],
+    ];
+    for (const [m, n, k] of shapes) {
+      for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        const g: GemmCase = { transA, transB, m, n, k, alpha: 1, beta: 0.5, lda: (transA ? m : k) + 2, ldb: transB ? k : n, ldc: n + 1 };
+        const { a, b, c } = operands(rng, g);
+        const c0 = c.slice();
+        native.gemm(args(g, a, b, c));
+        expectGemm(g, a, b, c0, c);
+      }
+    }
+  });
+
+  it('never reads C when beta is 0', () => {
+    native.setIsa(isa);
+    const rng = new Rng(13);
+    for (const [m, n, k] of [[37, 40, 29], [50, 9, 300]] as const) {
+      const a = randomArray(rng, m * k), b = randomArray(rng, k * n);
+      const c = new Float32Array(m * n).fill(Number.NaN);
+      native.gemm({ m, n, k, a, b, c });
+      expect(c.every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('fuses bias and activation into the write-back', () => {
+    native.setIsa(isa);
+    const rng = new Rng(14);
+    for (const [m, n, k] of [[45, 70, 33], [300, 10, 130], [3, 257, 5]] as const) {
+      const a = randomArray(rng, m * k), b = randomArray(rng, k * n), bias = randomArray(rng, n);
+      for (const activation of ['none', 'sigmoid', 'relu'] as const) {
+        const c = new Float32Array(m * n);
+        native.gemm({ m, n, k, a, b, c, bias, activation });
+        const plain = new Float32Array(m * n);
+        native.gemm({ m, n, k, a, b, c: plain });
+        for (let i = 0; i < m * n; i++) {
+          const z = plain[i]! + bias[i % n]!;
+          const expected = activation === 'sigmoid' ? sigmoid(z) : activation === 'relu' ? Math.max(0, z) : z;
+          expect(Math.abs(c[i]! - expected)).toBeLessThanOrEqual(2e-6 * (1 + Math.abs(expected)));
+        }
+      }
+    }
+  });
+
+  it('fuses the activation derivative of a cached output into the write-back', () => {
+    native.setIsa(isa);
+    const rng = new Rng(15);
+    const [m, n, k] = [77, 45, 10];
+    const a = randomArray(rng, m * k), b = randomArray(rng, n * k);
+    const y = randomArray(rng, m * n, 0, 1);
+    for (const derivative of ['sigmoid', 'relu'] as const) {
+      const yUsed = derivative === 'relu' ? y.map((v) => v - 0.5) : y;
+      const c = new Float32Array(m * n);
+      native.gemm({ m, n, k, a, b, c, transB: true, derivative, derivativeOf: yUsed });
+      const plain = new Float32Array(m * n);
+      native.gemm({ m, n, k, a, b, c: plain, transB: true });
+      for (let i = 0; i < m * n; i++) {
+        const d = derivative === 'sigmoid' ? yUsed[i]! * (1 - yUsed[i]!) : yUsed[i]! > 0 ? 1 : 0;
+        expect(Math.abs(c[i]! - plain[i]! * d)).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(plain[i]!)));
+      }
+    }
+  });
+});
+
+describe('gemm threads and async', () => {
+  it('gives bit-identical results for any thread count', () => {
+    const rng = new Rng(16);
+    const [m, n, k] = [611, 300, 500];
+    const a = randomArray(rng, m * k), b = randomArray(rng, k * n), bias = randomArray(rng, n);
+    const results: Float32Array[] = [];
+    for (const threads of [1, 2, 3]) {
+      native.setThreads(threads);
+      const c = new Float32Array(m * n);
+      native.gemm({ m, n, k, a, b, c, bias, activation: 'sigmoid' });
+      results.push(c);
+      const skinny = new Float32Array(m * 10);
+      native.gemm({ m, n: 10, k, a, b: b.subarray(0, k * 10), c: skinny });
+      results.push(skinny);
+    }
+    native.setThreads(initialThreads);
+    expect(Buffer.from(results[2]!.buffer)).toEqual(Buffer.from(results[0]!.buffer));
+    expect(Buffer.from(results[3]!.buffer)).toEqual(Buffer.from(results[1]!.buffer));
+    expect(Buffer.from(results[5]!.buffer)).toEqual(Buffer.from(results[1]!.buffer));
+    expect(Buffer.from(results[4]!.buffer)).toEqual(Buffer.from(results[0]!.buffer));
+  });
+
+  it('gemmAsync gives the same result as gemm', async () => {
+    const rng = new Rng(17);
+    const [m, n, k] = [200, 96, 150];
+    const a = randomArray(rng, k * m), b = randomArray(rng, k * n);
+    const sync = new Float32Array(m * n), later = new Float32Array(m * n);
+    native.gemm({ transA: true, m, n, k, a, b, c: sync });
+    const pending = native.gemmAsync({ transA: true, m, n, k, a, b, c: later });
+    expect(pending).toBeInstanceOf(Promise);
+    await pending;
+    expect(later).toEqual(sync);
+  });
+
+  it('handles empty shapes and k = 0', () => {
+    const c = new Float32Array([1, 2, 3, 4]);
+    native.gemm({ m: 2, n: 2, k: 0, a: new Float32Array(0), b: new Float32Array(0), c, beta: 0.5 });
+    expect(Array.from(c)).toEqual([0.5, 1, 1.5, 2]);
+    native.gemm({ m: 0, n: 5, k: 3, a: new Float32Array(0), b: new Float32Array(15), c: new Float32Array(0) });
+  });
+});
