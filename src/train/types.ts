@@ -1,8 +1,10 @@
 /** Plain data shared by the trainer, K-fold orchestration, checkpoints and reports. */
+import type { NormalizationMode } from '../data/normalize.js';
+
+export type { NormalizationMode };
 
 export type Activation = 'sigmoid' | 'relu';
 export type Initializer = 'normal-fan-in' | 'he' | 'glorot-uniform';
-export type NormalizationMode = 'global' | 'per-pixel';
 
 export interface HiddenLayerSpec {
   width: number;

@@ -1,0 +1,157 @@
+/**
+ * Standardization with training-set statistics: x' = (x − mean) / std, with one mean and std for every
+ * pixel ('global') or one per pixel position ('per-pixel'). Statistics come from byte histograms, so they
+ * are exact up to the final float64 arithmetic and cost one pass over the bytes.
+ */
+import type { ImageSet } from './dataset.js';
+
+/** One mean and std for every pixel (the report's), or one per pixel position. */
+export type NormalizationMode = 'global' | 'per-pixel';
+
+/** Statistics to standardize with; mean and std have length 1 ('global') or features ('per-pixel'). */
+export interface Standardization {
+  mode: NormalizationMode;
+  mean: Float32Array;
+  std: Float32Array;
+}
+
+/** A std below this is a constant pixel: it gets std 1, so standardizing only subtracts the mean. */
+export const MIN_STD = 1e-6;
+
+function allIndices(count: number): Int32Array {
+  const indices = new Int32Array(count);
+  for (let i = 0; i < count; i++) indices[i] = i;
+  return indices;
+}
+
+function checkIndices(indices: Int32Array, count: number): void {
+  for (let r = 0; r < indices.length; r++) {
+    const i = indices[r]!;
+    if (i < 0 || i >= count) {
+      throw new RangeError(`Expected indices from 0 to ${count - 1} but received ${i} at position ${r}`);
+    }
+  }
+}
+
+/** Population mean and std of the values 0..255 counted in hist[offset .. offset + 256). */
+function momentsOfHistogram(hist: ArrayLike<number>, offset: number, total: number): { mean: number; std: number } {
+  let sum = 0;
+  for (let v = 1; v < 256; v++) sum += v * hist[offset + v]!;
+  const mean = sum / total;
+  let squares = 0;
+  for (let v = 0; v < 256; v++) {
+    const d = v - mean;
+    squares += hist[offset + v]! * d * d;
+  }
+  const std = Math.sqrt(squares / total);
+  return { mean, std: std < MIN_STD ? 1 : std };
+}
+
+/** One 256-bin histogram of every byte of the chosen rows. */
+function globalHistogram(pixels: Uint8Array, features: number, indices: Int32Array): Float64Array {
+  const totals = new Float64Array(256);
+  // Four interleaved uint32 histograms: runs of equal bytes (the zero background) no longer wait on one counter.
+  const lanes = new Uint32Array(4 * 256);
+  // Flush before any uint32 counter could wrap.
+  const rowsPerFlush = Math.max(1, Math.floor(0xffff_ffff / features));
+  const flush = (): void => {
+    for (let b = 0; b < 1024; b++) totals[b & 255]! += lanes[b]!;
+    lanes.fill(0);
+  };
+  const inFours = features & ~3;
+  for (let r = 0; r < indices.length; r++) {
+    const base = indices[r]! * features;
+    let j = base;
+    const stop = base + inFours;
+    for (; j < stop; j += 4) {
+      lanes[pixels[j]!]!++;
+      lanes[256 | pixels[j + 1]!]!++;
+      lanes[512 | pixels[j + 2]!]!++;
+      lanes[768 | pixels[j + 3]!]!++;
+    }
+    for (; j < base + features; j++) lanes[pixels[j]!]!++;
+    if ((r + 1) % rowsPerFlush === 0) flush();
+  }
+  flush();
+  return totals;
+}
+
+/** One 256-bin histogram per pixel position, pixel j's bins at [256·j, 256·j + 256). */
+function perPixelHistogram(pixels: Uint8Array, features: number, indices: Int32Array): Uint32Array {
+  // A count is at most indices.length < 2^31, so uint32 bins never wrap.
+  const hist = new Uint32Array(features * 256);
+  for (let r = 0; r < indices.length; r++) {
+    const base = indices[r]! * features;
+    for (let j = 0; j < features; j++) hist[(j << 8) | pixels[base + j]!]!++;
+  }
+  return hist;
+}
+
+/**
+ * Mean and population std of the chosen rows (the training part: never the validation or test rows).
+ *
+ * @param indices - Rows to use. Default: every row.
+ * @throws RangeError if no row is chosen or an index is outside 0..count−1.
+ */
+export function computeStandardization(set: ImageSet, mode: NormalizationMode, indices?: Int32Array): Standardization {
+  const rows = indices ?? allIndices(set.count);
+  checkIndices(rows, set.count);
+  if (rows.length === 0) throw new RangeError('Expected at least one row in indices but received none');
+  const { pixels, features } = set;
+  if (mode === 'global') {
+    const hist = globalHistogram(pixels, features, rows);
+    const { mean, std } = momentsOfHistogram(hist, 0, rows.length * features);
+    return { mode, mean: Float32Array.of(mean), std: Float32Array.of(std) };
+  }
+  const hist = perPixelHistogram(pixels, features, rows);
+  const mean = new Float32Array(features);
+  const std = new Float32Array(features);
+  for (let j = 0; j < features; j++) {
+    const moments = momentsOfHistogram(hist, j << 8, rows.length);
+    mean[j] = moments.mean;
+    std[j] = moments.std;
+  }
+  return { mode, mean, std };
+}
+
+/** 1 / std, element by element: what the standardize kernel multiplies by. */
+export function inverseStd(s: Standardization): Float32Array {
+  const inv = new Float32Array(s.std.length);
+  for (let j = 0; j < inv.length; j++) inv[j] = 1 / s.std[j]!;
+  return inv;
+}
+
+/**
+ * out[r][j] = (pixels[indices[r]][j] − mean) · (1 / std) in float32, step by step as the native kernel
+ * computes it: the plain version that the kernel is checked against.
+ *
+ * @param pixels - count × features bytes.
+ * @param out - indices.length × features floats.
+ * @throws RangeError if the statistics' length fits neither mode or out has the wrong length.
+ */
+export function standardizeRowsReference(
+  pixels: Uint8Array,
+  features: number,
+  indices: Int32Array,
+  s: Standardization,
+  out: Float32Array,
+): Float32Array {
+  const perPixel = s.mean.length !== 1;
+  if ((perPixel && s.mean.length !== features) || s.std.length !== s.mean.length) {
+    throw new RangeError(`Expected mean and std of length 1 or ${features} but received ${s.mean.length} and ${s.std.length}`);
+  }
+  if (out.length !== indices.length * features) {
+    throw new RangeError(`Expected out of length ${indices.length * features} but received ${out.length}`);
+  }
+  const inv = inverseStd(s);
+  const count = Math.floor(pixels.length / features);
+  checkIndices(indices, count);
+  for (let r = 0; r < indices.length; r++) {
+    const base = indices[r]! * features;
+    for (let j = 0; j < features; j++) {
+      const k = perPixel ? j : 0;
+      out[r * features + j] = Math.fround(Math.fround(pixels[base + j]! - s.mean[k]!) * inv[k]!);
+    }
+  }
+  return out;
+}
