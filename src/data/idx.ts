@@ -3,11 +3,10 @@
  * dimension count), one big-endian uint32 per dimension, then the data in row-major order. Files may be
  * gzip-compressed; that is told from their first bytes, never from their name.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
+import { writeFileAtomic } from '../atomic-write.js';
 
 const gunzip = promisify(gunzipCallback);
 const gzip = promisify(gzipCallback);
@@ -206,19 +205,5 @@ export async function writeIdx(
   dims.forEach((dim, d) => header.writeUInt32BE(dim, 4 + 4 * d));
   const plain = Buffer.concat([header, data]);
   const bytes = options.gzip === true ? await gzip(plain) : plain;
-  // Same folder: rename is atomic only within one file system.
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temporary, 'wx');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, bytes);
 }
