@@ -15,5 +15,5 @@ export type { Dataset, DatasetFiles, ImageSet, ImageSetFiles } from './dataset.j
 export { MIN_STD, computeStandardization, inverseStd, standardizeRowsReference } from './normalize.js';
 export type { NormalizationMode, Standardization } from './normalize.js';
 export { oneHot } from './one-hot.js';
-export { MAX_FOLDS, kFold, shuffledIndices } from './split.js';
+export { MAX_FOLDS, kFold, shuffleInPlace, shuffledIndices } from './split.js';
 export type { Fold, RandomSource } from './split.js';

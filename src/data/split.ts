@@ -33,7 +33,12 @@ export function shuffledIndices(n: number, random: RandomSource): Int32Array {
   checkCount(n);
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  for (let i = n - 1; i > 0; i--) {
+  return shuffleInPlace(order, random);
+}
+
+/** Shuffles the array in place (Fisher–Yates, drawing from the end) and returns it. */
+export function shuffleInPlace(order: Int32Array, random: RandomSource): Int32Array {
+  for (let i = order.length - 1; i > 0; i--) {
     const j = random.uniformInt(i + 1);
     const t = order[i]!;
     order[i] = order[j]!;

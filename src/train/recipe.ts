@@ -1,3 +1,9 @@
+/**
+ * Training recipes: the report's reference experiment, a high-accuracy one, and the schema every recipe from
+ * outside (CLI flags, HTTP bodies, library callers) is validated with.
+ */
+import { z } from 'zod';
+import { MAX_FOLDS } from '../data/split.js';
 import type { TrainRecipe } from './types.js';
 
 /** The report's experiment: 784→256 sigmoid→10 softmax, N(0, 1/n_in), gradient descent lr 0.05, batch 2000, 50 epochs, 3 folds. */
@@ -15,5 +21,67 @@ export const referenceRecipe: TrainRecipe = {
   normalization: 'global',
 };
 
-export const recipes = { reference: referenceRecipe } as const satisfies Record<string, TrainRecipe>;
+/** Past 98% test accuracy in a few seconds: one wide ReLU layer, Adam with cosine decay, on all 60k. */
+export const accurateRecipe: TrainRecipe = {
+  hidden: [{ width: 512, activation: 'relu' }],
+  init: 'he',
+  optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+  lr: 2e-3,
+  schedule: { kind: 'cosine', minLr: 0 },
+  weightDecay: 0,
+  batchSize: 256,
+  epochs: 6,
+  folds: 1,
+  seed: 1,
+  normalization: 'global',
+};
+
+export const recipes = { reference: referenceRecipe, accurate: accurateRecipe } as const satisfies Record<string, TrainRecipe>;
 export type RecipeName = keyof typeof recipes;
+
+/** Limits on every field: large enough for real use, small enough that no request can exhaust the machine. */
+export const LIMITS = { maxWidth: 4096, maxLayers: 8, maxEpochs: 1000, maxBatch: 65536 } as const;
+
+const positive = z.number().finite().positive();
+
+export const recipeSchema = z
+  .object({
+    hidden: z
+      .array(
+        z.object({
+          width: z.number().int().min(1).max(LIMITS.maxWidth),
+          activation: z.enum(['sigmoid', 'relu']),
+        }).strict(),
+      )
+      .max(LIMITS.maxLayers),
+    init: z.enum(['normal-fan-in', 'he', 'glorot-uniform']),
+    optimizer: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('sgd') }).strict(),
+      z.object({ kind: z.literal('momentum'), momentum: z.number().min(0).lt(1), nesterov: z.boolean() }).strict(),
+      z.object({ kind: z.literal('adam'), beta1: z.number().min(0).lt(1), beta2: z.number().min(0).lt(1), epsilon: positive }).strict(),
+    ]),
+    lr: positive.max(10),
+    schedule: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('constant') }).strict(),
+      z.object({ kind: z.literal('step'), everyEpochs: z.number().int().min(1), gamma: z.number().positive().max(1) }).strict(),
+      z.object({ kind: z.literal('cosine'), minLr: z.number().finite().min(0) }).strict(),
+    ]),
+    weightDecay: z.number().finite().min(0).max(1),
+    batchSize: z.number().int().min(1).max(LIMITS.maxBatch),
+    epochs: z.number().int().min(1).max(LIMITS.maxEpochs),
+    folds: z.number().int().min(1).max(MAX_FOLDS),
+    seed: z.number().int().min(0).max(2 ** 32 - 1),
+    normalization: z.enum(['global', 'per-pixel']),
+  })
+  .strict() satisfies z.ZodType<TrainRecipe>;
+
+/** Checks a recipe from outside; throws a TypeError naming the first offending field. */
+export function validateRecipe(recipe: unknown): TrainRecipe {
+  const parsed = recipeSchema.safeParse(recipe);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.length ? issue.path.join('.') : 'recipe';
+    throw new TypeError(`Invalid recipe field ${path}: ${issue.message}`);
+  }
+  return parsed.data as TrainRecipe;
+}

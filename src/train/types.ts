@@ -1,25 +1,9 @@
 /** Plain data shared by the trainer, K-fold orchestration, checkpoints and reports. */
 import type { NormalizationMode } from '../data/normalize.js';
+import type { HiddenLayerSpec, Initializer, OptimizerSpec, ScheduleSpec } from '../nn/spec.js';
 
+export type { Activation, HiddenLayerSpec, Initializer, OptimizerSpec, ScheduleSpec } from '../nn/spec.js';
 export type { NormalizationMode };
-
-export type Activation = 'sigmoid' | 'relu';
-export type Initializer = 'normal-fan-in' | 'he' | 'glorot-uniform';
-
-export interface HiddenLayerSpec {
-  width: number;
-  activation: Activation;
-}
-
-export type OptimizerSpec =
-  | { kind: 'sgd' }
-  | { kind: 'momentum'; momentum: number; nesterov: boolean }
-  | { kind: 'adam'; beta1: number; beta2: number; epsilon: number };
-
-export type ScheduleSpec =
-  | { kind: 'constant' }
-  | { kind: 'step'; everyEpochs: number; gamma: number }
-  | { kind: 'cosine'; minLr: number };
 
 /** Everything that decides what a training run computes. */
 export interface TrainRecipe {
@@ -37,15 +21,22 @@ export interface TrainRecipe {
   normalization: NormalizationMode;
 }
 
-/** Loss and accuracy after one epoch, on the fold's training part and its validation part. */
+/**
+ * Loss and accuracy after one epoch, on the fold's training part and its validation part. Without a
+ * validation part (folds = 1) the training figures are the means over the epoch's batches as they trained.
+ */
 export interface EpochMetrics {
   epoch: number;
   trainLoss: number;
   trainAccuracy: number;
+  /** NaN when the run has no validation part (folds = 1). */
   validLoss: number;
   validAccuracy: number;
   /** Wall time of the epoch, training and evaluation. */
   seconds: number;
+  /** Only when the run asked for the test set after every epoch; never used to choose a checkpoint. */
+  testLoss?: number;
+  testAccuracy?: number;
 }
 
 export interface FoldSummary {

@@ -1,0 +1,149 @@
+/**
+ * The layers of the report, each with forward and backward side by side; backward consumes exactly what
+ * forward cached. Shapes: a batch is (batch × features), one row per sample.
+ */
+import { native, type EpilogueActivation } from '../native.js';
+import { matrix, Workspace, type Matrix } from './matrix.js';
+
+export type ActivationKind = 'sigmoid' | 'relu';
+
+/** Y = X·W + B, with W (inputs × outputs) and B (outputs) views into the network's parameter block. */
+export class InnerProduct {
+  private readonly out: Workspace;
+  private readonly inputGrad: Workspace;
+  private input: Matrix | undefined;
+
+  constructor(
+    readonly inputs: number,
+    readonly outputs: number,
+    readonly weights: Float32Array,
+    readonly bias: Float32Array,
+    readonly gradWeights: Float32Array,
+    readonly gradBias: Float32Array,
+  ) {
+    this.out = new Workspace(outputs);
+    this.inputGrad = new Workspace(inputs);
+  }
+
+  /** Y = X·W + B, or act(X·W + B) when an activation is fused into the GEMM's write-back. */
+  forward(x: Matrix, fused?: Activation): Matrix {
+    if (x.cols !== this.inputs) throw new RangeError(`inner product expects ${this.inputs} inputs, got ${x.cols}`);
+    this.input = x;
+    const y = fused ? fused.outputFor(x.rows) : this.out.get(x.rows);
+    const activation: EpilogueActivation = fused ? fused.kind : 'none';
+    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: x.data, b: this.weights, c: y.data, bias: this.bias, activation });
+    fused?.adopt(y);
+    return y;
+  }
+
+  /**
+   * Given dY, accumulates dW = Xᵀ·dY and dB = Σ_rows dY, and returns dX = dY·Wᵀ — multiplied by f'(y) of
+   * the activation below when one is given, which fuses that activation's backward into this GEMM.
+   * With needInput false (the first layer) dX is not computed.
+   */
+  backward(dy: Matrix, below?: Activation, needInput = true): Matrix | undefined {
+    const x = this.input;
+    if (!x) throw new Error('inner product backward called before forward');
+    // Y = X·W + B  ⇒  dW = Xᵀ·dY, dB = Σ_i dY[i], dX = dY·Wᵀ
+    native.gemm({ transA: true, m: this.inputs, n: this.outputs, k: x.rows, a: x.data, b: dy.data, c: this.gradWeights });
+    native.columnSums(dy.data, dy.rows, this.outputs, this.gradBias);
+    if (!needInput) return undefined;
+    const dx = this.inputGrad.get(x.rows);
+    const y = below?.output;
+    native.gemm({
+      transB: true,
+      m: x.rows,
+      n: this.inputs,
+      k: this.outputs,
+      a: dy.data,
+      b: this.weights,
+      c: dx.data,
+      ...(below && y ? { derivative: below.kind, derivativeOf: y.data } : {}),
+    });
+    return dx;
+  }
+}
+
+/** Elementwise activation; caches its output y, from which both derivatives are computed. */
+export class Activation {
+  private readonly out: Workspace;
+  private readonly inputGrad: Workspace;
+  output: Matrix | undefined;
+
+  constructor(
+    readonly kind: ActivationKind,
+    readonly width: number,
+  ) {
+    this.out = new Workspace(width);
+    this.inputGrad = new Workspace(width);
+  }
+
+  /** The buffer a fused inner product writes this activation's output into. */
+  outputFor(rows: number): Matrix {
+    return this.out.get(rows);
+  }
+
+  /** Records an output computed elsewhere (by a fused inner product) as this layer's forward result. */
+  adopt(y: Matrix): void {
+    this.output = y;
+  }
+
+  forward(x: Matrix): Matrix {
+    const y = this.out.get(x.rows);
+    if (this.kind === 'sigmoid') native.sigmoidForward(x.data, y.data);
+    else native.reluForward(x.data, y.data);
+    this.output = y;
+    return y;
+  }
+
+  // sigmoid: y = σ(x) ⇒ dx = dy·y·(1 − y);  ReLU: y = max(0, x) ⇒ dx = dy·[y > 0]
+  backward(dy: Matrix): Matrix {
+    const y = this.output;
+    if (!y) throw new Error('activation backward called before forward');
+    const dx = this.inputGrad.get(dy.rows);
+    if (this.kind === 'sigmoid') native.sigmoidBackward(y.data, dy.data, dx.data);
+    else native.reluBackward(y.data, dy.data, dx.data);
+    return dx;
+  }
+}
+
+/** Softmax over the classes with the mean cross-entropy against the targets, in one native pass. */
+export class SoftmaxCrossEntropy {
+  private readonly grad: Workspace;
+  private gradient: Matrix | undefined;
+
+  constructor(readonly classes: number) {
+    this.grad = new Workspace(classes);
+  }
+
+  /** Mean loss and correct count of scores (batch × classes) against class labels; caches dL/dscores. */
+  forward(scores: Matrix, labels: Int32Array): { loss: number; correct: number } {
+    const gradient = this.grad.get(scores.rows);
+    const result = native.softmaxCrossEntropy({ logits: scores.data, targets: labels, m: scores.rows, n: this.classes, gradient: gradient.data });
+    this.gradient = gradient;
+    return result;
+  }
+
+  /** Loss and correct count only, for evaluation. */
+  evaluate(scores: Matrix, labels: Int32Array): { loss: number; correct: number } {
+    return native.softmaxCrossEntropy({ logits: scores.data, targets: labels, m: scores.rows, n: this.classes });
+  }
+
+  // L = −(1/m)·Σ log softmax(z)[t]  ⇒  dL/dz = (softmax(z) − onehot(t)) / m, computed by forward
+  backward(): Matrix {
+    if (!this.gradient) throw new Error('softmax backward called before forward');
+    return this.gradient;
+  }
+}
+
+/** Probabilities of scores (batch × classes), written into out. */
+export function softmaxInto(scores: Matrix, out: Matrix, labels?: Int32Array): void {
+  native.softmaxCrossEntropy({
+    logits: scores.data,
+    targets: labels ?? new Int32Array(scores.rows),
+    m: scores.rows,
+    n: scores.cols,
+    probabilities: out.data,
+  });
+}
+

@@ -1,0 +1,121 @@
+/**
+ * A multilayer perceptron: inner product → activation, repeated for each hidden layer, then an inner
+ * product to the classes and softmax with cross-entropy. Every parameter lives in one block (all weights,
+ * then all biases) so an optimizer updates the whole network in two native calls.
+ */
+import { initializeWeights } from './initializers.js';
+import { Activation, InnerProduct, SoftmaxCrossEntropy, softmaxInto } from './layers.js';
+import { Workspace, type Matrix } from './matrix.js';
+import type { ParameterBlock } from './optimizers.js';
+import type { Rng } from './rng.js';
+import type { HiddenLayerSpec, Initializer } from './spec.js';
+
+export interface MlpShape {
+  inputs: number;
+  hidden: HiddenLayerSpec[];
+  classes: number;
+}
+
+/** Largest layer width accepted, a guard against shapes that could not fit in memory. */
+export const MAX_WIDTH = 1 << 16;
+
+function checkShape(shape: MlpShape): void {
+  const widths = [shape.inputs, ...shape.hidden.map((h) => h.width), shape.classes];
+  const names = ['inputs', ...shape.hidden.map((_, i) => `hidden[${i}].width`), 'classes'];
+  widths.forEach((w, i) => {
+    if (!Number.isInteger(w) || w < 1 || w > MAX_WIDTH) {
+      throw new RangeError(`Expected an integer from 1 to ${MAX_WIDTH} for ${names[i]} but received ${String(w)}`);
+    }
+  });
+  shape.hidden.forEach((h, i) => {
+    if (h.activation !== 'sigmoid' && h.activation !== 'relu') {
+      throw new TypeError(`Expected 'sigmoid' or 'relu' for hidden[${i}].activation but received ${String(h.activation)}`);
+    }
+  });
+}
+
+export class Mlp implements ParameterBlock {
+  readonly params: Float32Array;
+  readonly grads: Float32Array;
+  readonly weightCount: number;
+  readonly innerProducts: InnerProduct[] = [];
+  /** activations[l] follows innerProducts[l]; the last inner product feeds the softmax. */
+  readonly activations: Activation[] = [];
+  readonly loss: SoftmaxCrossEntropy;
+  private readonly probabilities: Workspace;
+
+  constructor(readonly shape: MlpShape) {
+    checkShape(shape);
+    const widths = [shape.inputs, ...shape.hidden.map((h) => h.width), shape.classes];
+    let weightCount = 0;
+    let biasCount = 0;
+    for (let l = 0; l + 1 < widths.length; l++) {
+      weightCount += widths[l]! * widths[l + 1]!;
+      biasCount += widths[l + 1]!;
+    }
+    this.weightCount = weightCount;
+    this.params = new Float32Array(weightCount + biasCount);
+    this.grads = new Float32Array(weightCount + biasCount);
+    // Carve the block into named views: weights of every layer first, then biases.
+    let w = 0;
+    let b = weightCount;
+    for (let l = 0; l + 1 < widths.length; l++) {
+      const inputs = widths[l]!, outputs = widths[l + 1]!;
+      const take = (offset: number, length: number) =>
+        [this.params.subarray(offset, offset + length), this.grads.subarray(offset, offset + length)] as const;
+      const [weights, gradWeights] = take(w, inputs * outputs);
+      const [bias, gradBias] = take(b, outputs);
+      this.innerProducts.push(new InnerProduct(inputs, outputs, weights, bias, gradWeights, gradBias));
+      w += inputs * outputs;
+      b += outputs;
+    }
+    shape.hidden.forEach((h) => this.activations.push(new Activation(h.activation, h.width)));
+    this.loss = new SoftmaxCrossEntropy(shape.classes);
+    this.probabilities = new Workspace(shape.classes);
+  }
+
+  /** A network with weights drawn by the initializer from the run's generator and zero biases. */
+  static initialized(shape: MlpShape, initializer: Initializer, rng: Rng): Mlp {
+    const mlp = new Mlp(shape);
+    for (const ip of mlp.innerProducts) initializeWeights(initializer, ip.weights, ip.inputs, ip.outputs, rng);
+    return mlp;
+  }
+
+  /** Class scores (batch × classes) of standardized inputs (batch × inputs); activations fused into the GEMMs. */
+  forward(x: Matrix): Matrix {
+    let h = x;
+    this.innerProducts.forEach((ip, l) => {
+      h = ip.forward(h, this.activations[l]);
+    });
+    return h;
+  }
+
+  /** One training step's forward and backward: fills grads and returns the batch's mean loss and correct count. */
+  computeGradients(x: Matrix, labels: Int32Array): { loss: number; correct: number } {
+    const result = this.loss.forward(this.forward(x), labels);
+    let dy: Matrix | undefined = this.loss.backward();
+    for (let l = this.innerProducts.length - 1; l >= 0; l--) {
+      // dX of layer l, with the backward of the activation below fused in, is dY of layer l − 1.
+      dy = this.innerProducts[l]!.backward(dy!, this.activations[l - 1], l > 0);
+    }
+    return result;
+  }
+
+  /** Mean loss and correct count without gradients. */
+  evaluate(x: Matrix, labels: Int32Array): { loss: number; correct: number } {
+    return this.loss.evaluate(this.forward(x), labels);
+  }
+
+  /** Class probabilities (batch × classes); the returned matrix is reused by the next call. */
+  predict(x: Matrix): Matrix {
+    const scores = this.forward(x);
+    const out = this.probabilities.get(x.rows);
+    softmaxInto(scores, out);
+    return out;
+  }
+
+  /** Parameter count. */
+  get size(): number {
+    return this.params.length;
+  }
+}

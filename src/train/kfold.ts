@@ -1,0 +1,220 @@
+/**
+ * K-fold cross-validation as the report does it: for each fold, train on the other folds and keep the epoch
+ * with the best validation accuracy; then take the fold whose best checkpoint validates best and evaluate it
+ * on the test set. Optionally the ensemble of every fold's checkpoint (averaged probabilities) as well.
+ * With folds = 1 the whole training set trains, there is no validation part, and the last epoch is kept.
+ */
+import type { Dataset, ImageSet } from '../data/dataset.js';
+import { computeStandardization, inverseStd, type Standardization } from '../data/normalize.js';
+import { kFold, shuffledIndices } from '../data/split.js';
+import { Mlp } from '../nn/mlp.js';
+import { createOptimizer } from '../nn/optimizers.js';
+import { Rng } from '../nn/rng.js';
+import type { Checkpoint } from './checkpoint.js';
+import { toCheckpoint } from './snapshot.js';
+import { BatchLoader, evaluate, trainEpoch, type StopSignal } from './trainer.js';
+import type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './types.js';
+import { validateRecipe } from './recipe.js';
+
+export type TrainEvent =
+  | { type: 'fold-start'; fold: number; folds: number; epochs: number; trainSamples: number; validSamples: number }
+  | { type: 'batch'; fold: number; epoch: number; batch: number; batches: number; progress: number }
+  | { type: 'epoch'; fold: number; metrics: EpochMetrics; samplesPerSecond: number; progress: number }
+  | { type: 'fold-end'; summary: FoldSummary }
+  | { type: 'test'; fold: number; test: TestResult; ensembleTest?: TestResult };
+
+export interface KFoldOptions {
+  recipe: TrainRecipe;
+  dataset: Dataset;
+  signal?: StopSignal;
+  onEvent?: (event: TrainEvent) => void;
+  /** Also evaluate the ensemble of all fold checkpoints on the test set. */
+  ensemble?: boolean;
+  /** Evaluate the test set after every epoch too (reported in EpochMetrics.testAccuracy; never used to choose). */
+  testEveryEpoch?: boolean;
+}
+
+export interface KFoldResult {
+  folds: FoldSummary[];
+  selectedFold: number;
+  test: TestResult;
+  ensembleTest?: TestResult;
+  /** The selected fold's best epoch, with its test result. */
+  checkpoint: Checkpoint;
+  /** Every fold's best checkpoint, in fold order. */
+  foldCheckpoints: Checkpoint[];
+  normalization: Standardization;
+  seconds: number;
+}
+
+function samples(set: ImageSet, normalization: Standardization) {
+  return {
+    pixels: set.pixels,
+    features: set.features,
+    labels: Int32Array.from(set.labels),
+    mean: normalization.mean,
+    invStd: inverseStd(normalization),
+  };
+}
+
+/** Runs the recipe's cross-validation on the dataset's training set and tests the selected checkpoint. */
+export function trainKFold(options: KFoldOptions): KFoldResult {
+  const recipe = validateRecipe(options.recipe);
+  const { dataset, signal, onEvent } = options;
+  const started = performance.now();
+  const rng = new Rng(recipe.seed);
+  const { train, test } = dataset;
+  // Training-set statistics only, as the report standardizes.
+  const normalization = computeStandardization(train, recipe.normalization);
+  const trainLoader = new BatchLoader(samples(train, normalization));
+  const testLoader = new BatchLoader(samples(test, normalization));
+  const testIndices = Int32Array.from({ length: test.count }, (_, i) => i);
+
+  const splits =
+    recipe.folds === 1
+      ? [{ fold: 1, train: shuffledIndices(train.count, rng), validation: new Int32Array(0) }]
+      : kFold(train.count, recipe.folds, rng);
+  const shape = { inputs: train.features, hidden: recipe.hidden, classes: Math.max(train.classes, test.classes) };
+  const totalBatches = splits.reduce((sum, s) => sum + Math.ceil(s.train.length / recipe.batchSize), 0) * recipe.epochs;
+  let batchesDone = 0;
+
+  const summaries: FoldSummary[] = [];
+  const best: Float32Array[] = [];
+  for (const split of splits) {
+    const foldRng = rng.fork();
+    const model = Mlp.initialized(shape, recipe.init, foldRng);
+    const optimizer = createOptimizer(recipe.optimizer, recipe.weightDecay);
+    const order = split.train.slice();
+    const batchesPerEpoch = Math.ceil(order.length / recipe.batchSize);
+    const totalSteps = batchesPerEpoch * recipe.epochs;
+    const bestParams = model.params.slice();
+    const history: EpochMetrics[] = [];
+    let bestIndex = -1;
+    onEvent?.({ type: 'fold-start', fold: split.fold, folds: splits.length, epochs: recipe.epochs, trainSamples: order.length, validSamples: split.validation.length });
+
+    for (let epoch = 1; epoch <= recipe.epochs; epoch++) {
+      const epochStart = performance.now();
+      const running = trainEpoch({
+        recipe,
+        model,
+        optimizer,
+        loader: trainLoader,
+        order,
+        random: foldRng,
+        stepsBefore: (epoch - 1) * batchesPerEpoch,
+        totalSteps,
+        signal,
+        onBatch: (batch, batches) => {
+          batchesDone++;
+          onEvent?.({ type: 'batch', fold: split.fold, epoch, batch: batch + 1, batches, progress: batchesDone / totalBatches });
+        },
+      });
+      const trainedSeconds = (performance.now() - epochStart) / 1000;
+      // With a validation part, the training part is measured after the epoch as the report does; without
+      // one (folds = 1), the epoch's running figures stand in and save a pass over the whole training set.
+      const fit = split.validation.length > 0 ? evaluate(model, trainLoader, split.train) : running;
+      const valid = evaluate(model, trainLoader, split.validation);
+      const metrics: EpochMetrics = {
+        epoch,
+        trainLoss: fit.loss,
+        trainAccuracy: fit.accuracy,
+        validLoss: valid.loss,
+        validAccuracy: valid.accuracy,
+        seconds: 0,
+      };
+      if (options.testEveryEpoch) {
+        const t = evaluate(model, testLoader, testIndices);
+        metrics.testLoss = t.loss;
+        metrics.testAccuracy = t.accuracy;
+      }
+      metrics.seconds = (performance.now() - epochStart) / 1000;
+      history.push(metrics);
+      // The best validation accuracy, the first of equals; with no validation part, the latest epoch.
+      const improved = split.validation.length === 0 || bestIndex < 0 || valid.accuracy > history[bestIndex]!.validAccuracy;
+      if (improved) {
+        bestIndex = history.length - 1;
+        bestParams.set(model.params);
+      }
+      onEvent?.({ type: 'epoch', fold: split.fold, metrics, samplesPerSecond: order.length / trainedSeconds, progress: batchesDone / totalBatches });
+    }
+    const chosen = history[bestIndex]!;
+    const summary: FoldSummary = {
+      fold: split.fold,
+      history,
+      bestEpoch: chosen.epoch,
+      trainAccuracy: chosen.trainAccuracy,
+      validAccuracy: chosen.validAccuracy,
+    };
+    summaries.push(summary);
+    best.push(bestParams);
+    onEvent?.({ type: 'fold-end', summary });
+  }
+
+  // The fold whose best checkpoint validates best (the first of equals).
+  let selected = 0;
+  summaries.forEach((s, i) => {
+    if (s.validAccuracy > summaries[selected]!.validAccuracy) selected = i;
+  });
+  const model = new Mlp(shape);
+  const foldCheckpoints = summaries.map((s, i) => {
+    const chosen = s.history[s.bestEpoch - 1]!;
+    return toCheckpoint(model, {
+      inputRows: train.rows,
+      inputCols: train.cols,
+      normalization,
+      recipe,
+      metrics: {
+        fold: recipe.folds === 1 ? 0 : s.fold,
+        epoch: s.bestEpoch,
+        trainLoss: chosen.trainLoss,
+        trainAccuracy: chosen.trainAccuracy,
+        validLoss: chosen.validLoss,
+        validAccuracy: chosen.validAccuracy,
+      },
+    }, best[i]!);
+  });
+  model.params.set(best[selected]!);
+  const testResult = evaluate(model, testLoader, testIndices);
+  const checkpoint = foldCheckpoints[selected]!;
+  checkpoint.metrics.testLoss = testResult.loss;
+  checkpoint.metrics.testAccuracy = testResult.accuracy;
+  const ensembleTest = options.ensemble && best.length > 1 ? evaluateEnsemble(model, best, testLoader, testIndices, shape.classes) : undefined;
+  onEvent?.({ type: 'test', fold: summaries[selected]!.fold, test: testResult, ...(ensembleTest ? { ensembleTest } : {}) });
+
+  return {
+    folds: summaries,
+    selectedFold: summaries[selected]!.fold,
+    test: testResult,
+    ...(ensembleTest ? { ensembleTest } : {}),
+    checkpoint,
+    foldCheckpoints,
+    normalization,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Accuracy and loss of the averaged class probabilities of several parameter sets of one network. */
+function evaluateEnsemble(model: Mlp, members: Float32Array[], loader: BatchLoader, indices: Int32Array, classes: number): TestResult {
+  const sum = new Float64Array(indices.length * classes);
+  const labels = new Int32Array(indices.length);
+  for (const params of members) {
+    model.params.set(params);
+    for (let start = 0; start < indices.length; start += 4000) {
+      const chunk = indices.subarray(start, Math.min(indices.length, start + 4000));
+      const batch = loader.load(chunk);
+      labels.set(batch.labels, start);
+      const p = model.predict(batch.x).data;
+      for (let i = 0; i < chunk.length * classes; i++) sum[start * classes + i]! += p[i]!;
+    }
+  }
+  let loss = 0;
+  let correct = 0;
+  for (let i = 0; i < indices.length; i++) {
+    const row = sum.subarray(i * classes, (i + 1) * classes);
+    let top = 0;
+    for (let j = 1; j < classes; j++) if (row[j]! > row[top]!) top = j;
+    if (top === labels[i]) correct++;
+    loss -= Math.log(Math.max(row[labels[i]!]! / members.length, 1e-30));
+  }
+  return { accuracy: correct / indices.length, loss: loss / indices.length };
+}
