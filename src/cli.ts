@@ -1,0 +1,359 @@
+#!/usr/bin/env node
+/**
+ * `fastmlp train | predict | eval`. Flags are checked here, at the edge, into a typed recipe; errors name the
+ * flag and exit with code 2.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SingleBar, MultiBar, Presets } from 'cli-progress';
+import { readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadImageSet, mnistPaths, type DatasetFiles } from './data/dataset.js';
+import { readIdxImages } from './data/idx.js';
+import { native } from './native.js';
+import { Classifier } from './train/classifier.js';
+import type { TrainEvent } from './train/kfold.js';
+import { recipes, validateRecipe, type RecipeName } from './train/recipe.js';
+import { runTraining } from './train/run.js';
+import { TrainingCancelled } from './train/trainer.js';
+import type { HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+class UsageError extends Error {}
+
+const number = (flag: string) => (value: string) => {
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError(`${flag} takes a number, not '${value}'.`);
+  return x;
+};
+
+/** "256:sigmoid,128:relu" → hidden layers. */
+function parseHidden(value: string): HiddenLayerSpec[] {
+  if (value.trim() === '' || value === 'none') return [];
+  return value.split(',').map((part) => {
+    const [width, activation = 'sigmoid'] = part.split(':');
+    const w = Number(width);
+    if (!Number.isInteger(w) || (activation !== 'sigmoid' && activation !== 'relu')) {
+      throw new InvalidArgumentError(`--hidden takes WIDTH[:sigmoid|relu] separated by commas, not '${part}'.`);
+    }
+    return { width: w, activation };
+  });
+}
+
+interface TrainFlags {
+  recipe: RecipeName;
+  hidden?: HiddenLayerSpec[];
+  init?: TrainRecipe['init'];
+  optimizer?: OptimizerSpec['kind'];
+  momentum?: number;
+  nesterov?: boolean;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  lr?: number;
+  schedule?: ScheduleSpec['kind'];
+  stepEvery?: number;
+  gamma?: number;
+  minLr?: number;
+  weightDecay?: number;
+  batch?: number;
+  epochs?: number;
+  folds?: number;
+  seed?: number;
+  normalization?: TrainRecipe['normalization'];
+  ensemble?: boolean;
+  testEveryEpoch?: boolean;
+  threads?: number;
+  trainImages?: string;
+  trainLabels?: string;
+  testImages?: string;
+  testLabels?: string;
+  out?: string;
+  json?: boolean;
+}
+
+/** The recipe named by --recipe with every given flag laid over it, then validated. */
+export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
+  const base = recipes[flags.recipe];
+  let optimizer: OptimizerSpec = base.optimizer;
+  const kind = flags.optimizer ?? base.optimizer.kind;
+  if (kind === 'sgd') optimizer = { kind };
+  if (kind === 'momentum') {
+    const prev = base.optimizer.kind === 'momentum' ? base.optimizer : { momentum: 0.9, nesterov: false };
+    optimizer = { kind, momentum: flags.momentum ?? prev.momentum, nesterov: flags.nesterov ?? prev.nesterov };
+  }
+  if (kind === 'adam') {
+    const prev = base.optimizer.kind === 'adam' ? base.optimizer : { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    optimizer = { kind, beta1: flags.beta1 ?? prev.beta1, beta2: flags.beta2 ?? prev.beta2, epsilon: flags.epsilon ?? prev.epsilon };
+  }
+  let schedule: ScheduleSpec = base.schedule;
+  const scheduleKind = flags.schedule ?? base.schedule.kind;
+  if (scheduleKind === 'constant') schedule = { kind: 'constant' };
+  if (scheduleKind === 'step') {
+    const prev = base.schedule.kind === 'step' ? base.schedule : { everyEpochs: 10, gamma: 0.5 };
+    schedule = { kind: 'step', everyEpochs: flags.stepEvery ?? prev.everyEpochs, gamma: flags.gamma ?? prev.gamma };
+  }
+  if (scheduleKind === 'cosine') {
+    schedule = { kind: 'cosine', minLr: flags.minLr ?? (base.schedule.kind === 'cosine' ? base.schedule.minLr : 0) };
+  }
+  const recipe: TrainRecipe = {
+    hidden: flags.hidden ?? base.hidden,
+    init: flags.init ?? base.init,
+    optimizer,
+    lr: flags.lr ?? base.lr,
+    schedule,
+    weightDecay: flags.weightDecay ?? base.weightDecay,
+    batchSize: flags.batch ?? base.batchSize,
+    epochs: flags.epochs ?? base.epochs,
+    folds: flags.folds ?? base.folds,
+    seed: flags.seed ?? base.seed,
+    normalization: flags.normalization ?? base.normalization,
+  };
+  try {
+    return validateRecipe(recipe);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function datasetFiles(flags: Pick<TrainFlags, 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels'>): DatasetFiles | undefined {
+  const given = [flags.trainImages, flags.trainLabels, flags.testImages, flags.testLabels].filter((f) => f !== undefined);
+  if (given.length === 0) return undefined;
+  const mnist = mnistPaths();
+  if (given.length !== 4) throw new UsageError('--train-images, --train-labels, --test-images and --test-labels go together.');
+  return {
+    trainImages: flags.trainImages ?? mnist.trainImages,
+    trainLabels: flags.trainLabels ?? mnist.trainLabels,
+    testImages: flags.testImages ?? mnist.testImages,
+    testLabels: flags.testLabels ?? mnist.testLabels,
+  };
+}
+
+function defaultRunFolder(): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+  return join('runs', stamp);
+}
+
+/** One bar per fold on a terminal: epoch, loss, accuracy, samples/s and ETA. */
+function progressReporter(): { onEvent: (e: TrainEvent) => void; stop: () => void } {
+  const bars = new MultiBar(
+    {
+      format: ' fold {fold} |{bar}| epoch {epoch}/{epochs} · loss {loss} · train {trainAcc} · valid {validAcc} · {rate} samples/s · ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 20,
+    },
+    Presets.shades_classic,
+  );
+  let bar: SingleBar | undefined;
+  let batchesPerEpoch = 1;
+  let epochs = 1;
+  const pct = (x: number) => (Number.isNaN(x) ? '  —  ' : `${(100 * x).toFixed(2)}%`);
+  return {
+    onEvent(e) {
+      if (e.type === 'fold-start') {
+        epochs = e.epochs;
+        bar = bars.create(e.epochs, 0, { fold: `${e.fold}/${e.folds}`, epoch: 0, epochs: e.epochs, loss: '  —  ', trainAcc: '  —  ', validAcc: '  —  ', rate: '—' });
+      } else if (e.type === 'batch') {
+        batchesPerEpoch = e.batches;
+        bar?.update(e.epoch - 1 + e.batch / batchesPerEpoch);
+      } else if (e.type === 'epoch') {
+        const m = e.metrics;
+        bar?.update(m.epoch, {
+          epoch: m.epoch,
+          epochs,
+          loss: m.trainLoss.toFixed(4),
+          trainAcc: pct(m.trainAccuracy),
+          validAcc: pct(m.testAccuracy !== undefined && Number.isNaN(m.validAccuracy) ? m.testAccuracy : m.validAccuracy),
+          rate: Math.round(e.samplesPerSecond).toLocaleString('en-US'),
+        });
+      }
+    },
+    stop: () => bars.stop(),
+  };
+}
+
+async function train(flags: TrainFlags): Promise<void> {
+  const recipe = recipeFromFlags(flags);
+  const files = datasetFiles(flags);
+  const outDir = flags.out ?? defaultRunFolder();
+  const interactive = !flags.json && process.stderr.isTTY === true;
+  const progress = interactive ? progressReporter() : undefined;
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  const plain = (e: TrainEvent) => {
+    if (flags.json || e.type !== 'epoch') return;
+    const m = e.metrics;
+    const valid = Number.isNaN(m.validAccuracy) ? '' : ` valid ${(100 * m.validAccuracy).toFixed(2)}%`;
+    const test = m.testAccuracy === undefined ? '' : ` test ${(100 * m.testAccuracy).toFixed(2)}%`;
+    process.stderr.write(`fold ${e.fold} epoch ${m.epoch}: loss ${m.trainLoss.toFixed(4)} train ${(100 * m.trainAccuracy).toFixed(2)}%${valid}${test} (${Math.round(e.samplesPerSecond)} samples/s)\n`);
+  };
+  try {
+    const outcome = await runTraining({
+      recipe,
+      ...(files ? { files } : {}),
+      outDir,
+      ensemble: flags.ensemble ?? false,
+      testEveryEpoch: flags.testEveryEpoch ?? false,
+      ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+      signal: controller.signal,
+      onEvent: progress ? progress.onEvent : plain,
+    });
+    progress?.stop();
+    const summary = {
+      folds: outcome.folds.map((f) => ({ fold: f.fold, bestEpoch: f.bestEpoch, trainAccuracy: f.trainAccuracy, validAccuracy: Number.isNaN(f.validAccuracy) ? null : f.validAccuracy })),
+      selectedFold: outcome.selectedFold,
+      test: outcome.test,
+      ...(outcome.ensembleTest ? { ensembleTest: outcome.ensembleTest } : {}),
+      seconds: outcome.seconds,
+      checkpoint: outcome.checkpointPath,
+      artifacts: outcome.artifacts,
+      recipe,
+    };
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+    } else {
+      console.log('fold  best epoch  train acc  valid acc');
+      for (const f of summary.folds) {
+        const mark = f.fold === summary.selectedFold ? ' *' : '';
+        console.log(`${String(f.fold).padStart(4)}  ${String(f.bestEpoch).padStart(10)}  ${(100 * f.trainAccuracy).toFixed(2).padStart(8)}%  ${f.validAccuracy === null ? '       —' : `${(100 * f.validAccuracy).toFixed(2).padStart(8)}%`}${mark}`);
+      }
+      console.log(`test accuracy of fold ${summary.selectedFold}: ${(100 * outcome.test.accuracy).toFixed(2)}% (loss ${outcome.test.loss.toFixed(4)})`);
+      if (outcome.ensembleTest) console.log(`test accuracy of the ensemble: ${(100 * outcome.ensembleTest.accuracy).toFixed(2)}%`);
+      console.log(`${outcome.seconds.toFixed(1)} s · checkpoint ${outcome.checkpointPath} · report ${outcome.artifacts.reportMd}`);
+    }
+  } catch (error) {
+    progress?.stop();
+    if (error instanceof TrainingCancelled) {
+      console.error('cancelled');
+      process.exitCode = 130;
+      return;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+interface PredictFlags {
+  model: string;
+  images: string;
+  labels?: string;
+  json?: boolean;
+  confusion?: boolean;
+  limit?: number;
+}
+
+async function predict(flags: PredictFlags): Promise<void> {
+  const classifier = await Classifier.load(flags.model);
+  if (flags.labels) {
+    const set = await loadImageSet({ images: flags.images, labels: flags.labels, classes: classifier.classes });
+    const e = classifier.evaluate(set);
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ count: e.count, accuracy: e.accuracy, loss: e.loss, confusion: e.confusion })}\n`);
+      return;
+    }
+    console.log(`${e.count} images · accuracy ${(100 * e.accuracy).toFixed(2)}% · loss ${e.loss.toFixed(4)}`);
+    if (flags.confusion) printConfusion(e.confusion);
+    return;
+  }
+  const images = await readIdxImages(flags.images);
+  const p = classifier.predict(images.pixels);
+  const limit = Math.min(flags.limit ?? images.count, images.count);
+  const rows = Array.from({ length: limit }, (_, i) => ({
+    index: i,
+    label: p.labels[i]!,
+    probability: p.probabilities[i * p.classes + p.labels[i]!]!,
+  }));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ count: images.count, predictions: Array.from(p.labels.subarray(0, limit)) })}\n`);
+    return;
+  }
+  for (const r of rows) console.log(`${r.index}\t${r.label}\t${r.probability.toFixed(4)}`);
+}
+
+function printConfusion(confusion: number[][]): void {
+  const width = Math.max(5, ...confusion.flat().map((c) => String(c).length + 1));
+  console.log(`actual\\predicted ${confusion.map((_, j) => String(j).padStart(width)).join('')}`);
+  confusion.forEach((row, i) => console.log(`${String(i).padStart(16)} ${row.map((c) => String(c).padStart(width)).join('')}`));
+}
+
+/** The command-line program; `main` parses process.argv with it. */
+export function program(): Command {
+  const cli = new Command('fastmlp').version(version).description('Train and run multilayer perceptrons for image classification.');
+  cli
+    .command('train')
+    .description('Train with K-fold cross-validation; writes the selected checkpoint and a report.')
+    .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
+    .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu] separated by commas, e.g. 256:sigmoid', parseHidden)
+    .addOption(new Option('--init <name>', 'weight initializer').choices(['normal-fan-in', 'he', 'glorot-uniform']))
+    .addOption(new Option('--optimizer <name>', 'parameter update').choices(['sgd', 'momentum', 'adam']))
+    .option('--momentum <m>', 'momentum coefficient (momentum)', number('--momentum'))
+    .option('--nesterov', 'Nesterov momentum')
+    .option('--beta1 <b>', 'Adam β1', number('--beta1'))
+    .option('--beta2 <b>', 'Adam β2', number('--beta2'))
+    .option('--epsilon <e>', 'Adam ε', number('--epsilon'))
+    .option('--lr <rate>', 'learning rate', number('--lr'))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(['constant', 'step', 'cosine']))
+    .option('--step-every <epochs>', 'step schedule: epochs between decays', number('--step-every'))
+    .option('--gamma <g>', 'step schedule: decay factor', number('--gamma'))
+    .option('--min-lr <rate>', 'cosine schedule: final learning rate', number('--min-lr'))
+    .option('--weight-decay <l>', 'L2 weight decay on the weights', number('--weight-decay'))
+    .option('--batch <size>', 'mini-batch size', number('--batch'))
+    .option('--epochs <n>', 'epochs per fold', number('--epochs'))
+    .option('--folds <k>', 'K of K-fold cross-validation (2–10), or 1 to train on everything', number('--folds'))
+    .option('--seed <n>', 'seed of every random choice', number('--seed'))
+    .addOption(new Option('--normalization <mode>', 'standardization statistics').choices(['global', 'per-pixel']))
+    .option('--ensemble', 'also test the ensemble of all fold checkpoints')
+    .option('--test-every-epoch', 'report test accuracy after every epoch (never used to choose)')
+    .option('--threads <n>', 'native threads (default: all cores)', number('--threads'))
+    .option('--train-images <path>', 'idx file (plain or .gz); default MNIST')
+    .option('--train-labels <path>', 'idx file')
+    .option('--test-images <path>', 'idx file')
+    .option('--test-labels <path>', 'idx file')
+    .option('--out <dir>', 'output folder (default: a new folder under ./runs/)')
+    .option('--json', 'print one JSON object at the end, nothing else on stdout')
+    .action((flags: TrainFlags) => train(flags));
+  cli
+    .command('predict')
+    .description('Predict the class of every image; with --labels, the accuracy instead.')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--images <idx>', 'idx images (plain or .gz)')
+    .option('--labels <idx>', 'idx labels: report accuracy and loss')
+    .option('--confusion', 'with --labels, also print the confusion matrix')
+    .option('--limit <n>', 'print at most n predictions', number('--limit'))
+    .option('--json', 'print one JSON object')
+    .action((flags: PredictFlags) => predict(flags));
+  cli
+    .command('eval')
+    .description('Accuracy, loss and confusion matrix of a checkpoint on labelled images.')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--images <idx>', 'idx images (plain or .gz)')
+    .requiredOption('--labels <idx>', 'idx labels')
+    .option('--json', 'print one JSON object')
+    .action((flags: PredictFlags) => predict({ ...flags, confusion: true }));
+  cli
+    .command('info')
+    .description('The native core: instruction set, threads, GEMM blocking.')
+    .action(() => console.log(JSON.stringify({ version, ...native.gemmConfig(), threads: native.getThreads(), supported: native.supportedIsas() })));
+  return cli;
+}
+
+export async function main(): Promise<void> {
+  try {
+    await program().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`fastmlp: ${error.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`fastmlp: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}
+
+// Run when executed (directly or through the npm bin link), not when imported.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -1,0 +1,34 @@
+/**
+ * fastmlp: train and serve multilayer perceptrons for image classification on a SIMD C++ core.
+ * The names below are the public library API the README documents.
+ */
+export { native } from './native.js';
+export type { Isa, GemmArgs, NativeAddon } from './native.js';
+
+export { loadDataset, loadImageSet, loadMnist, mnistPaths, subset } from './data/dataset.js';
+export type { Dataset, DatasetFiles, ImageSet, ImageSetFiles } from './data/dataset.js';
+export { IdxFormatError, readIdx, readIdxImages, readIdxLabels, writeIdx } from './data/idx.js';
+export { computeStandardization, inverseStd } from './data/normalize.js';
+export type { NormalizationMode, Standardization } from './data/normalize.js';
+export { oneHot } from './data/one-hot.js';
+export { kFold, shuffledIndices } from './data/split.js';
+
+export { Mlp } from './nn/mlp.js';
+export type { MlpShape } from './nn/mlp.js';
+export { matrix } from './nn/matrix.js';
+export type { Matrix } from './nn/matrix.js';
+export { Activation, InnerProduct, SoftmaxCrossEntropy } from './nn/layers.js';
+export { Adam, GradientDescent, Momentum, createOptimizer, learningRate } from './nn/optimizers.js';
+export { Rng } from './nn/rng.js';
+
+export { trainKFold } from './train/kfold.js';
+export type { KFoldOptions, KFoldResult, TrainEvent } from './train/kfold.js';
+export { runTraining, trainInWorker } from './train/run.js';
+export type { RunOptions, RunOutcome } from './train/run.js';
+export { accurateRecipe, recipes, referenceRecipe, recipeSchema, validateRecipe } from './train/recipe.js';
+export { CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
+export type { Checkpoint } from './train/checkpoint.js';
+export { Classifier } from './train/classifier.js';
+export type { Evaluation, PixelScale, Predictions } from './train/classifier.js';
+export { TrainingCancelled } from './train/trainer.js';
+export type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './train/types.js';

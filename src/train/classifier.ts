@@ -1,0 +1,111 @@
+/** A trained model ready to predict: its network, the training-set statistics, and its checkpoint. */
+import type { ImageSet } from '../data/dataset.js';
+import { inverseStd } from '../data/normalize.js';
+import { native } from '../native.js';
+import { matrix } from '../nn/matrix.js';
+import type { Mlp } from '../nn/mlp.js';
+import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
+import { fromCheckpoint } from './snapshot.js';
+
+/** How input pixels are scaled: 0–255 as in the idx files ('byte'), or 0–1 ('unit'). */
+export type PixelScale = 'byte' | 'unit';
+
+export interface Predictions {
+  /** The most probable class of each image. */
+  labels: Int32Array;
+  /** Class probabilities, images × classes, row-major. */
+  probabilities: Float32Array;
+  classes: number;
+}
+
+export interface Evaluation {
+  accuracy: number;
+  /** Mean cross-entropy. */
+  loss: number;
+  /** confusion[actual][predicted] counts. */
+  confusion: number[][];
+  count: number;
+}
+
+/** Images predicted per batch: bounds the buffers while keeping GEMMs efficient. */
+const BATCH = 4096;
+
+export class Classifier {
+  readonly features: number;
+  readonly classes: number;
+  private readonly model: Mlp;
+  private readonly mean: Float32Array;
+  private readonly invStd: Float32Array;
+
+  constructor(readonly checkpoint: Checkpoint) {
+    this.model = fromCheckpoint(checkpoint);
+    this.features = checkpoint.architecture.inputRows * checkpoint.architecture.inputCols;
+    this.classes = checkpoint.architecture.classes;
+    this.mean = checkpoint.normalization.mean;
+    this.invStd = inverseStd(checkpoint.normalization);
+  }
+
+  /** Loads and checks a checkpoint file. */
+  static async load(path: string): Promise<Classifier> {
+    return new Classifier(await loadCheckpoint(path));
+  }
+
+  /**
+   * Predicts a batch of images, each `features` pixels, concatenated: bytes (0–255), or numbers on the
+   * given scale. Throws a TypeError or RangeError naming what is wrong with the input.
+   */
+  predict(images: Uint8Array | Float32Array | ArrayLike<number>, scale: PixelScale = 'byte'): Predictions {
+    if (images.length % this.features !== 0 || images.length === 0) {
+      throw new RangeError(`Expected images to hold a positive multiple of ${this.features} pixels but received ${images.length}`);
+    }
+    const count = images.length / this.features;
+    const labels = new Int32Array(count);
+    const probabilities = new Float32Array(count * this.classes);
+    const x = new Float32Array(Math.min(count, BATCH) * this.features);
+    for (let start = 0; start < count; start += BATCH) {
+      const rows = Math.min(BATCH, count - start);
+      const view = x.subarray(0, rows * this.features);
+      this.standardize(images, start, rows, scale, view);
+      const p = this.model.predict(matrix(rows, this.features, view));
+      probabilities.set(p.data, start * this.classes);
+      native.argmax(p.data, rows, this.classes, labels.subarray(start, start + rows));
+    }
+    return { labels, probabilities, classes: this.classes };
+  }
+
+  /** Accuracy, loss and confusion matrix on a labelled image set of the model's input size. */
+  evaluate(set: ImageSet): Evaluation {
+    if (set.features !== this.features) {
+      throw new RangeError(`Expected images of ${this.features} pixels but the set has ${set.features}`);
+    }
+    const { labels, probabilities } = this.predict(set.pixels);
+    const confusion = Array.from({ length: this.classes }, () => new Array<number>(this.classes).fill(0));
+    let correct = 0;
+    let loss = 0;
+    for (let i = 0; i < set.count; i++) {
+      const actual = set.labels[i]!;
+      if (actual >= this.classes) throw new RangeError(`label ${actual} of image ${i} is outside the model's ${this.classes} classes`);
+      confusion[actual]![labels[i]!]!++;
+      if (labels[i] === actual) correct++;
+      loss -= Math.log(Math.max(probabilities[i * this.classes + actual]!, 1e-30));
+    }
+    return { accuracy: correct / set.count, loss: loss / set.count, confusion, count: set.count };
+  }
+
+  private standardize(images: Uint8Array | Float32Array | ArrayLike<number>, start: number, rows: number, scale: PixelScale, out: Float32Array): void {
+    const n = this.features;
+    if (images instanceof Uint8Array && scale === 'byte') {
+      const indices = Int32Array.from({ length: rows }, (_, i) => start + i);
+      native.standardize({ pixels: images, rowLength: n, indices, mean: this.mean, invStd: this.invStd, out });
+      return;
+    }
+    const factor = scale === 'unit' ? 255 : 1;
+    const perPixel = this.mean.length > 1;
+    for (let i = 0; i < rows * n; i++) {
+      const v = Number(images[start * n + i]);
+      if (!Number.isFinite(v)) throw new TypeError(`Expected a finite number for pixel ${start * n + i} but received ${String(images[start * n + i])}`);
+      const q = perPixel ? i % n : 0;
+      out[i] = (v * factor - this.mean[q]!) * this.invStd[q]!;
+    }
+  }
+}

