@@ -5,7 +5,7 @@ export interface Matrix {
   data: Float32Array;
 }
 
-export function matrix(rows: number, cols: number, data = new Float32Array(rows * cols)): Matrix {
+export function matrix(rows: number, cols: number, data: Float32Array = new Float32Array(rows * cols)): Matrix {
   if (data.length < rows * cols) throw new RangeError(`a ${rows}×${cols} matrix needs ${rows * cols} elements, got ${data.length}`);
   return { rows, cols, data };
 }

@@ -16,6 +16,11 @@ export interface Optimizer {
   step(block: ParameterBlock, lr: number): void;
 }
 
+/** Optimizer state belongs to one block; stepping another with it would corrupt both. */
+function checkBlock(bound: ParameterBlock | undefined, block: ParameterBlock): void {
+  if (bound && bound.params !== block.params) throw new Error('an optimizer steps the parameter block it was first given');
+}
+
 function split(block: ParameterBlock) {
   const w = block.weightCount;
   return {
@@ -29,8 +34,11 @@ export class GradientDescent implements Optimizer {
   constructor(private readonly weightDecay = 0) {}
 
   private views: ReturnType<typeof split> | undefined;
+  private block: ParameterBlock | undefined;
 
   step(block: ParameterBlock, lr: number): void {
+    checkBlock(this.block, block);
+    this.block = block;
     const v = (this.views ??= split(block));
     native.sgdUpdate(v.weights[0], v.weights[1], lr, this.weightDecay);
     native.sgdUpdate(v.biases[0], v.biases[1], lr, 0);
@@ -47,7 +55,11 @@ export class Momentum implements Optimizer {
     private readonly weightDecay = 0,
   ) {}
 
+  private block: ParameterBlock | undefined;
+
   step(block: ParameterBlock, lr: number): void {
+    checkBlock(this.block, block);
+    this.block = block;
     if (!this.views) {
       this.velocity = new Float32Array(block.params.length);
       const w = block.weightCount;
@@ -73,7 +85,11 @@ export class Adam implements Optimizer {
     private readonly weightDecay = 0,
   ) {}
 
+  private block: ParameterBlock | undefined;
+
   step(block: ParameterBlock, lr: number): void {
+    checkBlock(this.block, block);
+    this.block = block;
     if (!this.views) {
       const n = block.params.length, w = block.weightCount;
       const m = new Float32Array(n), v = new Float32Array(n);
