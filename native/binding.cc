@@ -185,13 +185,58 @@ struct GemmCall {
   int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
   float alpha = 1.0f, beta = 0.0f;
   const float* a = nullptr;
+  bool a_from_bytes = false;
+  ByteRows a_bytes;
   const float* b = nullptr;
   float* c = nullptr;
   Epilogue epilogue;
   std::vector<Napi::Reference<Napi::Value>> keep_alive;
 
-  void run() const { sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue); }
+  void run() const {
+    if (a_from_bytes) {
+      sgemm(trans_a, trans_b, m, n, k, alpha, a_bytes, b, ldb, beta, c, ldc, epilogue);
+    } else {
+      sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
+    }
+  }
 };
+
+// A given as { bytes, rowLength, rows, mean, invStd }: the batch of samples rows[i], standardized while packed.
+// Without transA the batch is A (m samples × k pixels); with it, Aᵀ is (m pixels × k samples).
+void parse_byte_rows(const Napi::Env& env, const Napi::Object& o, GemmCall& call, bool keep) {
+  require_known_keys(env, o, "a", {"bytes", "rowLength", "rows", "mean", "invStd"});
+  const auto bytes = u8(env, o.Get("bytes"), "a.bytes");
+  const int64_t row_length = integer(env, o.Get("rowLength"), "a.rowLength", 1, kMaxDim);
+  const auto rows = i32(env, o.Get("rows"), "a.rows");
+  const auto mean = f32(env, o.Get("mean"), "a.mean");
+  const auto inv_std = f32(env, o.Get("invStd"), "a.invStd");
+  if (mean.length != 1 && mean.length != row_length) {
+    std::ostringstream out;
+    out << "Expected a.mean to have length 1 or a.rowLength (" << row_length << ") but it has " << mean.length;
+    range_error(env, out.str());
+  }
+  require_same_length(env, "a.invStd", inv_std.length, "a.mean", mean.length);
+  const int64_t samples = call.trans_a ? call.k : call.m, pixels = call.trans_a ? call.m : call.k;
+  require_length(env, "a.rows", rows.length, samples, call.trans_a ? "k samples" : "m samples");
+  if (pixels > row_length) {
+    std::ostringstream out;
+    out << "Expected " << (call.trans_a ? "m" : "k") << " (the pixels used) to be at most a.rowLength (" << row_length
+        << ") but received " << pixels;
+    range_error(env, out.str());
+  }
+  const int64_t available = bytes.length / row_length;
+  for (int64_t r = 0; r < samples; ++r) {
+    if (rows.data[r] < 0 || rows.data[r] >= available) {
+      std::ostringstream out;
+      out << "Expected a.rows[" << r << "] to be a sample from 0 to " << available - 1 << " but received " << rows.data[r];
+      range_error(env, out.str());
+    }
+  }
+  call.a_from_bytes = true;
+  call.a_bytes = ByteRows{bytes.data, rows.data, row_length, mean.data, inv_std.data, mean.length > 1};
+  if (keep)
+    for (const char* name : {"bytes", "rows", "mean", "invStd"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));
+}
 
 // keep: hold references to the arrays (for asynchronous work).
 GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function, bool keep) {
@@ -208,7 +253,9 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function,
   call.k = dim(env, o.Get("k"), "k");
   if (!o.Get("alpha").IsUndefined()) call.alpha = static_cast<float>(number(env, o.Get("alpha"), "alpha"));
   if (!o.Get("beta").IsUndefined()) call.beta = static_cast<float>(number(env, o.Get("beta"), "beta"));
-  const auto a = f32(env, o.Get("a"), "a");
+  const Napi::Value a_value = o.Get("a");
+  const bool a_from_bytes = a_value.IsObject() && !a_value.IsTypedArray() && !a_value.IsArray();
+  const auto a = a_from_bytes ? View<float>{} : f32(env, a_value, "a");
   const auto b = f32(env, o.Get("b"), "b");
   const auto c = f32(env, o.Get("c"), "c");
 
@@ -227,16 +274,21 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function,
     }
     return ld;
   };
+  if (a_from_bytes && !o.Get("lda").IsUndefined()) type_error(env, "lda is not used when a is given as bytes");
   call.lda = stride("lda", a_cols);
   call.ldb = stride("ldb", b_cols);
   call.ldc = stride("ldc", call.n);
   // A and B are read only when the product contributes.
   const bool reads_ab = call.m > 0 && call.n > 0;
-  const int64_t a_span = reads_ab ? span(a_rows, a_cols, call.lda) : 0;
+  const int64_t a_span = reads_ab && !a_from_bytes ? span(a_rows, a_cols, call.lda) : 0;
   const int64_t b_span = reads_ab ? span(b_rows, b_cols, call.ldb) : 0;
   const int64_t c_span = span(call.m, call.n, call.ldc);
-  require_length(env, "a", a.length, a_span,
-                 std::string(call.trans_a ? "k×m = " : "m×k = ") + shape(a_rows, a_cols, "lda", call.lda));
+  if (a_from_bytes) {
+    parse_byte_rows(env, a_value.As<Napi::Object>(), call, keep);
+  } else {
+    require_length(env, "a", a.length, a_span,
+                   std::string(call.trans_a ? "k×m = " : "m×k = ") + shape(a_rows, a_cols, "lda", call.lda));
+  }
   require_length(env, "b", b.length, b_span,
                  std::string(call.trans_b ? "n×k = " : "k×n = ") + shape(b_rows, b_cols, "ldb", call.ldb));
   require_length(env, "c", c.length, c_span, "m×n = " + shape(call.m, call.n, "ldc", call.ldc));

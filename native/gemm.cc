@@ -62,6 +62,63 @@ void prefetch_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb
   }
 }
 
+// op(A) as a float matrix: element (i, p) at a[i·rs + p·cs].
+struct FloatA {
+  const float* a;
+  int64_t rs, cs;
+
+  void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, float* out) const {
+    pack_a(a + i0 * rs + p0 * cs, rs, cs, rows, kb, mr, out);
+  }
+  void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
+    prefetch_a(a + i0 * rs + p0 * cs, rs, cs, rows, kb);
+  }
+};
+
+// op(A) standardized from bytes: the batch (samples × pixels), or transposed (pixels × samples).
+struct BytesA {
+  const ByteRows& x;
+  bool trans;
+
+  float mean(int64_t pixel) const { return x.mean[x.per_pixel ? pixel : 0]; }
+  float inv_std(int64_t pixel) const { return x.inv_std[x.per_pixel ? pixel : 0]; }
+
+  void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, float* out) const {
+    if (!trans) {
+      // A(i, p) = pixel p of sample i
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[i0 + r]) * x.row_length + p0;
+        if (x.per_pixel) {
+          for (int64_t p = 0; p < kb; ++p) out[p * mr + r] = (static_cast<float>(src[p]) - x.mean[p0 + p]) * x.inv_std[p0 + p];
+        } else {
+          const float mu = x.mean[0], s = x.inv_std[0];
+          for (int64_t p = 0; p < kb; ++p) out[p * mr + r] = (static_cast<float>(src[p]) - mu) * s;
+        }
+      }
+    } else {
+      // A(i, p) = pixel i of sample p
+      for (int64_t p = 0; p < kb; ++p) {
+        const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length + i0;
+        for (int64_t r = 0; r < rows; ++r) out[p * mr + r] = (static_cast<float>(src[r]) - mean(i0 + r)) * inv_std(i0 + r);
+      }
+    }
+    for (int64_t p = 0; p < kb; ++p)
+      for (int64_t r = rows; r < mr; ++r) out[p * mr + r] = 0.0f;
+  }
+
+  void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
+    if (!trans) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[i0 + r]) * x.row_length + p0;
+        for (int64_t p = 0; p < kb; p += 64) __builtin_prefetch(src + p, 0, 2);
+      }
+    } else {
+      for (int64_t p = 0; p < kb; ++p)
+        __builtin_prefetch(x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length + i0, 0, 2);
+    }
+  }
+};
+
 // Element (p, j) of op(B) is b[p·rs + j·cs]; packs kb × cols of it into a (kb × nr) k-major panel.
 void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, float* out) {
   if (cs == 1) {
@@ -120,9 +177,9 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
   });
 }
 
-void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                  int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c,
-                  int64_t ldc, const Epilogue& ep) {
+template <typename ASource>
+void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
+                  const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc, const Epilogue& ep) {
   ThreadPool& pool = ThreadPool::instance();
   const int mr = kern.mr, nr = kern.nr;
   const int64_t kb_max = balanced_block(k, kern.kc, 1);
@@ -165,10 +222,10 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
         alignas(64) float a_panel[kMaxPanel];
         for (int64_t ip = ip0; ip < ip1; ++ip) {
           const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
-          pack_a(a + i0 * rs_a + pc * cs_a, rs_a, cs_a, rows, kb, mr, a_panel);
+          a.pack(i0, rows, pc, kb, mr, a_panel);
           if (ip + 1 < ip1) {
             const int64_t next = i0 + mr;
-            prefetch_a(a + next * rs_a + pc * cs_a, rs_a, cs_a, std::min<int64_t>(mr, m - next), kb);
+            a.prefetch(next, std::min<int64_t>(mr, m - next), pc, kb);
           }
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, nb - j0);
@@ -200,8 +257,21 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   if (n <= kern.skinny_nr) {
     gemm_skinny(kern, m, n, k, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep);
   } else {
-    gemm_blocked(kern, m, n, k, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep);
+    gemm_blocked(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep);
   }
+}
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep) {
+  if (m == 0 || n == 0) return;
+  const IsaKernels& kern = kernels();
+  if (k == 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+    if (!ep.empty()) kern.epilogue(c, ldc, m, n, 0, 0, ep);
+    return;
+  }
+  const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
+  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a}, b, rs_b, cs_b, beta, c, ldc, ep);
 }
 
 }  // namespace fastmlp

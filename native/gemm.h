@@ -7,9 +7,25 @@
 
 namespace fastmlp {
 
+// Rows of bytes standardized on the fly, (byte − mean) · inv_std: a batch of samples kept as pixels.
+// Row r of the batch is bytes[rows[r]·row_length …]; mean and inv_std have length 1 or row_length.
+struct ByteRows {
+  const uint8_t* bytes = nullptr;
+  const int32_t* rows = nullptr;
+  int64_t row_length = 0;
+  const float* mean = nullptr;
+  const float* inv_std = nullptr;
+  bool per_pixel = false;
+};
+
 // A is (m×k) or, with trans_a, (k×m), row stride lda; B is (k×n) or, with trans_b, (n×k), row stride ldb;
 // C is (m×n), row stride ldc. Arguments are trusted: the binding has checked every size.
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& epilogue = Epilogue());
+
+// The same with A standardized from bytes while it is packed, so the float batch is never written out:
+// A is the batch (m samples × k pixels), or with trans_a its transpose (m pixels × k samples).
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& epilogue = Epilogue());
 
 }  // namespace fastmlp

@@ -19,6 +19,20 @@ export type EpilogueActivation = 'none' | 'sigmoid' | 'relu';
 /** Derivative of an activation, given its cached output y, multiplied into the GEMM result. */
 export type EpilogueDerivative = 'sigmoid' | 'relu';
 
+/**
+ * A batch of samples kept as bytes, standardized while the GEMM packs it: sample i of the batch is
+ * bytes[rows[i]·rowLength …], and each pixel becomes (byte − mean) · invStd.
+ */
+export interface StandardizedRows {
+  bytes: Uint8Array;
+  rowLength: number;
+  rows: Int32Array;
+  /** Length 1 or rowLength. */
+  mean: Float32Array;
+  /** 1/std, the length of mean. */
+  invStd: Float32Array;
+}
+
 export interface GemmArgs {
   /** op(A) = Aᵀ when true. Default false. */
   transA?: boolean;
@@ -32,8 +46,11 @@ export interface GemmArgs {
   k: number;
   /** Default 1. */
   alpha?: number;
-  /** A is (m×k), or (k×m) when transA. */
-  a: Float32Array;
+  /**
+   * A is (m×k), or (k×m) when transA. Or a batch of byte rows: then A is the batch (m samples × k pixels),
+   * or with transA, Aᵀ (m pixels × k samples), and lda is not used.
+   */
+  a: Float32Array | StandardizedRows;
   /** Row stride of A in elements. Default: its width (k, or m when transA). */
   lda?: number;
   /** B is (k×n), or (n×k) when transB. */

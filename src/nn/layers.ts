@@ -3,15 +3,19 @@
  * forward cached. Shapes: a batch is (batch × features), one row per sample.
  */
 import { native, type EpilogueActivation } from '../native.js';
-import { matrix, Workspace, type Matrix } from './matrix.js';
+import { Workspace, type LayerInput, type Matrix } from './matrix.js';
 
 export type ActivationKind = 'sigmoid' | 'relu';
+
+function operand(x: LayerInput) {
+  return 'data' in x ? x.data : x.source;
+}
 
 /** Y = X·W + B, with W (inputs × outputs) and B (outputs) views into the network's parameter block. */
 export class InnerProduct {
   private readonly out: Workspace;
   private readonly inputGrad: Workspace;
-  private input: Matrix | undefined;
+  private input: LayerInput | undefined;
 
   constructor(
     readonly inputs: number,
@@ -26,12 +30,12 @@ export class InnerProduct {
   }
 
   /** Y = X·W + B, or act(X·W + B) when an activation is fused into the GEMM's write-back. */
-  forward(x: Matrix, fused?: Activation): Matrix {
+  forward(x: LayerInput, fused?: Activation): Matrix {
     if (x.cols !== this.inputs) throw new RangeError(`inner product expects ${this.inputs} inputs, got ${x.cols}`);
     this.input = x;
     const y = fused ? fused.outputFor(x.rows) : this.out.get(x.rows);
     const activation: EpilogueActivation = fused ? fused.kind : 'none';
-    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: x.data, b: this.weights, c: y.data, bias: this.bias, activation });
+    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: operand(x), b: this.weights, c: y.data, bias: this.bias, activation });
     fused?.adopt(y);
     return y;
   }
@@ -45,7 +49,7 @@ export class InnerProduct {
     const x = this.input;
     if (!x) throw new Error('inner product backward called before forward');
     // Y = X·W + B  ⇒  dW = Xᵀ·dY, dB = Σ_i dY[i], dX = dY·Wᵀ
-    native.gemm({ transA: true, m: this.inputs, n: this.outputs, k: x.rows, a: x.data, b: dy.data, c: this.gradWeights });
+    native.gemm({ transA: true, m: this.inputs, n: this.outputs, k: x.rows, a: operand(x), b: dy.data, c: this.gradWeights });
     native.columnSums(dy.data, dy.rows, this.outputs, this.gradBias);
     if (!needInput) return undefined;
     const dx = this.inputGrad.get(x.rows);

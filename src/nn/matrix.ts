@@ -1,9 +1,24 @@
+import type { StandardizedRows } from '../native.js';
+
 /** A row-major view over a Float32Array: every matrix carries its shape. */
 export interface Matrix {
   rows: number;
   cols: number;
   data: Float32Array;
 }
+
+/**
+ * A batch of samples still as bytes (rows samples × cols pixels): the first inner product standardizes them
+ * while its GEMM packs them, so the float batch is never written out.
+ */
+export interface PixelBatch {
+  rows: number;
+  cols: number;
+  source: StandardizedRows;
+}
+
+/** What an inner product takes: floats, or for the first layer, a batch of pixels. */
+export type LayerInput = Matrix | PixelBatch;
 
 export function matrix(rows: number, cols: number, data: Float32Array = new Float32Array(rows * cols)): Matrix {
   if (data.length < rows * cols) throw new RangeError(`a ${rows}×${cols} matrix needs ${rows * cols} elements, got ${data.length}`);

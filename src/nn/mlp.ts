@@ -5,7 +5,7 @@
  */
 import { initializeWeights } from './initializers.js';
 import { Activation, InnerProduct, SoftmaxCrossEntropy, softmaxInto } from './layers.js';
-import { Workspace, type Matrix } from './matrix.js';
+import { Workspace, type LayerInput, type Matrix } from './matrix.js';
 import type { ParameterBlock } from './optimizers.js';
 import type { Rng } from './rng.js';
 import type { HiddenLayerSpec, Initializer } from './spec.js';
@@ -82,16 +82,16 @@ export class Mlp implements ParameterBlock {
   }
 
   /** Class scores (batch × classes) of standardized inputs (batch × inputs); activations fused into the GEMMs. */
-  forward(x: Matrix): Matrix {
-    let h = x;
+  forward(x: LayerInput): Matrix {
+    let h: LayerInput = x;
     this.innerProducts.forEach((ip, l) => {
       h = ip.forward(h, this.activations[l]);
     });
-    return h;
+    return h as Matrix;
   }
 
   /** One training step's forward and backward: fills grads and returns the batch's mean loss and correct count. */
-  computeGradients(x: Matrix, labels: Int32Array): { loss: number; correct: number } {
+  computeGradients(x: LayerInput, labels: Int32Array): { loss: number; correct: number } {
     const result = this.loss.forward(this.forward(x), labels);
     let dy: Matrix | undefined = this.loss.backward();
     for (let l = this.innerProducts.length - 1; l >= 0; l--) {
@@ -102,12 +102,12 @@ export class Mlp implements ParameterBlock {
   }
 
   /** Mean loss and correct count without gradients. */
-  evaluate(x: Matrix, labels: Int32Array): { loss: number; correct: number } {
+  evaluate(x: LayerInput, labels: Int32Array): { loss: number; correct: number } {
     return this.loss.evaluate(this.forward(x), labels);
   }
 
   /** Class probabilities (batch × classes); the returned matrix is reused by the next call. */
-  predict(x: Matrix): Matrix {
+  predict(x: LayerInput): Matrix {
     const scores = this.forward(x);
     const out = this.probabilities.get(x.rows);
     softmaxInto(scores, out);

@@ -3,8 +3,7 @@
  * an optimizer step per batch; then loss and accuracy on the fold's training part and its validation part.
  */
 import { shuffleInPlace, type RandomSource } from '../data/split.js';
-import { native } from '../native.js';
-import { Workspace, type Matrix } from '../nn/matrix.js';
+import type { PixelBatch } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
 import { learningRate, type Optimizer } from '../nn/optimizers.js';
 import type { TrainRecipe } from './types.js';
@@ -34,20 +33,24 @@ export interface SampleSource {
 /** Rows evaluated at once: large enough for efficient GEMMs, small enough to stay in cache-friendly sizes. */
 export const EVALUATION_ROWS = 4000;
 
-/** Turns a list of sample indices into a standardized batch and its labels, reusing its buffers. */
+/**
+ * Turns a list of sample indices into a batch and its labels. The batch stays as bytes: the first inner
+ * product standardizes it while packing it for its GEMM. Buffers and the batch object are reused.
+ */
 export class BatchLoader {
-  private readonly inputs: Workspace;
   private labelBuffer = new Int32Array(0);
   private readonly labelViews = new Map<number, Int32Array>();
+  private readonly batch: PixelBatch;
 
   constructor(readonly source: SampleSource) {
-    this.inputs = new Workspace(source.features);
+    const { pixels, features, mean, invStd } = source;
+    this.batch = { rows: 0, cols: features, source: { bytes: pixels, rowLength: features, rows: new Int32Array(0), mean, invStd } };
   }
 
-  load(indices: Int32Array): { x: Matrix; labels: Int32Array } {
-    const { pixels, features, mean, invStd } = this.source;
-    const x = this.inputs.get(indices.length);
-    native.standardize({ pixels, rowLength: features, indices, mean, invStd, out: x.data });
+  load(indices: Int32Array): { x: PixelBatch; labels: Int32Array } {
+    const x = this.batch;
+    x.rows = indices.length;
+    x.source.rows = indices;
     const labels = this.labelsFor(indices.length);
     for (let i = 0; i < indices.length; i++) labels[i] = this.source.labels[indices[i]!]!;
     return { x, labels };

