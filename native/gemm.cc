@@ -32,21 +32,20 @@ int64_t balanced_block(int64_t total, int64_t block, int64_t unit) {
   return ceil_div(ceil_div(total, blocks), unit) * unit;
 }
 
-// Element (i, p) of op(A) is a[i·rs + p·cs]; packs rows × kb of it into a (kb × mr) k-major panel.
-void pack_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, int mr, float* out) {
+// Element (i, p) of op(A) is a[i·rs + p·cs]; packs rows × kb of it into a micro-panel of mr rows, zero-padded.
+// With cs == 1 (rows contiguous in k) the panel takes the row layout, row r at out + r·pitch: contiguous copies;
+// otherwise the k-major layout, (kb × mr), where each k is contiguous in the source.
+void pack_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, int mr, int64_t pitch, float* out) {
   if (cs == 1) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* src = a + r * rs;
-      for (int64_t p = 0; p < kb; ++p) out[p * mr + r] = src[p];
-    }
-  } else {
-    for (int64_t p = 0; p < kb; ++p) {
-      const float* src = a + p * cs;
-      for (int64_t r = 0; r < rows; ++r) out[p * mr + r] = src[r * rs];
-    }
+    for (int64_t r = 0; r < rows; ++r) std::copy(a + r * rs, a + r * rs + kb, out + r * pitch);
+    for (int64_t r = rows; r < mr; ++r) std::fill(out + r * pitch, out + r * pitch + kb, 0.0f);
+    return;
   }
-  for (int64_t p = 0; p < kb; ++p)
+  for (int64_t p = 0; p < kb; ++p) {
+    const float* src = a + p * cs;
+    for (int64_t r = 0; r < rows; ++r) out[p * mr + r] = src[r * rs];
     for (int64_t r = rows; r < mr; ++r) out[p * mr + r] = 0.0f;
+  }
 }
 
 // Asks for the rows × kb region of op(A) that the next micro-panel packs, so its cache misses overlap the
@@ -67,8 +66,9 @@ struct FloatA {
   const float* a;
   int64_t rs, cs;
 
-  void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, float* out) const {
-    pack_a(a + i0 * rs + p0 * cs, rs, cs, rows, kb, mr, out);
+  bool row_layout() const { return cs == 1; }
+  void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch, float* out) const {
+    pack_a(a + i0 * rs + p0 * cs, rs, cs, rows, kb, mr, pitch, out);
   }
   void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
     prefetch_a(a + i0 * rs + p0 * cs, rs, cs, rows, kb);
@@ -83,27 +83,31 @@ struct BytesA {
   float mean(int64_t pixel) const { return x.mean[x.per_pixel ? pixel : 0]; }
   float inv_std(int64_t pixel) const { return x.inv_std[x.per_pixel ? pixel : 0]; }
 
-  void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, float* out) const {
+  // The batch itself has its samples' pixels contiguous: the row layout. Its transpose: k-major.
+  bool row_layout() const { return !trans; }
+
+  void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch, float* out) const {
     if (!trans) {
       // A(i, p) = pixel p of sample i
       for (int64_t r = 0; r < rows; ++r) {
         const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[i0 + r]) * x.row_length + p0;
+        float* dst = out + r * pitch;
         if (x.per_pixel) {
-          for (int64_t p = 0; p < kb; ++p) out[p * mr + r] = (static_cast<float>(src[p]) - x.mean[p0 + p]) * x.inv_std[p0 + p];
+          for (int64_t p = 0; p < kb; ++p) dst[p] = (static_cast<float>(src[p]) - x.mean[p0 + p]) * x.inv_std[p0 + p];
         } else {
           const float mu = x.mean[0], s = x.inv_std[0];
-          for (int64_t p = 0; p < kb; ++p) out[p * mr + r] = (static_cast<float>(src[p]) - mu) * s;
+          for (int64_t p = 0; p < kb; ++p) dst[p] = (static_cast<float>(src[p]) - mu) * s;
         }
       }
-    } else {
-      // A(i, p) = pixel i of sample p
-      for (int64_t p = 0; p < kb; ++p) {
-        const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length + i0;
-        for (int64_t r = 0; r < rows; ++r) out[p * mr + r] = (static_cast<float>(src[r]) - mean(i0 + r)) * inv_std(i0 + r);
-      }
+      for (int64_t r = rows; r < mr; ++r) std::fill(out + r * pitch, out + r * pitch + kb, 0.0f);
+      return;
     }
-    for (int64_t p = 0; p < kb; ++p)
+    // A(i, p) = pixel i of sample p
+    for (int64_t p = 0; p < kb; ++p) {
+      const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length + i0;
+      for (int64_t r = 0; r < rows; ++r) out[p * mr + r] = (static_cast<float>(src[r]) - mean(i0 + r)) * inv_std(i0 + r);
       for (int64_t r = rows; r < mr; ++r) out[p * mr + r] = 0.0f;
+    }
   }
 
   void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
@@ -190,6 +194,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
   const bool split_columns = units > 1 && m_panels < 2 * pool.threads();
 
   Buffer b_block = make_buffer(kb_max * nb_max);
+  const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
 
   for (int64_t jc = 0; jc < n; jc += nb_max) {
     const int64_t nb = std::min(nb_max, n - jc);
@@ -222,7 +227,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
         alignas(64) float a_panel[kMaxPanel];
         for (int64_t ip = ip0; ip < ip1; ++ip) {
           const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
-          a.pack(i0, rows, pc, kb, mr, a_panel);
+          a.pack(i0, rows, pc, kb, mr, kern.kc, a_panel);
           if (ip + 1 < ip1) {
             const int64_t next = i0 + mr;
             a.prefetch(next, std::min<int64_t>(mr, m - next), pc, kb);
@@ -230,8 +235,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, nb - j0);
             float* tile = c + i0 * ldc + jc + j0;
-            kern.gemm_microkernel(kb, a_panel, b_block.get() + jp * kb * nr, tile, ldc, rows, cols, alpha,
-                                  beta_block);
+            microkernel(kb, a_panel, b_block.get() + jp * kb * nr, tile, ldc, rows, cols, alpha, beta_block);
             if (last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, jc + j0, ep);
           }
         }

@@ -23,7 +23,8 @@ struct Epilogue {
 };
 
 // c is (m×n) with row stride ldc: c = alpha·(a_panel·b_panel) + beta·c, with beta == 0 never reading c.
-// a_panel is (kc × mr) k-major, b_panel is (kc × nr) k-major, both zero-padded to the full tile.
+// a_panel is (kc × mr) k-major, or in the row layout (mr × kc) with rows a_pitch apart; b_panel is (kc × nr)
+// k-major; all zero-padded to the full tile.
 using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc,
                              int64_t m, int64_t n, float alpha, float beta);
 
@@ -38,6 +39,9 @@ struct IsaKernels {
   int kc, nc;      // cache blocks: a (kc × nc) block of packed B is kept in L2
   int skinny_nr;   // widest n the skinny kernel takes
   MicroKernel gemm_microkernel;
+  // The same over an A panel in the row layout (row r at a_panel + r·kc): a row-major A packs into it with
+  // contiguous copies instead of a transposing scatter.
+  MicroKernel gemm_microkernel_rows;
   SkinnyKernel gemm_skinny;
 
   // Epilogue over one tile of C (m×n, stride ldc) whose first column is col0 and first row row0.

@@ -6,7 +6,7 @@
 namespace fastmlp {
 namespace {
 
-constexpr int kMr = 6, kNr = 16, kSkinnyMr = 8;
+constexpr int kMr = 6, kNr = 16, kKc = 256, kNc = 512, kSkinnyMr = 8;
 
 // Lanes [0, n) set, for maskload/maskstore of a row's tail.
 inline __m256i tail_mask(int64_t n) {
@@ -14,7 +14,9 @@ inline __m256i tail_mask(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n, 8))), lanes);
 }
 
-// c (m×n) = alpha·(a_panel (kc×6) · b_panel (kc×16)) + beta·c, m ≤ 6, n ≤ 16.
+// c (m×n) = alpha·(a_panel · b_panel (kc×16)) + beta·c, m ≤ 6, n ≤ 16; A is (kc×6) k-major, or with
+// kRows (6 × kc) with rows kKc apart.
+template <bool kRows>
 void gemm_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
                     float alpha, float beta) {
   __m256 acc[kMr][2];
@@ -24,11 +26,11 @@ void gemm_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < kMr; ++r) {
-      const __m256 ar = _mm256_broadcast_ss(a + r);
+      const __m256 ar = _mm256_broadcast_ss(a + (kRows ? r * kKc : r));
       acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
     }
-    a += kMr;
+    a += kRows ? 1 : kMr;
     b += kNr;
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -90,7 +92,8 @@ void gemm_skinny_8x16_avx2(int64_t m, int64_t n, int64_t k, float alpha, const f
 }  // namespace
 
 extern const IsaKernels kAvx2Kernels = {
-    "avx2",          kMr,          kNr,  256, 512, 16, gemm_6x16_avx2, gemm_skinny_8x16_avx2, epilogue,
+    "avx2",          kMr,          kNr,  kKc, kNc, 16, gemm_6x16_avx2<false>, gemm_6x16_avx2<true>, gemm_skinny_8x16_avx2,
+    epilogue,
     sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
     momentum,        adam,
 };

@@ -6,11 +6,13 @@
 namespace fastmlp {
 namespace {
 
-constexpr int kMr = 12, kNr = 32, kSkinnyMr = 12;
+constexpr int kMr = 12, kNr = 32, kKc = 512, kNc = 384, kSkinnyMr = 12;
 
 inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
 
-// c (m×n) = alpha·(a_panel (kc×12) · b_panel (kc×32)) + beta·c, m ≤ 12, n ≤ 32.
+// c (m×n) = alpha·(a_panel · b_panel (kc×32)) + beta·c, m ≤ 12, n ≤ 32; A is (kc×12) k-major, or with
+// kRows (12 × kc) with rows kKc apart.
+template <bool kRows>
 void gemm_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
                        float alpha, float beta) {
   __m512 acc[kMr][2];
@@ -20,11 +22,11 @@ void gemm_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < kMr; ++r) {
-      const __m512 ar = _mm512_set1_ps(a[r]);
+      const __m512 ar = _mm512_set1_ps(a[kRows ? r * kKc : r]);
       acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
     }
-    a += kMr;
+    a += kRows ? 1 : kMr;
     b += kNr;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -78,7 +80,8 @@ void gemm_skinny_12x16_avx512(int64_t m, int64_t n, int64_t k, float alpha, cons
 }  // namespace
 
 extern const IsaKernels kAvx512Kernels = {
-    "avx512",        kMr,          kNr,  384, 384, 16, gemm_12x32_avx512, gemm_skinny_12x16_avx512, epilogue,
+    "avx512",        kMr,          kNr,  kKc, kNc, 16, gemm_12x32_avx512<false>, gemm_12x32_avx512<true>,
+    gemm_skinny_12x16_avx512, epilogue,
     sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
     momentum,        adam,
 };

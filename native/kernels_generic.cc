@@ -4,16 +4,18 @@
 namespace fastmlp {
 namespace {
 
-constexpr int kMr = 4, kNr = 8, kSkinnyNr = 8;
+constexpr int kMr = 4, kNr = 8, kKc = 256, kNc = 512, kSkinnyNr = 8;
 
-// c (m×n) = alpha·(a_panel (kc×4) · b_panel (kc×8)) + beta·c, m ≤ 4, n ≤ 8.
+// c (m×n) = alpha·(a_panel · b_panel (kc×8)) + beta·c, m ≤ 4, n ≤ 8; A is (kc×4) k-major, or with kRows
+// (4 × kc) with rows kKc apart.
+template <bool kRows>
 void gemm_4x8_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
                       float alpha, float beta) {
   float acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int r = 0; r < kMr; ++r)
-      for (int j = 0; j < kNr; ++j) acc[r][j] += a[r] * b[j];
-    a += kMr;
+      for (int j = 0; j < kNr; ++j) acc[r][j] += a[kRows ? r * kKc : r] * b[j];
+    a += kRows ? 1 : kMr;
     b += kNr;
   }
   for (int64_t r = 0; r < m; ++r) {
@@ -40,7 +42,8 @@ void gemm_skinny_1x8_generic(int64_t m, int64_t n, int64_t k, float alpha, const
 }  // namespace
 
 extern const IsaKernels kGenericKernels = {
-    "generic",       kMr,          kNr,  256, 512, kSkinnyNr, gemm_4x8_generic, gemm_skinny_1x8_generic, epilogue,
+    "generic",       kMr,          kNr,  kKc, kNc, kSkinnyNr, gemm_4x8_generic<false>, gemm_4x8_generic<true>,
+    gemm_skinny_1x8_generic, epilogue,
     sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
     momentum,        adam,
 };

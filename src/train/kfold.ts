@@ -88,6 +88,9 @@ export function trainKFold(options: KFoldOptions): KFoldResult {
     const batchesPerEpoch = Math.ceil(order.length / recipe.batchSize);
     const totalSteps = batchesPerEpoch * recipe.epochs;
     const bestParams = model.params.slice();
+    // Loss and accuracy do not depend on the order; ascending indices read the pixels sequentially.
+    const trainPart = split.train.slice().sort();
+    const validPart = split.validation.slice().sort();
     const history: EpochMetrics[] = [];
     let bestIndex = -1;
     onEvent?.({ type: 'fold-start', fold: split.fold, folds: splits.length, epochs: recipe.epochs, trainSamples: order.length, validSamples: split.validation.length });
@@ -112,8 +115,8 @@ export function trainKFold(options: KFoldOptions): KFoldResult {
       const trainedSeconds = (performance.now() - epochStart) / 1000;
       // With a validation part, the training part is measured after the epoch as the report does; without
       // one (folds = 1), the epoch's running figures stand in and save a pass over the whole training set.
-      const fit = split.validation.length > 0 ? evaluate(model, trainLoader, split.train) : running;
-      const valid = evaluate(model, trainLoader, split.validation);
+      const fit = validPart.length > 0 ? evaluate(model, trainLoader, trainPart) : running;
+      const valid = evaluate(model, trainLoader, validPart);
       const metrics: EpochMetrics = {
         epoch,
         trainLoss: fit.loss,
