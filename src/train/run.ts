@@ -43,11 +43,14 @@ export interface RunOutcome {
 }
 
 /** The worker's module: compiled JavaScript next to this file, or the TypeScript source run through tsx. */
-function workerUrl(): { url: URL; execArgv: string[] } {
+function workerScript(): { script: URL | string; eval: boolean } {
   const fromSource = import.meta.url.endsWith('.ts');
-  return fromSource
-    ? { url: new URL('./worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] }
-    : { url: new URL('./worker.js', import.meta.url), execArgv: [] };
+  if (!fromSource) return { script: new URL('./worker.js', import.meta.url), eval: false };
+  // `--import tsx` in a worker's execArgv does not reach the worker's entry module on Node 20
+  // (nodejs/node#47747): the worker registers tsx itself, then imports the source.
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const source = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  return { script: `import(${tsx}).then((tsx) => { tsx.register(); return import(${source}); });`, eval: true };
 }
 
 /** Runs the recipe off the main thread; rejects with TrainingCancelled if the signal aborts. */
@@ -68,8 +71,8 @@ export function trainInWorker(options: Omit<RunOptions, 'outDir'>): Promise<{ re
       reject(new TrainingCancelled());
       return;
     }
-    const { url, execArgv } = workerUrl();
-    const worker = new Worker(url, { workerData: input, execArgv });
+    const { script, eval: isCode } = workerScript();
+    const worker = new Worker(script, { workerData: input, eval: isCode });
     const abort = () => Atomics.store(new Int32Array(stop), 0, 1);
     options.signal?.addEventListener('abort', abort, { once: true });
     let settled = false;
