@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `fastmlp train | predict | eval`. Flags are checked here, at the edge, into a typed recipe; errors name the
+ * `fastmlp train | predict | eval | serve`. Flags are checked here, at the edge, into a typed recipe; errors name the
  * flag and exit with code 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -16,6 +16,7 @@ import type { TrainEvent } from './train/kfold.js';
 import { recipes, validateRecipe, type RecipeName } from './train/recipe.js';
 import { runTraining } from './train/run.js';
 import { TrainingCancelled } from './train/trainer.js';
+import { startServer } from './server/server.js';
 import type { HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -237,6 +238,43 @@ async function train(flags: TrainFlags): Promise<void> {
   }
 }
 
+interface ServeFlags {
+  host: string;
+  port: number;
+  dataDir: string;
+  bootstrap: boolean;
+  concurrency: number;
+  maxQueued: number;
+  threads?: number;
+  bodyLimit: number;
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const integer = (flag: string, value: number, min: number, max: number) => {
+    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`${flag} takes an integer from ${min} to ${max}, not ${value}.`);
+  };
+  integer('--port', flags.port, 0, 65535);
+  integer('--concurrency', flags.concurrency, 1, 64);
+  integer('--max-queued', flags.maxQueued, 1, 100_000);
+  integer('--body-limit', flags.bodyLimit, 1024, 1024 ** 3);
+  if (flags.threads !== undefined) integer('--threads', flags.threads, 1, 256);
+  const token = process.env.FASTMLP_TOKEN;
+  await startServer(
+    {
+      host: flags.host,
+      port: flags.port,
+      dataDir: flags.dataDir,
+      bootstrap: flags.bootstrap,
+      concurrency: flags.concurrency,
+      maxQueuedJobs: flags.maxQueued,
+      bodyLimit: flags.bodyLimit,
+      ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+      ...(token ? { token } : {}),
+    },
+    true,
+  );
+}
+
 interface PredictFlags {
   model: string;
   images: string;
@@ -334,6 +372,18 @@ export function program(): Command {
     .requiredOption('--labels <idx>', 'idx labels')
     .option('--json', 'print one JSON object')
     .action((flags: PredictFlags) => predict({ ...flags, confusion: true }));
+  cli
+    .command('serve')
+    .description('The HTTP service: training jobs, predictions, Prometheus metrics (see the README).')
+    .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('PORT').default(3000).argParser(number('--port')))
+    .addOption(new Option('--data-dir <dir>', 'job store, checkpoints and reports').env('FASTMLP_DATA_DIR').default('.fastmlp'))
+    .option('--no-bootstrap', 'do not queue the high-accuracy job on an empty store')
+    .addOption(new Option('--concurrency <n>', 'jobs trained at once').env('FASTMLP_CONCURRENCY').default(1).argParser(number('--concurrency')))
+    .addOption(new Option('--max-queued <n>', 'queued jobs beyond which POST /jobs answers 503').default(32).argParser(number('--max-queued')))
+    .option('--threads <n>', 'native threads per training job (default: all cores)', number('--threads'))
+    .addOption(new Option('--body-limit <bytes>', 'largest request body; larger ones get 413').default(8 * 1024 * 1024).argParser(number('--body-limit')))
+    .action((flags: ServeFlags) => serve(flags));
   cli
     .command('info')
     .description('The native core: instruction set, threads, GEMM blocking.')

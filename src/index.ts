@@ -32,3 +32,8 @@ export { Classifier } from './train/classifier.js';
 export type { Evaluation, PixelScale, Predictions } from './train/classifier.js';
 export { TrainingCancelled } from './train/trainer.js';
 export type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './train/types.js';
+
+export { buildApp, DEFAULT_BODY_LIMIT } from './server/app.js';
+export type { AppOptions } from './server/app.js';
+export { startServer } from './server/server.js';
+export type { RunningServer, ServeOptions } from './server/server.js';

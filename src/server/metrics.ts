@@ -6,7 +6,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { backendInfo } from '../nn/backend.js';
 import { JOB_STATUSES, type JobStore } from './store.js';
 
-// prom-client names these gauges with a _total suffix, which Prometheus reserves for counters.
+// prom-client names these gauges with a _total suffix, which Prometheus reserves for counters; the same
+// figures stay as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources (by type).
 const NONCONFORMING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export interface ServiceMetrics {
@@ -33,14 +34,6 @@ export function createMetrics(sources: MetricsSources): ServiceMetrics {
   if (sources.defaultMetrics) {
     collectDefaultMetrics({ register: registry });
     for (const name of NONCONFORMING_DEFAULTS) registry.removeSingleMetric(name);
-    new Gauge({
-      name: 'nodejs_active_handles',
-      help: 'Active libuv handles.',
-      registers: [registry],
-      collect() {
-        this.set(process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length);
-      },
-    });
   }
   const { isa, threads } = backendInfo();
   new Gauge({

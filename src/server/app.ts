@@ -1,0 +1,148 @@
+/**
+ * buildApp: the service as a Fastify instance that does not listen (tests call inject; server.ts listens).
+ * Shared services (the job store, the models, the runner, the metrics) are decorators; one plugin per
+ * resource registers the routes.
+ */
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { packageRoot } from '../proto/schema.js';
+import { accurateRecipe } from '../train/recipe.js';
+import type { TrainRecipe } from '../train/types.js';
+import { HttpError, errorHandler } from './errors.js';
+import { createMetrics, type ServiceMetrics } from './metrics.js';
+import { ModelRegistry } from './model-registry.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { modelRoutes } from './routes/models.js';
+import { predictRoutes } from './routes/predict.js';
+import { v2Routes } from './routes/v2.js';
+import { INTERRUPTED_MESSAGE, JobRunner } from './runner.js';
+import { JobStore } from './store.js';
+
+export interface AppOptions {
+  /** Holds fastmlp.db (the job store), models/ (checkpoints) and jobs/ (reports); created if missing. */
+  dataDir: string;
+  /** On an empty store, queue one job with the high-accuracy recipe. Default true. */
+  bootstrap?: boolean;
+  /** The bootstrap job's recipe. Default accurateRecipe. */
+  bootstrapRecipe?: TrainRecipe;
+  /** Jobs trained at once. Default 1. */
+  concurrency?: number;
+  /** Queued jobs beyond which POST /jobs answers 503. Default 32. */
+  maxQueuedJobs?: number;
+  /** Native threads per training job. Default: the pool's size. */
+  threads?: number;
+  /** When set, creating, cancelling and deleting need `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Largest request body in bytes; larger ones get 413. Default 8 MiB. */
+  bodyLimit?: number;
+  /** Fastify's logger (pino). Default false. */
+  logger?: FastifyServerOptions['logger'];
+  /** Default process and Node.js metrics in /metrics. Default true. */
+  defaultMetrics?: boolean;
+  /** The OpenAPI UI at /docs. Default true. */
+  docs?: boolean;
+}
+
+export interface Services {
+  options: Required<Pick<AppOptions, 'maxQueuedJobs' | 'bodyLimit'>> & { dataDir: string; token?: string };
+  version: string;
+  store: JobStore;
+  models: ModelRegistry;
+  runner: JobRunner;
+  metrics: ServiceMetrics;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    fastmlp: Services;
+  }
+}
+
+export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Builds the app; the runner starts taking jobs once the app is ready. */
+export function buildApp(options: AppOptions) {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  mkdirSync(options.dataDir, { recursive: true });
+  // The real path: dataset paths are checked against it, symbolic links included.
+  const dataDir = realpathSync(resolve(options.dataDir));
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit, return503OnClosing: true }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    errorHandler(new HttpError(404, `Route ${request.method} ${request.url.split('?')[0]} not found`), request, reply);
+  });
+
+  const store = new JobStore(join(dataDir, 'fastmlp.db'));
+  const interrupted = store.failInterrupted(INTERRUPTED_MESSAGE);
+  if (interrupted.length > 0) app.log.warn({ jobs: interrupted }, 'jobs interrupted by the previous stop marked failed');
+  const models = new ModelRegistry(store);
+  const version = packageVersion();
+  const metrics = createMetrics({
+    store,
+    modelAccuracies: () => models.list().map((m) => ({ id: m.id, testAccuracy: m.testAccuracy })),
+    version,
+    defaultMetrics: options.defaultMetrics ?? true,
+  });
+  const runner = new JobRunner({
+    store,
+    models,
+    metrics,
+    log: app.log,
+    dataDir,
+    concurrency: options.concurrency ?? 1,
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
+  if ((options.bootstrap ?? true) && store.totalJobs() === 0 && models.list().length === 0) {
+    const job = store.createJob({ recipe: options.bootstrapRecipe ?? accurateRecipe, testEveryEpoch: false });
+    app.log.info({ job: job.id }, 'empty store: queued the first job with the high-accuracy recipe');
+  }
+  app.decorate('fastmlp', {
+    options: { dataDir, bodyLimit, maxQueuedJobs: options.maxQueuedJobs ?? 32, ...(options.token ? { token: options.token } : {}) },
+    version,
+    store,
+    models,
+    runner,
+    metrics,
+  } satisfies Services);
+
+  // Request duration by route template, never the raw URL (ids would explode the label set).
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.addHook('onReady', async () => runner.pump());
+  app.addHook('onClose', async () => {
+    await runner.close();
+    store.close();
+  });
+
+  if (options.docs ?? true) {
+    void app.register(fastifySwagger, {
+      openapi: {
+        info: { title: 'fastmlp', description: 'Train multilayer perceptrons as jobs and serve their predictions.', version },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      },
+      transform: jsonSchemaTransform,
+    });
+    void app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  }
+  void app.register(healthRoutes);
+  void app.register(jobRoutes);
+  void app.register(modelRoutes);
+  void app.register(predictRoutes);
+  void app.register(v2Routes);
+  void app.register(metricsRoutes);
+  return app;
+}

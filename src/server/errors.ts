@@ -1,0 +1,56 @@
+/** Errors the handlers raise on purpose, and the one place that turns any error into a response. */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+/** An answer other than 2xx, with the offending field when there is one. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly field?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  field?: string;
+}
+
+/** body.pixels.3 from the validation context and the JSON pointer of the issue. */
+function fieldPath(context: string | undefined, instancePath: string): string {
+  const parts = instancePath.split('/').filter((p) => p !== '');
+  return [context ?? 'body', ...parts].join('.');
+}
+
+export function errorHandler(error: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply): void {
+  let body: ErrorBody;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const first = error.validation[0]!;
+    const field = fieldPath(error.validationContext, first.instancePath);
+    body = { statusCode: 400, error: `${field}: ${first.message}`, field };
+  } else if (error instanceof HttpError) {
+    reply.headers(error.headers);
+    body = { statusCode: error.statusCode, error: error.message, ...(error.field ? { field: error.field } : {}) };
+  } else {
+    const status = (error as FastifyError).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      // Fastify's own client errors: malformed JSON, a body over the limit, an unsupported media type.
+      body = { statusCode: status, error: error.message };
+    } else {
+      request.log.error({ err: error }, 'request failed');
+      body = { statusCode: 500, error: 'Internal server error' };
+    }
+  }
+  void reply.code(body.statusCode).type('application/json; charset=utf-8').send(JSON.stringify(body));
+}
+
+/** Sends bytes as they are (a checkpoint, a figure, a protobuf message): no JSON serialization applies. */
+export function sendBytes(reply: FastifyReply, type: string, bytes: Uint8Array): FastifyReply {
+  return reply.type(type).send(bytes);
+}

@@ -1,0 +1,204 @@
+/** Training jobs: create, list, show, watch (SSE), cancel, delete, and each job's report and curves. */
+import { existsSync, realpathSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { isAbsolute, join, resolve, sep } from 'node:path';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { DatasetFiles } from '../../data/dataset.js';
+import { recipes, recipeSchema } from '../../train/recipe.js';
+import type { TrainRecipe } from '../../train/types.js';
+import { requireToken } from '../auth.js';
+import { HttpError, sendBytes } from '../errors.js';
+import type { JobEvent } from '../runner.js';
+import {
+  createJobBody,
+  errorSchema,
+  idParams,
+  jobAccepted,
+  jobListQuery,
+  jobListSchema,
+  jobSchema,
+  reportSchema,
+  type CreateJobBody,
+} from '../schemas.js';
+import { FINISHED, type JobRecord } from '../store.js';
+import { epochView, foldRows, jobSummaryView, jobView } from '../views.js';
+
+/** A file the job may read: inside the data directory once every symbolic link is followed. */
+function insideDataDir(dataDir: string, path: string, field: string): string {
+  const absolute = isAbsolute(path) ? path : resolve(dataDir, path);
+  if (!existsSync(absolute)) throw new HttpError(400, `${field}: ${path} does not exist in the data directory`, field);
+  const real = realpathSync(absolute);
+  if (!real.startsWith(dataDir + sep)) throw new HttpError(400, `${field}: ${path} is outside the data directory`, field);
+  return real;
+}
+
+function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody['dataset']>): DatasetFiles {
+  const keys = ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const;
+  const files = Object.fromEntries(keys.map((k) => [k, insideDataDir(dataDir, dataset[k], `body.dataset.${k}`)]));
+  return files as unknown as DatasetFiles;
+}
+
+/** The named recipe with every given field laid over it. */
+function recipeOf(body: CreateJobBody): TrainRecipe {
+  const { recipe: name, dataset: _dataset, testEveryEpoch: _test, ...fields } = body;
+  const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  return recipeSchema.parse({ ...recipes[name], ...defined }) as TrainRecipe;
+}
+
+const withId = { params: idParams };
+const notFound = (id: string) => new HttpError(404, `No job ${id}`, 'params.id');
+
+export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { store, runner, options } = app.fastmlp;
+  const guarded = requireToken(options.token);
+  const getJob = (id: string): JobRecord => store.job(id) ?? (() => { throw notFound(id); })();
+  // Open event streams end when the app closes, or closing would wait for them forever.
+  const streams = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const stream of streams) stream.end();
+  });
+
+  app.post(
+    '/jobs',
+    {
+      preHandler: guarded,
+      schema: {
+        summary: 'Queue a training job',
+        description: 'The training settings of the CLI; absent fields come from the named recipe (reference by default).',
+        tags: ['jobs'],
+        body: createJobBody,
+        response: { 202: jobAccepted, 400: errorSchema, 401: errorSchema, 503: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const recipe = recipeOf(body);
+      const dataset = body.dataset === undefined ? undefined : datasetFiles(options.dataDir, body.dataset);
+      if (store.countJobs().queued >= options.maxQueuedJobs) {
+        throw new HttpError(503, `The queue is full (${options.maxQueuedJobs} jobs waiting); try again later`, undefined, { 'retry-after': '60' });
+      }
+      const job = store.createJob({ recipe, ...(dataset ? { dataset } : {}), testEveryEpoch: body.testEveryEpoch });
+      runner.pump();
+      return reply.code(202).header('location', `/jobs/${job.id}`).send({ id: job.id, status: 'queued' });
+    },
+  );
+
+  app.get(
+    '/jobs',
+    { schema: { summary: 'List jobs, newest first', tags: ['jobs'], querystring: jobListQuery, response: { 200: jobListSchema, 400: errorSchema } } },
+    async (request) => {
+      const { status, limit, offset } = request.query;
+      const { jobs, total } = store.listJobs({ ...(status ? { status } : {}), limit, offset });
+      return { jobs: jobs.map((j) => jobSummaryView(j, options.dataDir)), total, limit, offset };
+    },
+  );
+
+  app.get(
+    '/jobs/:id',
+    { schema: { summary: 'A job: status, progress, per-epoch history, fold table, test result', tags: ['jobs'], ...withId, response: { 200: jobSchema, 404: errorSchema } } },
+    async (request) => jobView(getJob(request.params.id), options.dataDir),
+  );
+
+  app.get(
+    '/jobs/:id/events',
+    {
+      schema: {
+        summary: 'Server-Sent Events: one `epoch` event per finished epoch, then one `end` event',
+        description: 'Epochs finished before the stream opened are sent first, so a client never misses one.',
+        tags: ['jobs'],
+        ...withId,
+        response: { 200: z.string().describe('text/event-stream'), 404: errorSchema },
+      },
+    },
+    (request, reply) => {
+      const job = getJob(request.params.id);
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      const sendEnd = (record: JobRecord) => {
+        send('end', { id: record.id, status: record.status, modelId: record.modelId, error: record.error, test: record.result?.test ?? null });
+        raw.end();
+      };
+      // Replaying and subscribing happen in one turn of the event loop: no epoch can fall between them.
+      job.history.forEach((epochs, i) => epochs?.forEach((m) => send('epoch', { fold: i + 1, ...epochView(m) })));
+      if (FINISHED.has(job.status)) {
+        sendEnd(job);
+        return;
+      }
+      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+      const stop = () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+      };
+      const unsubscribe = runner.subscribe(job.id, (event: JobEvent) => {
+        if (event.type === 'epoch') {
+          send('epoch', { fold: event.fold, ...epochView(event.metrics), samplesPerSecond: event.samplesPerSecond, progress: event.progress });
+          return;
+        }
+        stop();
+        sendEnd(store.job(job.id) ?? { ...job, status: event.status, modelId: event.modelId, error: event.error });
+      });
+      streams.add(raw);
+      raw.on('close', () => {
+        streams.delete(raw);
+        stop();
+      });
+    },
+  );
+
+  app.post(
+    '/jobs/:id/cancel',
+    { preHandler: guarded, schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], ...withId, response: { 202: jobAccepted, 401: errorSchema, 404: errorSchema, 409: errorSchema } } },
+    async (request, reply) => {
+      const job = getJob(request.params.id);
+      if (!runner.cancel(job)) throw new HttpError(409, `Job ${job.id} has already finished (${job.status})`);
+      return reply.code(202).send({ id: job.id, status: store.job(job.id)!.status });
+    },
+  );
+
+  app.delete(
+    '/jobs/:id',
+    { preHandler: guarded, schema: { summary: 'Remove a finished job’s record and report (its model stays)', tags: ['jobs'], ...withId, response: { 204: z.null(), 401: errorSchema, 404: errorSchema, 409: errorSchema } } },
+    async (request, reply) => {
+      const job = getJob(request.params.id);
+      if (!FINISHED.has(job.status)) throw new HttpError(409, `Job ${job.id} is ${job.status}; cancel it first`);
+      store.deleteJob(job.id);
+      await rm(runner.jobFolder(job.id), { recursive: true, force: true });
+      return reply.code(204).send(null);
+    },
+  );
+
+  const artifact = async (id: string, file: string): Promise<Buffer> => {
+    const job = getJob(id);
+    if (job.status !== 'succeeded') throw new HttpError(404, `Job ${job.id} is ${job.status}: its report exists once it succeeds`);
+    try {
+      return await readFile(join(runner.jobFolder(job.id), file));
+    } catch {
+      throw new HttpError(404, `Job ${job.id} has no ${file}`);
+    }
+  };
+
+  app.get(
+    '/jobs/:id/curves.svg',
+    { schema: { summary: 'Loss and accuracy curves of every fold (SVG)', tags: ['jobs'], ...withId, response: { 200: z.string().meta({ format: 'binary' }), 404: errorSchema } } },
+    async (request, reply) => sendBytes(reply, 'image/svg+xml', await artifact(request.params.id, 'curves.svg')),
+  );
+  app.get(
+    '/jobs/:id/curves.png',
+    { schema: { summary: 'Loss and accuracy curves of every fold (PNG)', tags: ['jobs'], ...withId, response: { 200: z.string().meta({ format: 'binary' }), 404: errorSchema } } },
+    async (request, reply) => sendBytes(reply, 'image/png', await artifact(request.params.id, 'curves.png')),
+  );
+  app.get(
+    '/jobs/:id/report',
+    { schema: { summary: 'The fold table and the test result', tags: ['jobs'], ...withId, response: { 200: reportSchema, 404: errorSchema } } },
+    async (request) => {
+      const markdown = (await artifact(request.params.id, 'report.md')).toString('utf8');
+      const job = getJob(request.params.id);
+      const result = job.result!;
+      return { jobId: job.id, selectedFold: result.selectedFold, test: result.test, seconds: result.seconds, folds: foldRows(result.folds), markdown };
+    },
+  );
+};

@@ -1,0 +1,83 @@
+/**
+ * POST /predict: one image or a batch, as JSON or as the PredictRequest / PredictResponse protobuf messages
+ * of proto/fastmlp.proto (Content-Type application/x-protobuf).
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyRequest } from 'fastify';
+import { bytesToFloats, floatsToBytes, schemaType } from '../../proto/schema.js';
+import { HttpError, sendBytes } from '../errors.js';
+import { classify, pickModel } from '../predictor.js';
+import { IMAGE_PIXELS, MAX_BATCH, errorSchema, predictBody, predictResponse, type PredictBody } from '../schemas.js';
+
+const PROTOBUF = 'application/x-protobuf';
+const fromProtobuf = new WeakSet<FastifyRequest>();
+
+interface PredictRequestMessage {
+  pixels: Uint8Array;
+  count: number;
+  model: string;
+  scale: string;
+}
+
+/** A PredictRequest as the JSON body it stands for; the schema then checks it like any other. */
+function decodeRequest(bytes: Buffer): PredictBody {
+  const type = schemaType('PredictRequest');
+  let message: PredictRequestMessage;
+  try {
+    message = type.toObject(type.decode(bytes), { enums: String, defaults: true, longs: Number }) as PredictRequestMessage;
+  } catch (error) {
+    throw new HttpError(400, `body: not a PredictRequest message (${(error as Error).message})`, 'body');
+  }
+  if (message.pixels.length % 4 !== 0) throw new HttpError(400, 'body.pixels: not a whole number of floats', 'body.pixels');
+  const pixels = bytesToFloats(message.pixels);
+  if (message.count < 1 || message.count > MAX_BATCH) throw new HttpError(400, `body.count: expected 1 to ${MAX_BATCH} images but received ${message.count}`, 'body.count');
+  if (pixels.length !== message.count * IMAGE_PIXELS) {
+    throw new HttpError(400, `body.pixels: expected ${message.count} × ${IMAGE_PIXELS} values but received ${pixels.length}`, 'body.pixels');
+  }
+  const images: number[][] = [];
+  for (let i = 0; i < message.count; i++) images.push(Array.from(pixels.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS)));
+  return { images, scale: message.scale === 'SCALE_UNIT' ? 'unit' : 'byte', ...(message.model ? { model: message.model } : {}) };
+}
+
+function encodeResponse(model: string, labels: Int32Array, probabilities: Float32Array, classes: number): Buffer {
+  const type = schemaType('PredictResponse');
+  const predictions = Array.from(labels, (label, i) => ({ label, probabilities: floatsToBytes(probabilities.subarray(i * classes, (i + 1) * classes)) }));
+  return Buffer.from(type.encode(type.fromObject({ model, predictions })).finish());
+}
+
+export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
+  const deps = app.fastmlp;
+  app.addContentTypeParser(PROTOBUF, { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      fromProtobuf.add(request);
+      done(null, decodeRequest(body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  app.post(
+    '/predict',
+    {
+      schema: {
+        summary: 'Classify one image (pixels) or a batch (images)',
+        description: `JSON, or a PredictRequest message with Content-Type ${PROTOBUF} (answered with a PredictResponse). At most ${MAX_BATCH} images.`,
+        tags: ['predict'],
+        body: predictBody,
+        response: { 200: predictResponse, 400: errorSchema, 404: errorSchema, 413: errorSchema, 503: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const model = pickModel(deps, body.model, 'body.model');
+      const images = body.images ?? [body.pixels!];
+      const flat = new Float32Array(images.length * IMAGE_PIXELS);
+      images.forEach((image, i) => flat.set(image, i * IMAGE_PIXELS));
+      const { labels, probabilities, classes } = await classify(deps, model, flat, body.scale, body.images ? 'body.images' : 'body.pixels');
+      if (fromProtobuf.has(request)) return sendBytes(reply, PROTOBUF, encodeResponse(model.id, labels, probabilities, classes));
+      const row = (i: number) => Array.from(probabilities.subarray(i * classes, (i + 1) * classes));
+      if (body.pixels) return { model: model.id, label: labels[0]!, probabilities: row(0) };
+      return { model: model.id, predictions: Array.from(labels, (label, i) => ({ label, probabilities: row(i) })) };
+    },
+  );
+};

@@ -1,0 +1,275 @@
+/**
+ * Every request and response of the service as zod schemas: the single source of validation, of the
+ * handlers' types and of the OpenAPI document at /docs.
+ */
+import { z } from 'zod';
+import { recipeSchema } from '../train/recipe.js';
+import { JOB_STATUSES } from './store.js';
+
+/** Pixels per image: 28 × 28, as in MNIST. */
+export const IMAGE_PIXELS = 784;
+/** Images per /predict or /v2 infer request. */
+export const MAX_BATCH = 1000;
+
+export const errorSchema = z
+  .object({
+    statusCode: z.number().int(),
+    /** What went wrong, in a sentence; the Open Inference Protocol reads this field too. */
+    error: z.string(),
+    /** The offending field's path, e.g. body.pixels.3. */
+    field: z.string().optional(),
+  })
+  .meta({ id: 'Error' });
+
+export const idParams = z.object({ id: z.string().min(1).max(64) });
+
+// ---------------------------------------------------------------------------------------------------
+// Jobs
+
+const datasetBody = z
+  .object({
+    trainImages: z.string().min(1).max(4096),
+    trainLabels: z.string().min(1).max(4096),
+    testImages: z.string().min(1).max(4096),
+    testLabels: z.string().min(1).max(4096),
+  })
+  .strict()
+  .describe('idx files (plain or .gz), relative to the data directory or absolute inside it; absent: MNIST');
+
+const r = recipeSchema.shape;
+export const createJobBody = z
+  .object({
+    recipe: z.enum(['reference', 'accurate']).default('reference').describe('the settings every other field overrides'),
+    hidden: r.hidden.optional(),
+    init: r.init.optional(),
+    optimizer: r.optimizer.optional(),
+    lr: r.lr.optional(),
+    schedule: r.schedule.optional(),
+    weightDecay: r.weightDecay.optional(),
+    batchSize: r.batchSize.optional(),
+    epochs: r.epochs.optional(),
+    folds: r.folds.optional(),
+    seed: r.seed.optional(),
+    normalization: r.normalization.optional(),
+    dataset: datasetBody.optional(),
+    testEveryEpoch: z.boolean().default(false).describe('also measure the test set after every epoch (never used to choose)'),
+  })
+  .strict();
+export type CreateJobBody = z.infer<typeof createJobBody>;
+
+export const jobStatus = z.enum(JOB_STATUSES);
+
+/** NaN (no validation part) travels as null. */
+const figure = z.number().nullable();
+
+const epochSchema = z.object({
+  epoch: z.number().int(),
+  trainLoss: figure,
+  trainAccuracy: figure,
+  validLoss: figure,
+  validAccuracy: figure,
+  seconds: z.number(),
+  testLoss: figure.optional(),
+  testAccuracy: figure.optional(),
+});
+export type EpochView = z.infer<typeof epochSchema>;
+
+const progressSchema = z.object({
+  fold: z.number().int(),
+  folds: z.number().int(),
+  epoch: z.number().int().describe('epochs finished in the current fold'),
+  epochs: z.number().int(),
+  fraction: z.number().min(0).max(1).describe('of every batch of every fold'),
+  samplesPerSecond: z.number().nullable(),
+  etaSeconds: z.number().nullable(),
+});
+
+const foldRow = z.object({
+  fold: z.number().int(),
+  bestEpoch: z.number().int(),
+  trainAccuracy: figure,
+  validAccuracy: figure,
+});
+
+const testSchema = z.object({ accuracy: z.number(), loss: z.number() });
+
+export const jobSummarySchema = z
+  .object({
+    id: z.string(),
+    status: jobStatus,
+    recipe: recipeSchema,
+    dataset: datasetBody.nullable(),
+    testEveryEpoch: z.boolean(),
+    progress: progressSchema.nullable(),
+    folds: z.array(foldRow).nullable().describe('the fold table, once the job succeeded'),
+    selectedFold: z.number().int().nullable(),
+    test: testSchema.nullable().describe('the selected fold’s model on the test set'),
+    modelId: z.string().nullable(),
+    error: z.object({ reason: z.enum(['interrupted', 'error']), message: z.string() }).nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .meta({ id: 'JobSummary' });
+
+export const jobSchema = jobSummarySchema
+  .extend({
+    history: z.array(z.object({ fold: z.number().int(), epochs: z.array(epochSchema) })).describe('every finished epoch of each fold'),
+  })
+  .meta({ id: 'Job' });
+export type JobView = z.infer<typeof jobSchema>;
+
+export const jobListQuery = z
+  .object({
+    status: jobStatus.optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+export const jobListSchema = z.object({
+  jobs: z.array(jobSummarySchema),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+});
+
+export const jobAccepted = z.object({ id: z.string(), status: jobStatus });
+
+export const reportSchema = z.object({
+  jobId: z.string(),
+  selectedFold: z.number().int(),
+  test: testSchema,
+  seconds: z.number(),
+  folds: z.array(foldRow),
+  markdown: z.string().describe('report.md: the fold table, the recipe and the test result'),
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Models
+
+export const modelSchema = z
+  .object({
+    id: z.string(),
+    jobId: z.string().nullable(),
+    createdAt: z.string(),
+    architecture: z.object({
+      inputRows: z.number().int(),
+      inputCols: z.number().int(),
+      classes: z.number().int(),
+      layers: z.array(z.object({ inputs: z.number().int(), outputs: z.number().int(), activation: z.enum(['sigmoid', 'relu', 'softmax']) })),
+    }),
+    recipe: recipeSchema,
+    metrics: z.object({
+      fold: z.number().int(),
+      epoch: z.number().int(),
+      trainLoss: figure,
+      trainAccuracy: figure,
+      validLoss: figure,
+      validAccuracy: figure,
+      testLoss: figure.optional(),
+      testAccuracy: figure.optional(),
+    }),
+    testAccuracy: z.number(),
+  })
+  .meta({ id: 'Model' });
+export type ModelView = z.infer<typeof modelSchema>;
+
+export const modelListSchema = z.object({ models: z.array(modelSchema), defaultModel: z.string().nullable() });
+
+// ---------------------------------------------------------------------------------------------------
+// Predictions
+
+const scale = z.enum(['byte', 'unit']).default('byte').describe('byte: 0–255 as in MNIST; unit: 0–1');
+const image = z.array(z.number()).length(IMAGE_PIXELS);
+
+/** The first value outside 0..max, as one issue with its path. */
+function checkRange(values: readonly number[], max: number, path: (string | number)[], ctx: z.RefinementCtx): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!(v >= 0 && v <= max)) {
+      ctx.addIssue({ code: 'custom', path: [...path, i], message: `Expected a pixel value from 0 to ${max} but received ${v}` });
+      return false;
+    }
+  }
+  return true;
+}
+
+export const predictBody = z
+  .object({
+    pixels: image.optional().describe('one image, 784 values row by row, white digit on black'),
+    images: z.array(image).min(1).max(MAX_BATCH).optional().describe(`a batch of up to ${MAX_BATCH} images`),
+    scale,
+    model: z.string().min(1).max(64).optional().describe('a model id; default: the best model'),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    if ((body.pixels === undefined) === (body.images === undefined)) {
+      ctx.addIssue({ code: 'custom', path: body.pixels === undefined ? ['pixels'] : ['images'], message: 'Expected exactly one of pixels (one image) or images (a batch)' });
+      return;
+    }
+    const max = body.scale === 'unit' ? 1 : 255;
+    if (body.pixels !== undefined) checkRange(body.pixels, max, ['pixels'], ctx);
+    body.images?.every((values, i) => checkRange(values, max, ['images', i], ctx));
+  });
+export type PredictBody = z.infer<typeof predictBody>;
+
+const prediction = z.object({ label: z.number().int(), probabilities: z.array(z.number()) });
+export const predictResponse = z.union([
+  prediction.extend({ model: z.string() }),
+  z.object({ model: z.string(), predictions: z.array(prediction) }),
+]);
+
+// ---------------------------------------------------------------------------------------------------
+// Open Inference Protocol (KServe v2)
+
+export const v2ModelParams = z.object({ name: z.string().min(1).max(64) });
+
+const tensorMetadata = z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()) });
+
+export const v2ModelMetadata = z.object({
+  name: z.string(),
+  versions: z.array(z.string()),
+  platform: z.string(),
+  inputs: z.array(tensorMetadata),
+  outputs: z.array(tensorMetadata),
+});
+
+export const v2InferBody = z
+  .object({
+    id: z.string().max(256).optional(),
+    parameters: z.object({ scale: z.enum(['byte', 'unit']).optional() }).catchall(z.unknown()).optional(),
+    inputs: z
+      .array(
+        z.object({
+          name: z.string().max(256),
+          shape: z.tuple([z.number().int().min(1).max(MAX_BATCH), z.literal(IMAGE_PIXELS)]),
+          datatype: z.enum(['FP32', 'UINT8']),
+          parameters: z.record(z.string(), z.unknown()).optional(),
+          data: z.union([z.array(z.number()), z.array(z.array(z.number()))]),
+        }),
+      )
+      .length(1),
+    outputs: z.array(z.object({ name: z.enum(['probabilities', 'label']), parameters: z.record(z.string(), z.unknown()).optional() })).optional(),
+  })
+  .superRefine((body, ctx) => {
+    const input = body.inputs[0]!;
+    const flat = input.data.flat();
+    const [n, features] = input.shape;
+    if (flat.length !== n * features) {
+      ctx.addIssue({ code: 'custom', path: ['inputs', 0, 'data'], message: `Expected ${n * features} values for shape [${n}, ${features}] but received ${flat.length}` });
+      return;
+    }
+    const max = input.datatype === 'FP32' && body.parameters?.scale === 'unit' ? 1 : 255;
+    if (checkRange(flat, max, ['inputs', 0, 'data'], ctx) && input.datatype === 'UINT8') {
+      const i = flat.findIndex((v) => !Number.isInteger(v));
+      if (i >= 0) ctx.addIssue({ code: 'custom', path: ['inputs', 0, 'data', i], message: `Expected an integer for UINT8 but received ${flat[i]}` });
+    }
+  });
+
+export const v2InferResponse = z.object({
+  model_name: z.string(),
+  model_version: z.string().optional(),
+  id: z.string().optional(),
+  outputs: z.array(z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()), data: z.array(z.number()) })),
+});

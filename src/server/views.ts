@@ -1,0 +1,83 @@
+/** Store records as the API shows them: NaN as null, dataset paths relative to the data directory. */
+import { relative } from 'node:path';
+import type { EpochMetrics, FoldSummary } from '../train/types.js';
+import type { EpochView, JobView, ModelView } from './schemas.js';
+import type { JobRecord, ModelRecord } from './store.js';
+
+export function finite(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+export function epochView(m: EpochMetrics): EpochView {
+  return {
+    epoch: m.epoch,
+    trainLoss: finite(m.trainLoss),
+    trainAccuracy: finite(m.trainAccuracy),
+    validLoss: finite(m.validLoss),
+    validAccuracy: finite(m.validAccuracy),
+    seconds: m.seconds,
+    ...(m.testLoss === undefined ? {} : { testLoss: finite(m.testLoss) }),
+    ...(m.testAccuracy === undefined ? {} : { testAccuracy: finite(m.testAccuracy) }),
+  };
+}
+
+export function foldRows(folds: FoldSummary[]) {
+  return folds.map((f) => ({ fold: f.fold, bestEpoch: f.bestEpoch, trainAccuracy: finite(f.trainAccuracy), validAccuracy: finite(f.validAccuracy) }));
+}
+
+export function jobSummaryView(job: JobRecord, dataDir: string): Omit<JobView, 'history'> {
+  const dataset = job.spec.dataset;
+  return {
+    id: job.id,
+    status: job.status,
+    recipe: job.spec.recipe,
+    dataset:
+      dataset === undefined
+        ? null
+        : {
+            trainImages: relative(dataDir, dataset.trainImages),
+            trainLabels: relative(dataDir, dataset.trainLabels),
+            testImages: relative(dataDir, dataset.testImages),
+            testLabels: relative(dataDir, dataset.testLabels),
+          },
+    testEveryEpoch: job.spec.testEveryEpoch,
+    progress: job.progress,
+    folds: job.result === null ? null : foldRows(job.result.folds),
+    selectedFold: job.result?.selectedFold ?? null,
+    test: job.result?.test ?? null,
+    modelId: job.modelId,
+    error: job.error,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+  };
+}
+
+export function jobView(job: JobRecord, dataDir: string): JobView {
+  return {
+    ...jobSummaryView(job, dataDir),
+    history: job.history.map((epochs, i) => ({ fold: i + 1, epochs: (epochs ?? []).map(epochView) })),
+  };
+}
+
+export function modelView(model: ModelRecord): ModelView {
+  const m = model.metrics;
+  return {
+    id: model.id,
+    jobId: model.jobId,
+    createdAt: model.createdAt,
+    architecture: model.architecture,
+    recipe: model.recipe,
+    metrics: {
+      fold: m.fold,
+      epoch: m.epoch,
+      trainLoss: finite(m.trainLoss),
+      trainAccuracy: finite(m.trainAccuracy),
+      validLoss: finite(m.validLoss),
+      validAccuracy: finite(m.validAccuracy),
+      ...(m.testLoss === undefined ? {} : { testLoss: finite(m.testLoss) }),
+      ...(m.testAccuracy === undefined ? {} : { testAccuracy: finite(m.testAccuracy) }),
+    },
+    testAccuracy: model.testAccuracy,
+  };
+}
