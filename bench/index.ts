@@ -2,9 +2,11 @@
  * `npm run bench -- <gemm|train|serve> [--json]`: prints a table, or with --json exactly one JSON object.
  */
 import { benchGemm, printGemm } from './gemm.js';
+import { benchTrain, printTrain } from './train.js';
 
 const benches: Record<string, { run: () => Promise<Record<string, unknown>>; print: (r: Record<string, unknown>) => void }> = {
   gemm: { run: benchGemm, print: printGemm },
+  train: { run: benchTrain, print: printTrain },
 };
 
 async function main(): Promise<void> {

@@ -151,7 +151,7 @@ constexpr double kParallelFlops = 1 << 20;
 int64_t work_units(int64_t items, double flops) {
   const int threads = ThreadPool::instance().threads();
   if (threads == 1 || flops < kParallelFlops) return 1;
-  return std::min<int64_t>(items, 4 * threads);
+  return std::min<int64_t>(items, 16 * threads);
 }
 
 void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {

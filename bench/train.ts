@@ -1,0 +1,133 @@
+/**
+ * End-to-end training against the PyTorch baselines of shared/baselines, run in the same benchmark:
+ * - the reference recipe (3 folds × 50 epochs; per epoch: train, then loss and accuracy on the fold's
+ *   training part and validation part, as the baseline does): seconds, samples/s, peak RSS, test accuracy;
+ * - the accurate recipe on all 60k with the test set after every epoch: the wall time, data loading and
+ *   evaluation included, at which 97%, 98% and 98.5% test accuracy were first reached.
+ * The baselines run where Debian's python3 with torch is installed; otherwise their fields are null.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadMnist, mnistPaths } from '../src/data/dataset.js';
+import { native } from '../src/native.js';
+import { trainKFold, type TrainEvent } from '../src/train/kfold.js';
+import { accurateRecipe, referenceRecipe } from '../src/train/recipe.js';
+import type { TrainRecipe } from '../src/train/types.js';
+import { round } from './stats.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const THRESHOLDS = [0.97, 0.98, 0.985];
+
+function baselinesFolder(): string | undefined {
+  const folder = process.env.FASTMLP_BASELINES ?? join(root, '..', 'shared', 'baselines');
+  return existsSync(join(folder, 'torch_reference_kfold.py')) ? folder : undefined;
+}
+
+/** Runs a baseline script with Debian's python3 (the one that sees Debian's torch); undefined if it cannot. */
+function torch(script: string, args: string[]): Record<string, unknown> | undefined {
+  const folder = baselinesFolder();
+  if (!folder || !existsSync('/usr/bin/python3')) return undefined;
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return undefined;
+  const dataDir = dirname(mnistPaths().trainImages);
+  // OpenBLAS must be told its kernel family on this AVX-512 CPU, or it runs its AVX2 kernels.
+  const env = { ...process.env, OPENBLAS_CORETYPE: native.supportedIsas().includes('avx512') ? 'SkylakeX' : 'Haswell' };
+  const run = spawnSync('/usr/bin/python3', [join(folder, script), dataDir, ...args, '--threads', String(native.getThreads())], {
+    env,
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (run.status !== 0) {
+    console.error(`baseline ${script} failed: ${run.stderr.slice(-500)}`);
+    return undefined;
+  }
+  const line = run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
+}
+
+async function reference(): Promise<Record<string, unknown>> {
+  const started = performance.now();
+  const dataset = await loadMnist();
+  const recipe: TrainRecipe = referenceRecipe;
+  const result = trainKFold({ recipe, dataset });
+  const seconds = (performance.now() - started) / 1000;
+  const samples = result.folds.length * recipe.epochs * (dataset.train.count - Math.floor(dataset.train.count / recipe.folds));
+  return {
+    seconds: round(seconds, 2),
+    // Samples of the training parts passed through training per second of the whole run.
+    samplesPerSecond: Math.round(samples / seconds),
+    peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1),
+    folds: result.folds.map((f) => ({ fold: f.fold, bestEpoch: f.bestEpoch, trainAccuracy: f.trainAccuracy, validAccuracy: f.validAccuracy })),
+    selectedFold: result.selectedFold,
+    test: result.test,
+  };
+}
+
+async function accurate(): Promise<Record<string, unknown>> {
+  const started = performance.now();
+  const dataset = await loadMnist();
+  const reached: Record<string, number> = {};
+  const history: Array<[number, number, number]> = [];
+  const result = trainKFold({
+    recipe: accurateRecipe,
+    dataset,
+    testEveryEpoch: true,
+    onEvent: (e: TrainEvent) => {
+      if (e.type !== 'epoch' || e.metrics.testAccuracy === undefined) return;
+      const elapsed = (performance.now() - started) / 1000;
+      history.push([e.metrics.epoch, round(e.metrics.testAccuracy, 4), round(elapsed, 2)]);
+      for (const t of THRESHOLDS) if (e.metrics.testAccuracy >= t && reached[t] === undefined) reached[t] = round(elapsed, 2);
+    },
+  });
+  return {
+    recipe: accurateRecipe,
+    history,
+    reached,
+    best: Math.max(...history.map((h) => h[1])),
+    finalTest: result.test,
+    seconds: round((performance.now() - started) / 1000, 2),
+  };
+}
+
+export async function benchTrain(): Promise<Record<string, unknown>> {
+  const ours = await reference();
+  const torchReference = torch('torch_reference_kfold.py', ['--json']);
+  const oursAccurate = await accurate();
+  const torchAccurate = torch('torch_time_to_accuracy.py', ['--epochs', '15']);
+  const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 3) : null);
+  const torchReached = (torchAccurate?.reached ?? {}) as Record<string, number>;
+  const oursReached = oursAccurate.reached as Record<string, number>;
+  return {
+    isa: native.getIsa(),
+    threads: native.getThreads(),
+    reference: {
+      ours,
+      torch: torchReference ?? null,
+      secondsRatio: ratio(ours.seconds, torchReference?.seconds),
+    },
+    accurate: {
+      ours: oursAccurate,
+      torch: torchAccurate ?? null,
+      // Time to 98% test accuracy, ours over PyTorch's.
+      timeTo98Ratio: ratio(oursReached['0.98'], torchReached['0.98']),
+    },
+  };
+}
+
+export function printTrain(result: Record<string, unknown>): void {
+  const r = result as {
+    reference: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null };
+    accurate: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo98Ratio: number | null };
+  };
+  const test = (x: Record<string, unknown> | null) => ((x?.test as { accuracy: number } | undefined)?.accuracy ?? Number.NaN).toFixed(4);
+  console.log(`reference recipe (3 folds × 50 epochs), ${String(result.isa)}, ${String(result.threads)} threads`);
+  console.log(`  fastmlp  ${String(r.reference.ours.seconds)} s  test ${test(r.reference.ours)}  peak RSS ${String(r.reference.ours.peakRssMB)} MB`);
+  console.log(`  PyTorch  ${String(r.reference.torch?.seconds ?? '—')} s  test ${test(r.reference.torch)}`);
+  console.log(`  seconds ratio fastmlp/PyTorch: ${String(r.reference.secondsRatio ?? '—')}`);
+  console.log('accurate recipe, time to test accuracy (s), data loading and evaluation included');
+  console.log(`  fastmlp  ${JSON.stringify(r.accurate.ours.reached)} best ${String(r.accurate.ours.best)}`);
+  console.log(`  PyTorch  ${JSON.stringify(r.accurate.torch?.reached ?? null)} best ${String(r.accurate.torch?.best ?? '—')}`);
+  console.log(`  time-to-98% ratio fastmlp/PyTorch: ${String(r.accurate.timeTo98Ratio ?? '—')}`);
+}
