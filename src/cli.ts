@@ -3,7 +3,7 @@
  * `fastmlp train | predict | eval | serve`. Flags are checked here, at the edge, into a typed recipe; errors name the
  * flag and exit with code 2.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -320,7 +320,8 @@ function printConfusion(confusion: number[][]): void {
 
 /** The command-line program; `main` parses process.argv with it. */
 export function program(): Command {
-  const cli = new Command('fastmlp').version(version).description('Train and run multilayer perceptrons for image classification.');
+  // exitOverride: commander throws instead of exiting, so main() gives every usage error the same code 2.
+  const cli = new Command('fastmlp').exitOverride().version(version).description('Train and run multilayer perceptrons for image classification.');
   cli
     .command('train')
     .description('Train with K-fold cross-validation; writes the selected checkpoint and a report.')
@@ -395,6 +396,11 @@ export async function main(): Promise<void> {
   try {
     await program().parseAsync(process.argv);
   } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has printed its message; help and --version end with code 0.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
     if (error instanceof UsageError) {
       console.error(`fastmlp: ${error.message}`);
       process.exitCode = 2;

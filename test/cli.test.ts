@@ -1,0 +1,227 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatasetFiles } from '../src/data/dataset.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { smallMnist, writeDatasetFiles } from './helpers/datasets.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'dist', 'cli.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli.js ...args` and collects its exit code and output. */
+function fastmlp(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Compiles dist/ when a source file is newer than its compiled counterpart (or dist/ is missing). */
+function ensureDist(): void {
+  const src = join(root, 'src');
+  const stale = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return stale(path);
+      if (!entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) return false;
+      const compiled = join(root, 'dist', relative(src, path)).replace(/\.ts$/, '.js');
+      return !existsSync(compiled) || statSync(compiled).mtimeMs < statSync(path).mtimeMs;
+    });
+  if (!existsSync(cli) || stale(src)) {
+    try {
+      execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
+    } catch (error) {
+      // tsc still emits on type errors; only a missing CLI is fatal.
+      if (!existsSync(cli)) throw error;
+    }
+  }
+}
+
+let dir: string;
+let files: DatasetFiles;
+let testCount: number;
+let testLabels: Uint8Array;
+
+beforeAll(async () => {
+  ensureDist();
+  dir = await mkdtemp(join(tmpdir(), 'fastmlp-cli-'));
+  const dataset = await smallMnist(2000, 600);
+  testCount = dataset.test.count;
+  testLabels = dataset.test.labels;
+  files = await writeDatasetFiles(dir, dataset, { trainImages: true, testImages: true });
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function dataFlags(f: DatasetFiles = files): string[] {
+  return ['--train-images', f.trainImages, '--train-labels', f.trainLabels, '--test-images', f.testImages, '--test-labels', f.testLabels];
+}
+
+describe('fastmlp train, predict and eval', () => {
+  let trained: Run;
+  let summary: Record<string, unknown> & { test: { accuracy: number; loss: number }; checkpoint: string };
+  let outDir: string;
+
+  beforeAll(async () => {
+    outDir = join(dir, 'run');
+    trained = await fastmlp(
+      'train',
+      '--json',
+      '--epochs', '2',
+      '--folds', '2',
+      '--batch', '500',
+      '--hidden', '64:relu',
+      '--optimizer', 'adam',
+      '--lr', '0.005',
+      '--seed', '5',
+      '--out', outDir,
+      ...dataFlags(),
+    );
+    summary = JSON.parse(trained.stdout) as typeof summary;
+  }, 120_000);
+
+  it('train --json prints exactly one JSON object with the run summary', () => {
+    expect(trained.code).toBe(0);
+    const lines = trained.stdout.split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toBe('');
+    expect(Object.keys(summary)).toEqual(expect.arrayContaining(['folds', 'selectedFold', 'test', 'seconds', 'checkpoint', 'artifacts']));
+    const folds = summary['folds'] as { fold: number; bestEpoch: number; trainAccuracy: number; validAccuracy: number }[];
+    expect(folds.map((f) => f.fold)).toEqual([1, 2]);
+    for (const f of folds) {
+      expect([1, 2]).toContain(f.bestEpoch);
+      expect(f.validAccuracy).toBeGreaterThan(0.5);
+    }
+    expect([1, 2]).toContain(summary['selectedFold']);
+    expect(summary.test.accuracy).toBeGreaterThan(0.5);
+    expect(summary.test.accuracy).toBeLessThanOrEqual(1);
+    expect(summary.test.loss).toBeGreaterThan(0);
+    expect(summary['seconds']).toBeGreaterThan(0);
+    expect(summary.checkpoint).toBe(join(outDir, 'model.fmlp'));
+    expect(summary['artifacts']).toEqual({
+      curvesSvg: join(outDir, 'curves.svg'),
+      curvesPng: join(outDir, 'curves.png'),
+      digitsPng: join(outDir, 'digits.png'),
+      reportMd: join(outDir, 'report.md'),
+      reportJson: join(outDir, 'report.json'),
+    });
+    for (const path of Object.values(summary['artifacts'] as Record<string, string>)) expect(existsSync(path)).toBe(true);
+  });
+
+  it('lays the flags over the reference recipe', async () => {
+    const recipe = {
+      hidden: [{ width: 64, activation: 'relu' }],
+      init: 'normal-fan-in',
+      optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+      lr: 0.005,
+      schedule: { kind: 'constant' },
+      weightDecay: 0,
+      batchSize: 500,
+      epochs: 2,
+      folds: 2,
+      seed: 5,
+      normalization: 'global',
+    };
+    expect(summary['recipe']).toEqual(recipe);
+    const checkpoint = await loadCheckpoint(summary.checkpoint);
+    expect(checkpoint.recipe).toEqual(recipe);
+    expect(checkpoint.metrics.fold).toBe(summary['selectedFold']);
+    expect(checkpoint.metrics.testAccuracy).toBe(summary.test.accuracy);
+    const report = JSON.parse(await readFile(join(outDir, 'report.json'), 'utf8')) as { test: unknown };
+    expect(report.test).toEqual(summary.test);
+  });
+
+  it('predict --labels --json reports the accuracy the training run measured on the same files', async () => {
+    const run = await fastmlp('predict', '--model', summary.checkpoint, '--images', files.testImages, '--labels', files.testLabels, '--json');
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().split('\n')).toHaveLength(1);
+    const result = JSON.parse(run.stdout) as { count: number; accuracy: number; loss: number; confusion: number[][] };
+    expect(result.count).toBe(testCount);
+    expect(result.accuracy).toBe(summary.test.accuracy);
+    expect(result.loss).toBeCloseTo(summary.test.loss, 4);
+    expect(result.confusion.flat().reduce((s, c) => s + c, 0)).toBe(testCount);
+  });
+
+  it('predict --json without labels lists one class per image, as accurate as reported', async () => {
+    const run = await fastmlp('predict', '--model', summary.checkpoint, '--images', files.testImages, '--json');
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as { count: number; predictions: number[] };
+    expect(result.count).toBe(testCount);
+    expect(result.predictions).toHaveLength(testCount);
+    const correct = result.predictions.filter((p, i) => p === testLabels[i]).length;
+    expect(correct / testCount).toBe(summary.test.accuracy);
+  });
+
+  it('eval prints the accuracy and a 10×10 confusion matrix', async () => {
+    const run = await fastmlp('eval', '--model', summary.checkpoint, '--images', files.testImages, '--labels', files.testLabels);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe(`${testCount} images · accuracy ${(100 * summary.test.accuracy).toFixed(2)}% · loss ${summary.test.loss.toFixed(4)}`);
+    expect(lines[1]).toMatch(/^actual\\predicted(\s+\d){10}$/);
+    const rows = lines.slice(2).map((line) => line.trim().split(/\s+/).map(Number));
+    expect(rows).toHaveLength(10);
+    rows.forEach((row, i) => {
+      expect(row).toHaveLength(11);
+      expect(row[0]).toBe(i);
+    });
+    const matrix = rows.map((row) => row.slice(1));
+    expect(matrix.flat().reduce((s, c) => s + c, 0)).toBe(testCount);
+    const perLabel = new Array<number>(10).fill(0);
+    for (const label of testLabels) perLabel[label]!++;
+    expect(matrix.map((row) => row.reduce((s, c) => s + c, 0))).toEqual(perLabel);
+    expect(matrix.reduce((s, row, i) => s + row[i]!, 0) / testCount).toBe(summary.test.accuracy);
+  });
+
+  it('eval names a checkpoint that does not exist and exits with 1', async () => {
+    const missing = join(dir, 'missing.fmlp');
+    const run = await fastmlp('eval', '--model', missing, '--images', files.testImages, '--labels', files.testLabels);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(missing);
+    expect(run.stdout).toBe('');
+  });
+});
+
+// Each case is a separate process; they run side by side.
+describe.concurrent('fastmlp with bad flags', () => {
+  // Checked by fastmlp itself (the recipe and the data files): exit code 2, as the README says.
+  it.for([
+    ['--folds 11', ['train', '--folds', '11'], /folds/],
+    ['--batch 0', ['train', '--batch', '0'], /batchSize/],
+    ['--hidden 5000', ['train', '--hidden', '5000:relu'], /hidden\.0\.width/],
+    ['only --train-images', ['train', '--train-images', 'x.idx'], /--train-images/],
+  ] as const)('%s exits with code 2 and a message naming the flag', async ([, args, message], { expect }) => {
+    const run = await fastmlp(...args, '--json');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).toMatch(/^fastmlp: /);
+    expect(run.stdout).toBe('');
+  });
+
+  // Rejected by commander while parsing: it prints its own error; fastmlp exits with the same code 2.
+  it.for([
+    ['--lr abc', ['train', '--lr', 'abc'], /--lr/],
+    ['--recipe nope', ['train', '--recipe', 'nope'], /--recipe/],
+    ['--hidden 12:tanh', ['train', '--hidden', '12:tanh'], /--hidden/],
+    ['predict without --model', ['predict', '--images', 'x.idx'], /--model/],
+  ] as const)('%s exits with code 2 and a message naming the flag', async ([, args, message], { expect }) => {
+    const run = await fastmlp(...args, '--json');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).toMatch(/^error: /);
+    expect(run.stdout).toBe('');
+  });
+});

@@ -1,0 +1,45 @@
+/** Small slices of MNIST for training tests, in memory or written to idx files. */
+import { join } from 'node:path';
+import { loadMnist, subset, type Dataset, type DatasetFiles, type ImageSet } from '../../src/data/dataset.js';
+import { writeIdx } from '../../src/data/idx.js';
+
+let mnist: Promise<Dataset> | undefined;
+
+/** MNIST, read once per test file. */
+export function mnistOnce(): Promise<Dataset> {
+  mnist ??= loadMnist();
+  return mnist;
+}
+
+/** The indices 0..n−1. */
+export function firstIndices(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
+}
+
+/** The first `trainCount` training images and the first `testCount` test images of MNIST. */
+export async function smallMnist(trainCount: number, testCount: number): Promise<Dataset> {
+  const { train, test } = await mnistOnce();
+  return { train: subset(train, firstIndices(trainCount)), test: subset(test, firstIndices(testCount)) };
+}
+
+/** Which of the four files to gzip. */
+export type GzipChoice = Partial<Record<keyof DatasetFiles, boolean>>;
+
+async function writeSet(images: string, labels: string, set: ImageSet, gzipImages: boolean, gzipLabels: boolean): Promise<void> {
+  await writeIdx(images, [set.count, set.rows, set.cols], set.pixels, { gzip: gzipImages });
+  await writeIdx(labels, [set.count], set.labels, { gzip: gzipLabels });
+}
+
+/** Writes the dataset as four idx files in `dir` (gzipped where asked) and returns their paths. */
+export async function writeDatasetFiles(dir: string, dataset: Dataset, gzip: GzipChoice = {}): Promise<DatasetFiles> {
+  const name = (base: string, key: keyof DatasetFiles) => join(dir, gzip[key] ? `${base}.gz` : base);
+  const files: DatasetFiles = {
+    trainImages: name('train-images-idx3-ubyte', 'trainImages'),
+    trainLabels: name('train-labels-idx1-ubyte', 'trainLabels'),
+    testImages: name('t10k-images-idx3-ubyte', 'testImages'),
+    testLabels: name('t10k-labels-idx1-ubyte', 'testLabels'),
+  };
+  await writeSet(files.trainImages, files.trainLabels, dataset.train, gzip.trainImages ?? false, gzip.trainLabels ?? false);
+  await writeSet(files.testImages, files.testLabels, dataset.test, gzip.testImages ?? false, gzip.testLabels ?? false);
+  return files;
+}
