@@ -1,7 +1,7 @@
 /** A trained model ready to predict: its network, the training-set statistics, and its checkpoint. */
 import type { ImageSet } from '../data/dataset.js';
 import { inverseStd } from '../data/normalize.js';
-import { native } from '../native.js';
+import { native, type StandardizedRows } from '../native.js';
 import { matrix } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -70,6 +70,36 @@ export class Classifier {
       probabilities.set(p.data, start * this.classes);
       native.argmax(p.data, rows, this.classes, labels.subarray(start, start + rows));
     }
+    return { labels, probabilities, classes: this.classes };
+  }
+
+  /**
+   * The same as predict, with every GEMM run off the calling thread: for large batches on an event loop
+   * that must keep answering. Calls may overlap; each has buffers of its own.
+   */
+  async predictAsync(images: Uint8Array | Float32Array | ArrayLike<number>, scale: PixelScale = 'byte'): Promise<Predictions> {
+    if (images.length % this.features !== 0 || images.length === 0) {
+      throw new RangeError(`Expected images to hold a positive multiple of ${this.features} pixels but received ${images.length}`);
+    }
+    const count = images.length / this.features;
+    let h: Float32Array | StandardizedRows;
+    if (images instanceof Uint8Array && scale === 'byte') {
+      // Bytes stay bytes: the first GEMM standardizes them as it packs them.
+      h = { bytes: images, rowLength: this.features, rows: Int32Array.from({ length: count }, (_, i) => i), mean: this.mean, invStd: this.invStd };
+    } else {
+      h = new Float32Array(count * this.features);
+      this.standardize(images, 0, count, scale, h);
+    }
+    for (const [l, ip] of this.model.innerProducts.entries()) {
+      const out = new Float32Array(count * ip.outputs);
+      const activation = this.model.activations[l]?.kind ?? 'none';
+      await native.gemmAsync({ m: count, n: ip.outputs, k: ip.inputs, a: h, b: ip.weights, c: out, bias: ip.bias, activation });
+      h = out;
+    }
+    const probabilities = new Float32Array(count * this.classes);
+    native.softmaxCrossEntropy({ logits: h as Float32Array, targets: new Int32Array(count), m: count, n: this.classes, probabilities });
+    const labels = new Int32Array(count);
+    native.argmax(probabilities, count, this.classes, labels);
     return { labels, probabilities, classes: this.classes };
   }
 
