@@ -244,17 +244,22 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
   }
 }
 
+// The cases with no product to compute: an empty C, or C = beta·C then the epilogue. True if handled.
+bool without_product(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, float beta, float* c,
+                     int64_t ldc, const Epilogue& ep) {
+  if (m == 0 || n == 0) return true;
+  if (k != 0 && alpha != 0.0f) return false;
+  scale_c(m, n, beta, c, ldc);
+  if (!ep.empty()) kern.epilogue(c, ldc, m, n, 0, 0, ep);
+  return true;
+}
+
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep) {
-  if (m == 0 || n == 0) return;
   const IsaKernels& kern = kernels();
-  if (k == 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
-    if (!ep.empty()) kern.epilogue(c, ldc, m, n, 0, 0, ep);
-    return;
-  }
+  if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
   // op(A)(i, p) = a[i·rs_a + p·cs_a], op(B)(p, j) = b[p·rs_b + j·cs_b]
   const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
@@ -267,13 +272,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep) {
-  if (m == 0 || n == 0) return;
   const IsaKernels& kern = kernels();
-  if (k == 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
-    if (!ep.empty()) kern.epilogue(c, ldc, m, n, 0, 0, ep);
-    return;
-  }
+  if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
   gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a}, b, rs_b, cs_b, beta, c, ldc, ep);
 }
