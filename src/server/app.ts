@@ -21,6 +21,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/models.js';
 import { predictRoutes } from './routes/predict.js';
 import { v2Routes } from './routes/v2.js';
+import { webRoutes } from './routes/web.js';
 import { INTERRUPTED_MESSAGE, JobRunner } from './runner.js';
 import { JobStore } from './store.js';
 
@@ -144,5 +145,6 @@ export function buildApp(options: AppOptions) {
   void app.register(predictRoutes);
   void app.register(v2Routes);
   void app.register(metricsRoutes);
+  void app.register(webRoutes);
   return app;
 }

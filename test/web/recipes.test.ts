@@ -1,0 +1,47 @@
+/// <reference lib="dom" />
+import { describe, expect, it } from 'vitest';
+import { recipes } from '../../src/train/recipe.js';
+import { inputForField } from '../../web/src/job-form.js';
+import { RECIPE_DEFAULTS, optimizerOf } from '../../web/src/recipes.js';
+
+describe('the form’s view of the recipes', () => {
+  it('shows the recipes’ own values as placeholders', () => {
+    for (const name of ['reference', 'accurate'] as const) {
+      const r = recipes[name];
+      expect(RECIPE_DEFAULTS[name]).toEqual({
+        widths: r.hidden.map((h) => h.width),
+        activation: r.hidden[0]!.activation,
+        optimizer: r.optimizer.kind,
+        lr: r.lr,
+        batchSize: r.batchSize,
+        epochs: r.epochs,
+        folds: r.folds,
+      });
+    }
+  });
+
+  it('chooses an optimizer with the coefficients of the accurate recipe and the CLI', () => {
+    expect(optimizerOf('adam')).toEqual(recipes.accurate.optimizer);
+    expect(optimizerOf('sgd')).toEqual(recipes.reference.optimizer);
+    expect(optimizerOf('momentum')).toEqual({ kind: 'momentum', momentum: 0.9, nesterov: false });
+  });
+});
+
+describe('an API error’s field → the form’s input', () => {
+  it('maps body fields to their inputs', () => {
+    expect(inputForField('body.epochs')).toBe('epochs');
+    expect(inputForField('body.batchSize')).toBe('batchSize');
+    expect(inputForField('body.hidden.1.width')).toBe('hidden');
+    expect(inputForField('body.hidden')).toBe('hidden');
+    expect(inputForField('body.hidden.0.activation')).toBe('activation');
+    expect(inputForField('body.optimizer.kind')).toBe('optimizer');
+    expect(inputForField('body.recipe')).toBe('recipe');
+  });
+
+  it('has no input for other fields, or none', () => {
+    expect(inputForField(undefined)).toBeNull();
+    expect(inputForField('body.dataset.trainImages')).toBeNull();
+    expect(inputForField('params.id')).toBeNull();
+    expect(inputForField('body')).toBeNull();
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * The main settings of the service's two recipes (src/train/recipe.ts), shown as the form's placeholders:
+ * an empty field means "the recipe's value". A test checks that these agree with the recipes.
+ */
+import type { Recipe } from './api.js';
+
+export type RecipeName = 'reference' | 'accurate';
+export type OptimizerKind = Recipe['optimizer']['kind'];
+export type Activation = Recipe['hidden'][number]['activation'];
+
+export interface RecipeDefaults {
+  widths: number[];
+  activation: Activation;
+  optimizer: OptimizerKind;
+  lr: number;
+  batchSize: number;
+  epochs: number;
+  folds: number;
+}
+
+export const RECIPE_DEFAULTS: Record<RecipeName, RecipeDefaults> = {
+  reference: { widths: [256], activation: 'sigmoid', optimizer: 'sgd', lr: 0.05, batchSize: 2000, epochs: 50, folds: 3 },
+  accurate: { widths: [512], activation: 'relu', optimizer: 'adam', lr: 2e-3, batchSize: 256, epochs: 6, folds: 1 },
+};
+
+/** An optimizer with the coefficients `fastmlp train --optimizer` uses by default. */
+export function optimizerOf(kind: OptimizerKind): Recipe['optimizer'] {
+  switch (kind) {
+    case 'sgd':
+      return { kind };
+    case 'momentum':
+      return { kind, momentum: 0.9, nesterov: false };
+    case 'adam':
+      return { kind, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+  }
+}
