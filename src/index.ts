@@ -19,12 +19,16 @@ export { matrix } from './nn/matrix.js';
 export type { Matrix } from './nn/matrix.js';
 export { Activation, InnerProduct, SoftmaxCrossEntropy } from './nn/layers.js';
 export { Adam, GradientDescent, Momentum, createOptimizer, learningRate } from './nn/optimizers.js';
+export type { Optimizer, OptimizerState } from './nn/optimizers.js';
 export { Rng } from './nn/rng.js';
+export type { RngState } from './nn/rng.js';
 
 export { trainKFold } from './train/kfold.js';
 export type { KFoldOptions, KFoldResult, TrainEvent } from './train/kfold.js';
 export { runTraining, trainInWorker } from './train/run.js';
-export type { RunOptions, RunOutcome } from './train/run.js';
+export type { RunOptions, RunOutcome, WorkerRunOptions } from './train/run.js';
+export { decodeTrainingState, encodeTrainingState, ResumeStateError } from './train/resume.js';
+export type { FinishedFold, TrainingState } from './train/resume.js';
 export { accurateRecipe, recipes, referenceRecipe, recipeSchema, validateRecipe } from './train/recipe.js';
 export { CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export type { Checkpoint } from './train/checkpoint.js';

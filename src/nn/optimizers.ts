@@ -12,8 +12,46 @@ export interface ParameterBlock {
   weightCount: number;
 }
 
+/**
+ * What an optimizer carries from one step to the next, as plain data: the steps taken and its buffers over
+ * the parameter block (momentum: the velocity; Adam: the first and second moments).
+ */
+export interface OptimizerState {
+  kind: OptimizerSpec['kind'];
+  /** Steps taken (Adam's bias correction counts them). */
+  step: number;
+  /** Each as long as the parameter block; empty before the first step, and always for plain descent. */
+  buffers: Float32Array[];
+}
+
 export interface Optimizer {
   step(block: ParameterBlock, lr: number): void;
+  /**
+   * The optimizer's state. The buffers are views of the live ones, not copies: read or copy them before the
+   * next step.
+   */
+  exportState(): OptimizerState;
+  /**
+   * Continues from an exported state on the given block (copying the buffers), before the first step: the
+   * steps that follow are bit for bit those of the optimizer that exported it.
+   *
+   * @throws TypeError if the state is of another kind; RangeError if a buffer's length is not the block's.
+   */
+  importState(block: ParameterBlock, state: OptimizerState): void;
+}
+
+/** The buffers of a state, checked against the optimizer's kind and the block. */
+function checkState(kind: OptimizerSpec['kind'], buffers: number, block: ParameterBlock, state: OptimizerState): void {
+  if (state.kind !== kind) throw new TypeError(`Expected a ${kind} optimizer state but received a ${String(state.kind)} one`);
+  if (!Number.isSafeInteger(state.step) || state.step < 0) throw new RangeError(`Expected a non-negative integer for step but received ${String(state.step)}`);
+  if (state.buffers.length !== 0 && state.buffers.length !== buffers) {
+    throw new RangeError(`Expected ${buffers} buffers in a ${kind} optimizer state but received ${state.buffers.length}`);
+  }
+  state.buffers.forEach((buffer, i) => {
+    if (!(buffer instanceof Float32Array) || buffer.length !== block.params.length) {
+      throw new RangeError(`Expected buffer ${i} of the ${kind} optimizer state to hold ${block.params.length} floats but received ${String(buffer?.length)}`);
+    }
+  });
 }
 
 /** Optimizer state belongs to one block; stepping another with it would corrupt both. */
@@ -43,6 +81,17 @@ export class GradientDescent implements Optimizer {
     native.sgdUpdate(v.weights[0], v.weights[1], lr, this.weightDecay);
     native.sgdUpdate(v.biases[0], v.biases[1], lr, 0);
   }
+
+  /** Plain descent keeps nothing between steps. */
+  exportState(): OptimizerState {
+    return { kind: 'sgd', step: 0, buffers: [] };
+  }
+
+  importState(block: ParameterBlock, state: OptimizerState): void {
+    checkBlock(this.block, block);
+    checkState('sgd', 0, block, state);
+    this.block = block;
+  }
 }
 
 export class Momentum implements Optimizer {
@@ -56,26 +105,42 @@ export class Momentum implements Optimizer {
   ) {}
 
   private block: ParameterBlock | undefined;
+  private steps = 0;
+
+  private bind(block: ParameterBlock, velocity: Float32Array): NonNullable<typeof this.views> {
+    this.block = block;
+    this.velocity = velocity;
+    const w = block.weightCount;
+    const s = split(block);
+    return (this.views = { weights: [...s.weights, velocity.subarray(0, w)], biases: [...s.biases, velocity.subarray(w)] });
+  }
 
   step(block: ParameterBlock, lr: number): void {
     checkBlock(this.block, block);
-    this.block = block;
-    if (!this.views) {
-      this.velocity = new Float32Array(block.params.length);
-      const w = block.weightCount;
-      const s = split(block);
-      this.views = { weights: [...s.weights, this.velocity.subarray(0, w)], biases: [...s.biases, this.velocity.subarray(w)] };
-    }
-    const [w, gw, vw] = this.views.weights as [Float32Array, Float32Array, Float32Array];
-    const [b, gb, vb] = this.views.biases as [Float32Array, Float32Array, Float32Array];
+    const views = this.views ?? this.bind(block, new Float32Array(block.params.length));
+    this.steps++;
+    const [w, gw, vw] = views.weights as [Float32Array, Float32Array, Float32Array];
+    const [b, gb, vb] = views.biases as [Float32Array, Float32Array, Float32Array];
     native.momentumUpdate(w, gw, vw, lr, this.momentum, this.weightDecay, this.nesterov);
     native.momentumUpdate(b, gb, vb, lr, this.momentum, 0, this.nesterov);
+  }
+
+  exportState(): OptimizerState {
+    return { kind: 'momentum', step: this.steps, buffers: this.velocity ? [this.velocity] : [] };
+  }
+
+  importState(block: ParameterBlock, state: OptimizerState): void {
+    checkBlock(this.block, block);
+    checkState('momentum', 1, block, state);
+    this.bind(block, state.buffers[0]?.slice() ?? new Float32Array(block.params.length));
+    this.steps = state.step;
   }
 }
 
 /** Adam with bias correction; weight decay is decoupled (AdamW). */
 export class Adam implements Optimizer {
   private t = 0;
+  private moments: [Float32Array, Float32Array] | undefined;
   private views: { weights: Float32Array[]; biases: Float32Array[] } | undefined;
 
   constructor(
@@ -87,21 +152,36 @@ export class Adam implements Optimizer {
 
   private block: ParameterBlock | undefined;
 
+  private bind(block: ParameterBlock, m: Float32Array, v: Float32Array): NonNullable<typeof this.views> {
+    this.block = block;
+    this.moments = [m, v];
+    const w = block.weightCount;
+    const s = split(block);
+    return (this.views = { weights: [...s.weights, m.subarray(0, w), v.subarray(0, w)], biases: [...s.biases, m.subarray(w), v.subarray(w)] });
+  }
+
   step(block: ParameterBlock, lr: number): void {
     checkBlock(this.block, block);
-    this.block = block;
-    if (!this.views) {
-      const n = block.params.length, w = block.weightCount;
-      const m = new Float32Array(n), v = new Float32Array(n);
-      const s = split(block);
-      this.views = { weights: [...s.weights, m.subarray(0, w), v.subarray(0, w)], biases: [...s.biases, m.subarray(w), v.subarray(w)] };
-    }
+    const views = this.views ?? this.bind(block, new Float32Array(block.params.length), new Float32Array(block.params.length));
     this.t++;
     const settings = { lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, step: this.t };
-    const [w, gw, mw, vw] = this.views.weights as [Float32Array, Float32Array, Float32Array, Float32Array];
-    const [b, gb, mb, vb] = this.views.biases as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const [w, gw, mw, vw] = views.weights as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const [b, gb, mb, vb] = views.biases as [Float32Array, Float32Array, Float32Array, Float32Array];
     native.adamUpdate(w, gw, mw, vw, { ...settings, weightDecay: this.weightDecay });
     native.adamUpdate(b, gb, mb, vb, { ...settings, weightDecay: 0 });
+  }
+
+  exportState(): OptimizerState {
+    return { kind: 'adam', step: this.t, buffers: this.moments ? [...this.moments] : [] };
+  }
+
+  importState(block: ParameterBlock, state: OptimizerState): void {
+    checkBlock(this.block, block);
+    checkState('adam', 2, block, state);
+    const n = block.params.length;
+    const [m, v] = state.buffers;
+    this.bind(block, m?.slice() ?? new Float32Array(n), v?.slice() ?? new Float32Array(n));
+    this.t = state.step;
   }
 }
 

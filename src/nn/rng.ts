@@ -28,6 +28,28 @@ function checkSeed(seed: number): void {
   }
 }
 
+/**
+ * Everything a generator will draw from: its four state words and the second normal of a pair, if one
+ * waits. Plain data, so a run can be stopped and resumed bit for bit.
+ */
+export interface RngState {
+  words: [number, number, number, number];
+  /** The normal the polar method made along with the last one it returned; null if none waits. */
+  spareNormal: number | null;
+}
+
+function checkState(state: RngState): void {
+  const words = state?.words;
+  if (!Array.isArray(words) || words.length !== 4 || !words.every((w) => Number.isInteger(w) && w >= 0 && w < TWO_POW_32)) {
+    throw new RangeError(`Expected four integers from 0 to 2^32 − 1 for words but received ${String(words)}`);
+  }
+  // xoshiro's one forbidden state: all-zero words would draw zeros forever.
+  if (words.every((w) => w === 0)) throw new RangeError('Expected state words that are not all zero');
+  if (state.spareNormal !== null && (typeof state.spareNormal !== 'number' || !Number.isFinite(state.spareNormal))) {
+    throw new RangeError(`Expected a finite number or null for spareNormal but received ${String(state.spareNormal)}`);
+  }
+}
+
 function checkFinite(name: string, value: number): void {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new RangeError(`Expected a finite number for ${name} but received ${String(value)}`);
@@ -69,6 +91,27 @@ export class Rng {
     this.s1 = next();
     this.s2 = next();
     this.s3 = next();
+  }
+
+  /** This generator's state, to continue the same sequence later with {@link Rng.setState}. */
+  getState(): RngState {
+    // The words are kept as int32 between draws; the state speaks uint32.
+    return { words: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.hasSpareNormal ? this.spareNormal : null };
+  }
+
+  /**
+   * Continues from a state {@link Rng.getState} returned: the draws that follow are those the generator
+   * that gave the state would have drawn.
+   *
+   * @throws RangeError if the words are not four uint32 values, not all zero, or the spare normal is not
+   *   finite.
+   */
+  setState(state: RngState): this {
+    checkState(state);
+    [this.s0, this.s1, this.s2, this.s3] = state.words;
+    this.hasSpareNormal = state.spareNormal !== null;
+    this.spareNormal = state.spareNormal ?? 0;
+    return this;
   }
 
   /** A uniform integer in [0, 2^32). */

@@ -22,7 +22,7 @@ import { modelRoutes } from './routes/models.js';
 import { predictRoutes } from './routes/predict.js';
 import { v2Routes } from './routes/v2.js';
 import { webRoutes } from './routes/web.js';
-import { INTERRUPTED_MESSAGE, JobRunner } from './runner.js';
+import { JobRunner } from './runner.js';
 import { JobStore } from './store.js';
 
 export interface AppOptions {
@@ -86,8 +86,6 @@ export function buildApp(options: AppOptions) {
   });
 
   const store = new JobStore(join(dataDir, 'fastmlp.db'));
-  const interrupted = store.failInterrupted(INTERRUPTED_MESSAGE);
-  if (interrupted.length > 0) app.log.warn({ jobs: interrupted }, 'jobs interrupted by the previous stop marked failed');
   const models = new ModelRegistry(store);
   const version = packageVersion();
   const metrics = createMetrics({
@@ -105,6 +103,8 @@ export function buildApp(options: AppOptions) {
     concurrency: options.concurrency ?? 1,
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
   });
+  // Jobs the previous process left running resume, queued first; those that cannot fail as interrupted.
+  runner.recover();
   if ((options.bootstrap ?? true) && store.totalJobs() === 0 && models.list().length === 0) {
     const job = store.createJob({ recipe: options.bootstrapRecipe ?? accurateRecipe, testEveryEpoch: false });
     app.log.info({ job: job.id }, 'empty store: queued the first job with the high-accuracy recipe');

@@ -1,16 +1,22 @@
 /**
- * The job runner: takes queued jobs from the store, oldest first, and trains each in a worker thread
- * (trainInWorker), a configurable number at a time. Progress and every finished epoch go to the store as
- * they happen; a succeeded job's checkpoint is written atomically into the data directory and registered as
- * a model. Listeners (the SSE route) hear each epoch and the end.
+ * The job runner: takes queued jobs from the store (one waiting to resume first, then the oldest) and trains
+ * each in a worker thread (trainInWorker), a configurable number at a time. Progress and every finished
+ * epoch go to the store as they happen, and the run's resume state to <dataDir>/jobs/<id>/resume.bin (at
+ * most about once a second, atomically), so a job the service stopped during continues at the next start.
+ * A succeeded job's checkpoint is written atomically into the data directory and registered as a model.
+ * Listeners (the SSE route) hear each epoch and the end.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { writeFileAtomic } from '../atomic-write.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import type { TrainEvent } from '../train/kfold.js';
+import { validateRecipe } from '../train/recipe.js';
 import { writeRunArtifacts } from '../train/report.js';
+import { decodeTrainingState, type TrainingState } from '../train/resume.js';
 import { trainInWorker } from '../train/run.js';
 import { TrainingCancelled } from '../train/trainer.js';
 import type { EpochMetrics } from '../train/types.js';
@@ -43,6 +49,57 @@ interface Running {
 
 export const INTERRUPTED_MESSAGE = 'the service stopped while the job was running';
 
+/** Resumes from one point, in a row, after which a job that keeps stopping the service there fails. */
+export const MAX_RESUMES_AT_ONE_POINT = 3;
+
+/** What start-up did with the jobs the previous process left running or cancelling. */
+export interface Recovery {
+  resumed: string[];
+  failed: string[];
+  cancelled: string[];
+}
+
+/**
+ * Writes a job's latest resume state atomically, one write at a time: a newer state replaces one still
+ * waiting to be written, so a slow disk costs snapshots, never memory or order.
+ */
+class ResumeWriter {
+  private waiting: Uint8Array | undefined;
+  private writing: Promise<void> | undefined;
+  /** A state is on disk. */
+  written = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  offer(bytes: Uint8Array): void {
+    this.waiting = bytes;
+    this.writing ??= this.drain();
+  }
+
+  /** Resolves once every offered state is written (or failed to be). */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting) {
+      const bytes = this.waiting;
+      this.waiting = undefined;
+      try {
+        await writeFileAtomic(this.path, bytes);
+        this.written = true;
+      } catch (error) {
+        // The previous state (or none) stays; the job trains on, it only resumes from further back.
+        this.log.warn({ err: error, path: this.path }, 'could not write the resume state');
+      }
+    }
+    this.writing = undefined;
+  }
+}
+
 export class JobRunner {
   private readonly running = new Map<string, Running>();
   private readonly events = new EventEmitter();
@@ -56,6 +113,11 @@ export class JobRunner {
   /** The folder of a job's report and curves. */
   jobFolder(id: string): string {
     return join(this.options.dataDir, 'jobs', id);
+  }
+
+  /** A job's latest resume state, while it runs and after the service stopped during it. */
+  resumePath(id: string): string {
+    return join(this.jobFolder(id), 'resume.bin');
   }
 
   get busy(): number {
@@ -88,6 +150,8 @@ export class JobRunner {
     const { store } = this.options;
     if (job.status === 'queued') {
       store.finish(job.id, 'cancelled');
+      // A job queued to resume has a state on disk it no longer needs.
+      if (job.resumePending) rmSync(this.resumePath(job.id), { force: true });
       this.emit(job.id, { type: 'end', status: 'cancelled', modelId: null, error: null });
       return true;
     }
@@ -105,12 +169,68 @@ export class JobRunner {
     return () => this.events.off(id, listener);
   }
 
-  /** Stops taking jobs, stops the running ones and records them as interrupted. */
+  /**
+   * At start-up, before any job runs: jobs the previous process left running continue from their resume
+   * state, queued ahead of every other; those without a readable one (missing, damaged, of another recipe)
+   * fail as interrupted, as does one that stopped the service MAX_RESUMES_AT_ONE_POINT times in a row at the
+   * same point. A job left cancelling is cancelled: it was asked to stop.
+   */
+  recover(): Recovery {
+    const { store, log } = this.options;
+    const recovery: Recovery = { resumed: [], failed: [], cancelled: [] };
+    for (const job of store.interruptedJobs()) {
+      const path = this.resumePath(job.id);
+      if (job.status === 'cancelling') {
+        store.finish(job.id, 'cancelled');
+        rmSync(path, { force: true });
+        recovery.cancelled.push(job.id);
+        continue;
+      }
+      const state = readResumeState(path, job);
+      const last = job.resumedFrom;
+      const times = typeof state !== 'string' && last?.fold === state.fold && last.epoch === state.epoch ? last.times + 1 : 1;
+      if (typeof state === 'string' || times > MAX_RESUMES_AT_ONE_POINT) {
+        const problem = typeof state === 'string' ? state : `it resumed ${times - 1} times from fold ${state.fold}, epoch ${state.epoch} and the service stopped again each time before another epoch finished`;
+        store.failInterrupted(job.id, `${INTERRUPTED_MESSAGE}; it cannot resume: ${problem}`);
+        rmSync(path, { force: true });
+        recovery.failed.push(job.id);
+        log.warn({ job: job.id, problem }, 'job interrupted by the previous stop marked failed');
+        continue;
+      }
+      const { recipe } = job.spec;
+      const history = [...state.completed.map((c) => c.summary.history), state.history];
+      const progress: JobProgress = {
+        fold: state.fold,
+        folds: recipe.folds,
+        epoch: state.epoch,
+        epochs: recipe.epochs,
+        // Folds differ in size by one sample at most: epochs stand in for batches.
+        fraction: ((state.fold - 1) * recipe.epochs + state.epoch) / (recipe.folds * recipe.epochs),
+        samplesPerSecond: null,
+        etaSeconds: null,
+      };
+      store.queueToResume(job.id, { fold: state.fold, epoch: state.epoch, times }, history, progress);
+      recovery.resumed.push(job.id);
+      log.info({ job: job.id, fold: state.fold, epoch: state.epoch }, 'job interrupted by the previous stop queued to resume');
+    }
+    return recovery;
+  }
+
+  /**
+   * Stops taking jobs and stops the running ones. Each keeps its last resume state and stays running in
+   * the store, to continue at the next start; one that had none yet is recorded as interrupted.
+   */
   async close(): Promise<void> {
     this.closing = true;
     const running = [...this.running.values()];
     for (const r of running) r.controller.abort();
     await Promise.allSettled(running.map((r) => r.done));
+  }
+
+  /** A finished job needs its resume state no more (a write still under way lands first, then goes). */
+  private async discardResumeState(writer: ResumeWriter, path: string): Promise<void> {
+    await writer.flush();
+    await rm(path, { force: true });
   }
 
   private emit(id: string, event: JobEvent): void {
@@ -120,18 +240,35 @@ export class JobRunner {
   private async run(job: JobRecord, signal: AbortSignal): Promise<void> {
     const { store, metrics, log } = this.options;
     const recipe = job.spec.recipe;
-    const history: EpochMetrics[][] = [];
-    const started = performance.now();
+    const resuming = job.resumePending;
+    // A resumed job carries on with the history its resume state holds (the store has it since start-up).
+    const history: EpochMetrics[][] = resuming ? job.history.map((epochs) => [...(epochs ?? [])]) : [];
     let trainSamples = 0;
-    const progress: JobProgress = { fold: 1, folds: recipe.folds, epoch: 0, epochs: recipe.epochs, fraction: 0, samplesPerSecond: null, etaSeconds: null };
-    const eta = (fraction: number) => (fraction > 0 ? ((performance.now() - started) / 1000) * ((1 - fraction) / fraction) : null);
+    const progress: JobProgress = (resuming ? job.progress : null) ?? {
+      fold: 1,
+      folds: recipe.folds,
+      epoch: 0,
+      epochs: recipe.epochs,
+      fraction: 0,
+      samplesPerSecond: null,
+      etaSeconds: null,
+    };
+    // The rate of this run only: a resumed one measures from its first batch, not from 0.
+    let etaFrom: { time: number; fraction: number } | undefined = resuming ? undefined : { time: performance.now(), fraction: 0 };
+    const eta = (fraction: number) => {
+      etaFrom ??= { time: performance.now(), fraction };
+      const done = fraction - etaFrom.fraction;
+      return done > 0 ? ((performance.now() - etaFrom.time) / 1000) * ((1 - fraction) / done) : null;
+    };
+    const resumeFile = this.resumePath(job.id);
+    const writer = new ResumeWriter(resumeFile, log);
 
     const onEvent = (event: TrainEvent) => {
       if (!store.open) return;
       if (event.type === 'fold-start') {
-        history[event.fold - 1] = [];
+        history[event.fold - 1] ??= [];
         trainSamples = event.trainSamples;
-        Object.assign(progress, { fold: event.fold, folds: event.folds, epoch: 0 });
+        Object.assign(progress, { fold: event.fold, folds: event.folds, epoch: event.resumedAfterEpoch ?? 0 });
         store.saveProgress(job.id, progress, history);
       } else if (event.type === 'batch') {
         Object.assign(progress, { fraction: event.progress, etaSeconds: eta(event.progress) });
@@ -153,15 +290,19 @@ export class JobRunner {
       }
     };
 
-    log.info({ job: job.id }, 'training job started');
+    log.info({ job: job.id, ...(resuming ? { resumedFrom: job.resumedFrom } : {}) }, resuming ? 'training job resumed' : 'training job started');
     try {
+      await mkdir(this.jobFolder(job.id), { recursive: true });
+      const resume = resuming ? await readFile(resumeFile) : undefined;
       const { result, digits } = await trainInWorker({
         recipe,
         ...(job.spec.dataset ? { files: job.spec.dataset } : {}),
         testEveryEpoch: job.spec.testEveryEpoch,
         ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}),
+        ...(resume ? { resume } : {}),
         signal,
         onEvent,
+        onSnapshot: (snapshot) => writer.offer(snapshot.bytes),
       });
       const modelId = newId('model');
       const modelsFolder = join(this.options.dataDir, 'models');
@@ -186,23 +327,57 @@ export class JobRunner {
       );
       store.saveProgress(job.id, { ...progress, fraction: 1, etaSeconds: 0 }, history);
       store.finish(job.id, 'succeeded', { result: jobResult, modelId });
+      // Finished first: a crash in between leaves a stray file rather than a trained job with no state to resume.
+      await this.discardResumeState(writer, resumeFile);
       log.info({ job: job.id, model: modelId, testAccuracy: result.test.accuracy }, 'training job succeeded');
       this.emit(job.id, { type: 'end', status: 'succeeded', modelId, error: null });
     } catch (error) {
+      await writer.flush();
       if (!store.open) return;
-      if (error instanceof TrainingCancelled && !this.closing) {
+      const cancelling = store.job(job.id)?.status === 'cancelling';
+      if (error instanceof TrainingCancelled && this.closing && !cancelling && writer.written) {
+        // Left running with its resume state on disk: the next start queues it to continue.
+        log.info({ job: job.id }, 'training job stopped; it resumes at the next start');
+        return;
+      }
+      await this.discardResumeState(writer, resumeFile);
+      if (error instanceof TrainingCancelled && (cancelling || !this.closing)) {
         store.finish(job.id, 'cancelled');
         log.info({ job: job.id }, 'training job cancelled');
         this.emit(job.id, { type: 'end', status: 'cancelled', modelId: null, error: null });
         return;
       }
+      const message = error instanceof Error ? error.message : String(error);
+      // A resume state that does not fit (or a file that went missing) is an interruption it cannot survive.
+      const cannotResume = error instanceof Error && (error.name === 'ResumeStateError' || (resuming && 'code' in error && error.code === 'ENOENT'));
       const jobError: JobError =
         error instanceof TrainingCancelled
           ? { reason: 'interrupted', message: INTERRUPTED_MESSAGE }
-          : { reason: 'error', message: error instanceof Error ? error.message : String(error) };
+          : cannotResume
+            ? { reason: 'interrupted', message: `${INTERRUPTED_MESSAGE}; it cannot resume: ${message}` }
+            : { reason: 'error', message };
       store.finish(job.id, 'failed', { error: jobError });
       log.warn({ job: job.id, err: error }, 'training job failed');
       this.emit(job.id, { type: 'end', status: 'failed', modelId: null, error: jobError });
     }
+  }
+}
+
+/** A job's resume state from its file, or why it cannot resume. */
+function readResumeState(path: string, job: JobRecord): TrainingState | string {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    const code = error instanceof Error && 'code' in error ? error.code : undefined;
+    return code === 'ENOENT' ? 'no epoch had finished, so no resume state was saved' : `its resume state could not be read (${String(error)})`;
+  }
+  try {
+    const state = decodeTrainingState(bytes, 'resume.bin');
+    // Both went through the recipe schema, which fixes the key order.
+    if (JSON.stringify(validateRecipe(state.recipe)) !== JSON.stringify(validateRecipe(job.spec.recipe))) return 'its resume state belongs to another recipe';
+    return state;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }

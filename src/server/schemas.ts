@@ -109,6 +109,9 @@ export const jobSummarySchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    resumedFromFold: z.number().int().nullable().describe('the fold the job last resumed in after the service stopped during it; null if it never did'),
+    resumedFromEpoch: z.number().int().nullable().describe('the epochs of that fold finished before the stop; null if it never resumed'),
+    resumes: z.number().int().describe('times the job resumed after the service stopped during it'),
   })
   .meta({ id: 'JobSummary' });
 

@@ -46,6 +46,15 @@ export interface JobError {
   message: string;
 }
 
+/** Where a job last resumed after the service stopped while it ran. */
+export interface ResumePoint {
+  fold: number;
+  /** Epochs of that fold finished before the stop. */
+  epoch: number;
+  /** Resumes from this same point in a row: the service stopped again before another epoch finished. */
+  times: number;
+}
+
 export interface JobRecord {
   id: string;
   status: JobStatus;
@@ -59,6 +68,12 @@ export interface JobRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The latest resume, null if the job never had to resume. */
+  resumedFrom: ResumePoint | null;
+  /** Times the job resumed. */
+  resumes: number;
+  /** Queued to continue from its resume state rather than start over. */
+  resumePending: boolean;
 }
 
 export interface ModelRecord {
@@ -85,6 +100,9 @@ interface JobRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  resumed_from: string | null;
+  resumes: number;
+  resume_pending: number;
 }
 
 interface ModelRow {
@@ -122,6 +140,9 @@ function jobFromRow(row: JobRow): JobRecord {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    resumedFrom: row.resumed_from === null ? null : decode<ResumePoint>(row.resumed_from),
+    resumes: row.resumes,
+    resumePending: row.resume_pending === 1,
   };
 }
 
@@ -156,7 +177,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT,
   created_at TEXT NOT NULL,
   started_at TEXT,
-  finished_at TEXT
+  finished_at TEXT,
+  resumed_from TEXT,
+  resumes INTEGER NOT NULL DEFAULT 0,
+  resume_pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 CREATE TABLE IF NOT EXISTS models (
@@ -180,6 +204,18 @@ export class JobStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
+    this.addMissingColumns();
+  }
+
+  /** Stores created before a column existed get it, with its default. */
+  private addMissingColumns(): void {
+    const columns = new Set((this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name));
+    const added: [string, string][] = [
+      ['resumed_from', 'TEXT'],
+      ['resumes', 'INTEGER NOT NULL DEFAULT 0'],
+      ['resume_pending', 'INTEGER NOT NULL DEFAULT 0'],
+    ];
+    for (const [name, type] of added) if (!columns.has(name)) this.db.exec(`ALTER TABLE jobs ADD COLUMN ${name} ${type}`);
   }
 
   get open(): boolean {
@@ -212,9 +248,9 @@ export class JobStore {
     return { jobs: rows.map(jobFromRow), total };
   }
 
-  /** The oldest queued job, the next to run. */
+  /** The next job to run: one waiting to resume, else the oldest queued. */
   nextQueued(): JobRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").get() as JobRow | undefined;
+    const row = this.db.prepare("SELECT * FROM jobs WHERE status = 'queued' ORDER BY resume_pending DESC, seq LIMIT 1").get() as JobRow | undefined;
     return row === undefined ? undefined : jobFromRow(row);
   }
 
@@ -229,10 +265,21 @@ export class JobStore {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
   }
 
+  /**
+   * A job that resumes keeps its history, progress and first start time; any other starts afresh. (Every
+   * expression of the SET reads the row as it was, resume_pending included.)
+   */
   markRunning(id: string): void {
     this.db
-      .prepare("UPDATE jobs SET status = 'running', started_at = ?, history = '[]', progress = NULL WHERE id = ? AND status = 'queued'")
-      .run(new Date().toISOString(), id);
+      .prepare(
+        `UPDATE jobs SET status = 'running',
+           started_at = CASE resume_pending WHEN 1 THEN COALESCE(started_at, @now) ELSE @now END,
+           history = CASE resume_pending WHEN 1 THEN history ELSE '[]' END,
+           progress = CASE resume_pending WHEN 1 THEN progress ELSE NULL END,
+           resume_pending = 0
+         WHERE id = @id AND status = 'queued'`,
+      )
+      .run({ now: new Date().toISOString(), id });
   }
 
   /** Only a running job becomes cancelling. */
@@ -250,7 +297,7 @@ export class JobStore {
 
   finish(id: string, status: 'succeeded' | 'failed' | 'cancelled', outcome: { result?: JobResult; modelId?: string; error?: JobError } = {}): void {
     this.db
-      .prepare('UPDATE jobs SET status = ?, result = ?, model_id = ?, error = ?, finished_at = ? WHERE id = ?')
+      .prepare('UPDATE jobs SET status = ?, result = ?, model_id = ?, error = ?, finished_at = ?, resume_pending = 0 WHERE id = ?')
       .run(
         status,
         outcome.result === undefined ? null : encode(outcome.result),
@@ -265,14 +312,27 @@ export class JobStore {
     this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
   }
 
-  /** Jobs the previous process left running: they cannot continue, so they fail as interrupted. */
-  failInterrupted(message: string): string[] {
-    const ids = (this.db.prepare("SELECT id FROM jobs WHERE status IN ('running', 'cancelling')").all() as { id: string }[]).map((r) => r.id);
-    const error = encode({ reason: 'interrupted', message } satisfies JobError);
-    const update = this.db.prepare("UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?");
-    const now = new Date().toISOString();
-    this.db.transaction(() => ids.forEach((id) => update.run(error, now, id)))();
-    return ids;
+  /** Jobs a previous process left running or cancelling, oldest first. */
+  interruptedJobs(): JobRecord[] {
+    return (this.db.prepare("SELECT * FROM jobs WHERE status IN ('running', 'cancelling') ORDER BY seq").all() as JobRow[]).map(jobFromRow);
+  }
+
+  /** A job that cannot continue fails as interrupted. */
+  failInterrupted(id: string, message: string): void {
+    this.finish(id, 'failed', { error: { reason: 'interrupted', message } });
+  }
+
+  /**
+   * Queues a job the previous process left running, ahead of every other, to continue from its resume
+   * state: its history becomes the state's and its progress the state's point.
+   */
+  queueToResume(id: string, point: ResumePoint, history: EpochMetrics[][], progress: JobProgress): void {
+    this.db
+      .prepare(
+        `UPDATE jobs SET status = 'queued', resume_pending = 1, resumed_from = ?, resumes = resumes + 1, history = ?, progress = ?
+         WHERE id = ? AND status = 'running'`,
+      )
+      .run(encode(point), encode(history), encode(progress), id);
   }
 
   addModel(model: ModelRecord): void {

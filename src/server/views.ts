@@ -50,6 +50,9 @@ export function jobSummaryView(job: JobRecord, dataDir: string): Omit<JobView, '
     createdAt: job.createdAt,
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
+    resumedFromFold: job.resumedFrom?.fold ?? null,
+    resumedFromEpoch: job.resumedFrom?.epoch ?? null,
+    resumes: job.resumes,
   };
 }
 

@@ -8,16 +8,26 @@ import type { Dataset, ImageSet } from '../data/dataset.js';
 import { computeStandardization, inverseStd, type Standardization } from '../data/normalize.js';
 import { kFold, shuffledIndices } from '../data/split.js';
 import { Mlp } from '../nn/mlp.js';
-import { createOptimizer } from '../nn/optimizers.js';
+import { createOptimizer, type Optimizer } from '../nn/optimizers.js';
 import { Rng } from '../nn/rng.js';
 import type { Checkpoint } from './checkpoint.js';
+import { checkTrainingState, ResumeStateError, type TrainingState } from './resume.js';
 import { toCheckpoint } from './snapshot.js';
 import { BatchLoader, evaluate, trainEpoch, type StopSignal } from './trainer.js';
 import type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './types.js';
 import { validateRecipe } from './recipe.js';
 
 export type TrainEvent =
-  | { type: 'fold-start'; fold: number; folds: number; epochs: number; trainSamples: number; validSamples: number }
+  | {
+      type: 'fold-start';
+      fold: number;
+      folds: number;
+      epochs: number;
+      trainSamples: number;
+      validSamples: number;
+      /** When the run resumes inside this fold: the epochs it had finished before. */
+      resumedAfterEpoch?: number;
+    }
   | { type: 'batch'; fold: number; epoch: number; batch: number; batches: number; progress: number }
   | { type: 'epoch'; fold: number; metrics: EpochMetrics; samplesPerSecond: number; progress: number }
   | { type: 'fold-end'; summary: FoldSummary }
@@ -32,6 +42,16 @@ export interface KFoldOptions {
   ensemble?: boolean;
   /** Evaluate the test set after every epoch too (reported in EpochMetrics.testAccuracy; never used to choose). */
   testEveryEpoch?: boolean;
+  /**
+   * Continue the run this state was taken from, with the same recipe and training set: folds already
+   * finished are not trained again, and the result is bit for bit that of the run had it never stopped.
+   */
+  resume?: TrainingState;
+  /**
+   * Called after every finished epoch with the state to resume from. Its arrays are views of the live
+   * buffers, valid during the call only: building it copies nothing, so it costs nothing until used.
+   */
+  onSnapshot?: (state: TrainingState) => void;
 }
 
 export interface KFoldResult {
@@ -78,24 +98,46 @@ export function trainKFold(options: KFoldOptions): KFoldResult {
   const totalBatches = splits.reduce((sum, s) => sum + Math.ceil(s.train.length / recipe.batchSize), 0) * recipe.epochs;
   let batchesDone = 0;
 
-  const summaries: FoldSummary[] = [];
-  const best: Float32Array[] = [];
+  const resume = options.resume;
+  if (resume) checkResumable(resume, recipe, train.count);
+  const secondsBefore = resume?.seconds ?? 0;
+  const summaries: FoldSummary[] = resume ? resume.completed.map((c) => ({ ...c.summary, history: c.summary.history.map((m) => ({ ...m })) })) : [];
+  const best: Float32Array[] = resume ? resume.completed.map((c) => c.bestParams.slice()) : [];
   for (const split of splits) {
+    // Every fold forks the run's generator, a finished one too, so later folds draw what they always drew.
     const foldRng = rng.fork();
-    const model = Mlp.initialized(shape, recipe.init, foldRng);
+    const batchesPerEpoch = Math.ceil(split.train.length / recipe.batchSize);
+    const totalSteps = batchesPerEpoch * recipe.epochs;
+    if (resume && split.fold < resume.fold) {
+      batchesDone += totalSteps;
+      continue;
+    }
+    const at = resume?.fold === split.fold ? resume : undefined;
+    const model = at ? new Mlp(shape) : Mlp.initialized(shape, recipe.init, foldRng);
     const optimizer = createOptimizer(recipe.optimizer, recipe.weightDecay);
     const order = split.train.slice();
-    const batchesPerEpoch = Math.ceil(order.length / recipe.batchSize);
-    const totalSteps = batchesPerEpoch * recipe.epochs;
     const bestParams = model.params.slice();
     // Loss and accuracy do not depend on the order; ascending indices read the pixels sequentially.
     const trainPart = split.train.slice().sort();
     const validPart = split.validation.slice().sort();
     const history: EpochMetrics[] = [];
     let bestIndex = -1;
-    onEvent?.({ type: 'fold-start', fold: split.fold, folds: splits.length, epochs: recipe.epochs, trainSamples: order.length, validSamples: split.validation.length });
+    if (at) {
+      restoreFold(at, { model, optimizer, foldRng, order, trainPart, bestParams, history });
+      bestIndex = at.bestIndex;
+      batchesDone += at.epoch * batchesPerEpoch;
+    }
+    onEvent?.({
+      type: 'fold-start',
+      fold: split.fold,
+      folds: splits.length,
+      epochs: recipe.epochs,
+      trainSamples: order.length,
+      validSamples: split.validation.length,
+      ...(at ? { resumedAfterEpoch: at.epoch } : {}),
+    });
 
-    for (let epoch = 1; epoch <= recipe.epochs; epoch++) {
+    for (let epoch = (at?.epoch ?? 0) + 1; epoch <= recipe.epochs; epoch++) {
       const epochStart = performance.now();
       const running = trainEpoch({
         recipe,
@@ -139,6 +181,21 @@ export function trainKFold(options: KFoldOptions): KFoldResult {
         bestParams.set(model.params);
       }
       onEvent?.({ type: 'epoch', fold: split.fold, metrics, samplesPerSecond: order.length / trainedSeconds, progress: batchesDone / totalBatches });
+      options.onSnapshot?.({
+        recipe,
+        trainSamples: train.count,
+        seconds: secondsBefore + (performance.now() - started) / 1000,
+        completed: summaries.map((summary, i) => ({ summary, bestParams: best[i]! })),
+        fold: split.fold,
+        epoch,
+        params: model.params,
+        optimizer: optimizer.exportState(),
+        rng: foldRng.getState(),
+        order,
+        bestParams,
+        bestIndex,
+        history,
+      });
     }
     const chosen = history[bestIndex]!;
     const summary: FoldSummary = {
@@ -192,8 +249,42 @@ export function trainKFold(options: KFoldOptions): KFoldResult {
     checkpoint,
     foldCheckpoints,
     normalization,
-    seconds: (performance.now() - started) / 1000,
+    seconds: secondsBefore + (performance.now() - started) / 1000,
   };
+}
+
+/** A state resumes only the run it was taken from: same recipe, same number of training samples. */
+function checkResumable(state: TrainingState, recipe: TrainRecipe, trainSamples: number): void {
+  checkTrainingState(state, 'resume');
+  // Both went through the recipe schema, which fixes the key order.
+  if (JSON.stringify(validateRecipe(state.recipe)) !== JSON.stringify(recipe)) {
+    throw new ResumeStateError('resume', 'the state was taken under another recipe');
+  }
+  if (state.trainSamples !== trainSamples) {
+    throw new ResumeStateError('resume', `the state was taken on ${state.trainSamples} training samples, not ${trainSamples}`);
+  }
+}
+
+/** Puts a fold back as the state left it, after checking that the state fits the fold. */
+function restoreFold(
+  state: TrainingState,
+  fold: { model: Mlp; optimizer: Optimizer; foldRng: Rng; order: Int32Array; trainPart: Int32Array; bestParams: Float32Array; history: EpochMetrics[] },
+): void {
+  const { model, order, trainPart } = fold;
+  if (state.params.length !== model.params.length) {
+    throw new ResumeStateError('resume', `the state holds ${state.params.length} parameters, the network ${model.params.length}`);
+  }
+  // The order must shuffle exactly the fold's training part: the splits were recomputed from the seed.
+  const sorted = state.order.slice().sort();
+  if (sorted.length !== trainPart.length || sorted.some((v, i) => v !== trainPart[i])) {
+    throw new ResumeStateError('resume', `the order is not a shuffle of fold ${state.fold}'s training part`);
+  }
+  model.params.set(state.params);
+  fold.optimizer.importState(model, state.optimizer);
+  fold.foldRng.setState(state.rng);
+  order.set(state.order);
+  fold.bestParams.set(state.bestParams);
+  fold.history.push(...state.history.map((m) => ({ ...m })));
 }
 
 /** Accuracy and loss of the averaged class probabilities of several parameter sets of one network. */

@@ -12,7 +12,7 @@ import { validateRecipe } from './recipe.js';
 import { writeRunArtifacts, type RunArtifacts } from './report.js';
 import { TrainingCancelled } from './trainer.js';
 import type { FoldSummary, TestResult, TrainRecipe } from './types.js';
-import type { WorkerInput, WorkerMessage } from './worker.js';
+import type { SnapshotMessage, WorkerInput, WorkerMessage } from './worker.js';
 
 export interface RunOptions {
   recipe: TrainRecipe;
@@ -53,8 +53,22 @@ function workerScript(): { script: URL | string; eval: boolean } {
   return { script: `import(${tsx}).then((tsx) => { tsx.register(); return import(${source}); });`, eval: true };
 }
 
+/** A run in a worker thread that can be stopped and resumed. */
+export interface WorkerRunOptions extends Omit<RunOptions, 'outDir'> {
+  /** A resume file's bytes (encodeTrainingState): continue the run they were taken from, same recipe. */
+  resume?: Uint8Array;
+  /**
+   * Receives the run's resume state as a resume file's bytes, after its first epoch, then after an epoch
+   * once `snapshotIntervalMs` has passed since the last, and after the last epoch of every fold. Absent:
+   * the worker takes no snapshots at all.
+   */
+  onSnapshot?: (snapshot: Omit<SnapshotMessage, 'type'>) => void;
+  /** Default 1000. */
+  snapshotIntervalMs?: number;
+}
+
 /** Runs the recipe off the main thread; rejects with TrainingCancelled if the signal aborts. */
-export function trainInWorker(options: Omit<RunOptions, 'outDir'>): Promise<{ result: KFoldResult; digits: Extract<WorkerMessage, { type: 'done' }>['digits'] }> {
+export function trainInWorker(options: WorkerRunOptions): Promise<{ result: KFoldResult; digits: Extract<WorkerMessage, { type: 'done' }>['digits'] }> {
   const recipe = validateRecipe(options.recipe);
   const stop = new SharedArrayBuffer(4);
   const input: WorkerInput = {
@@ -65,6 +79,8 @@ export function trainInWorker(options: Omit<RunOptions, 'outDir'>): Promise<{ re
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     stop,
     digits: 10,
+    ...(options.resume ? { resume: options.resume } : {}),
+    ...(options.onSnapshot ? { snapshotIntervalMs: options.snapshotIntervalMs ?? 1000 } : {}),
   };
   return new Promise((resolvePromise, reject) => {
     if (options.signal?.aborted) {
@@ -85,6 +101,7 @@ export function trainInWorker(options: Omit<RunOptions, 'outDir'>): Promise<{ re
     };
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'event') options.onEvent?.(message.event);
+      else if (message.type === 'snapshot') options.onSnapshot?.({ fold: message.fold, epoch: message.epoch, bytes: message.bytes });
       else if (message.type === 'done') finish(() => resolvePromise({ result: message.result, digits: message.digits }));
       else {
         const error = message.name === 'TrainingCancelled' ? new TrainingCancelled() : Object.assign(new Error(message.message), { name: message.name });

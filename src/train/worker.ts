@@ -1,12 +1,14 @@
 /**
- * Worker-thread entry of a training run: loads the data, runs the K-fold recipe and posts its events and
- * result back. Cancellation arrives through a shared flag, read between batches.
+ * Worker-thread entry of a training run: loads the data, runs the K-fold recipe (or resumes it) and posts
+ * its events, its snapshots when asked, and its result back. Cancellation arrives through a shared flag,
+ * read between batches.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadDataset, mnistPaths, type DatasetFiles } from '../data/dataset.js';
 import { standardizeRowsReference } from '../data/normalize.js';
 import { native } from '../native.js';
 import { trainKFold, type TrainEvent } from './kfold.js';
+import { decodeTrainingState, encodeTrainingState } from './resume.js';
 import type { TrainRecipe } from './types.js';
 
 export interface WorkerInput {
@@ -19,10 +21,24 @@ export interface WorkerInput {
   stop: SharedArrayBuffer;
   /** Digits to return preprocessed, for the report's picture. */
   digits: number;
+  /** A resume file's bytes: continue the run it was taken from. */
+  resume?: Uint8Array;
+  /** Post a snapshot after an epoch when this many milliseconds have passed since the last one, and always
+   * after a fold's last epoch; absent: no snapshots. */
+  snapshotIntervalMs?: number;
+}
+
+/** A resume file's bytes (their ArrayBuffer is transferred, not copied) and the point they resume from. */
+export interface SnapshotMessage {
+  type: 'snapshot';
+  fold: number;
+  epoch: number;
+  bytes: Uint8Array<ArrayBuffer>;
 }
 
 export type WorkerMessage =
   | { type: 'event'; event: TrainEvent }
+  | SnapshotMessage
   | { type: 'done'; result: ReturnType<typeof trainKFold>; digits: { images: Float32Array; labels: Uint8Array; rows: number; cols: number } }
   | { type: 'error'; name: string; message: string };
 
@@ -33,11 +49,27 @@ async function main(input: WorkerInput): Promise<void> {
   const flag = new Int32Array(input.stop);
   // Batch events are many; forward at most a few per second, and every other event as it comes.
   let lastBatch = 0;
+  const interval = input.snapshotIntervalMs;
+  let lastSnapshot = Number.NEGATIVE_INFINITY;
   const result = trainKFold({
     recipe: input.recipe,
     dataset,
     ensemble: input.ensemble,
     testEveryEpoch: input.testEveryEpoch,
+    ...(input.resume ? { resume: decodeTrainingState(input.resume, 'resume state') } : {}),
+    // Encoding copies every parameter and buffer once: only when asked, and at most once per interval.
+    ...(interval === undefined
+      ? {}
+      : {
+          onSnapshot: (state) => {
+            const now = performance.now();
+            if (now - lastSnapshot < interval && state.epoch < state.recipe.epochs) return;
+            lastSnapshot = now;
+            const bytes = encodeTrainingState(state);
+            const message: SnapshotMessage = { type: 'snapshot', fold: state.fold, epoch: state.epoch, bytes };
+            port.postMessage(message, [bytes.buffer]);
+          },
+        }),
     signal: { get aborted() { return Atomics.load(flag, 0) === 1; } },
     onEvent: (event) => {
       if (event.type === 'batch') {

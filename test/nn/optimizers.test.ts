@@ -125,4 +125,41 @@ describe('optimizers', () => {
     expect(b.params.subarray(b.weightCount)).toEqual(before.subarray(b.weightCount));
     expect(b.grads.every((g) => g === 0)).toBe(true);
   });
+
+  it.each([
+    { name: 'GradientDescent', make: () => new GradientDescent(0.1), buffers: 0 },
+    { name: 'Nesterov momentum', make: () => new Momentum(0.9, true, 0.1), buffers: 1 },
+    { name: 'Adam', make: () => new Adam(0.9, 0.999, 1e-8, 0.1), buffers: 2 },
+  ])('$name: a fresh optimizer given the exported state steps bit for bit as the original', ({ make, buffers }) => {
+    const rng = new Rng(12);
+    const b = block(rng);
+    const gradients = Array.from({ length: 5 }, () => randomArray(rng, 7));
+    const original = make();
+    for (const g of gradients.slice(0, 2)) {
+      b.grads.set(g);
+      original.step(b, 0.05);
+    }
+    const state = original.exportState();
+    expect(state.buffers).toHaveLength(buffers);
+    // A copy of the block and of the state, as a resumed run has them.
+    const copy: ParameterBlock = { params: b.params.slice(), grads: new Float32Array(7), weightCount: b.weightCount };
+    const resumed = make();
+    resumed.importState(copy, { ...state, buffers: state.buffers.map((x) => x.slice()) });
+    for (const g of gradients.slice(2)) {
+      b.grads.set(g);
+      copy.grads.set(g);
+      original.step(b, 0.02);
+      resumed.step(copy, 0.02);
+    }
+    expect(copy.params).toEqual(b.params);
+    expect(resumed.exportState()).toEqual(original.exportState());
+  });
+
+  it('refuses a state of another kind or of another size', () => {
+    const b = block(new Rng(1));
+    const adam = new Adam(0.9, 0.999, 1e-8);
+    expect(() => adam.importState(b, { kind: 'momentum', step: 1, buffers: [new Float32Array(7)] })).toThrow(/adam optimizer state/);
+    expect(() => adam.importState(b, { kind: 'adam', step: 1, buffers: [new Float32Array(7), new Float32Array(6)] })).toThrow(/buffer 1/);
+    expect(() => new Momentum(0.9, false).importState(b, { kind: 'momentum', step: 1, buffers: [new Float32Array(7), new Float32Array(7)] })).toThrow(/1 buffers/);
+  });
 });

@@ -153,4 +153,25 @@ describe('Rng', () => {
     const twice = new Rng(100);
     expect(draws(twice.fork(), 16)).not.toEqual(draws(twice.fork(), 16));
   });
+
+  it('continues from a saved state bit for bit, a waiting spare normal included', () => {
+    const rng = new Rng(5);
+    draws(rng, 3);
+    rng.normal(); // leaves the pair's second normal waiting
+    const state = rng.getState();
+    expect(state.spareNormal).not.toBeNull();
+    expect(state.words.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32)).toBe(true);
+    const copy = new Rng(99).setState(JSON.parse(JSON.stringify(state)) as typeof state);
+    expect([copy.normal(), ...draws(copy, 5), copy.normal(), copy.nextDouble()]).toEqual([rng.normal(), ...draws(rng, 5), rng.normal(), rng.nextDouble()]);
+    expect(copy.getState()).toEqual(rng.getState());
+    expect(new Rng(1).setState(new Rng(1).getState()).getState().spareNormal).toBeNull();
+  });
+
+  it('rejects states that are not four uint32 words, all zero, or a non-finite spare normal', () => {
+    const rng = new Rng(1);
+    expect(() => rng.setState({ words: [1, 2, 3] as unknown as [number, number, number, number], spareNormal: null })).toThrow(RangeError);
+    expect(() => rng.setState({ words: [1, 2, 3, 2 ** 32], spareNormal: null })).toThrow(/words/);
+    expect(() => rng.setState({ words: [0, 0, 0, 0], spareNormal: null })).toThrow(/not all zero/);
+    expect(() => rng.setState({ words: [1, 2, 3, 4], spareNormal: Number.NaN })).toThrow(/spareNormal/);
+  });
 });

@@ -7,7 +7,8 @@ import type { Dataset, DatasetFiles } from '../../src/data/dataset.js';
 import { encodeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { Classifier } from '../../src/train/classifier.js';
 import type { TrainEvent } from '../../src/train/kfold.js';
-import { runTraining, type RunOutcome } from '../../src/train/run.js';
+import { decodeTrainingState } from '../../src/train/resume.js';
+import { runTraining, trainInWorker, type RunOutcome } from '../../src/train/run.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';
 import type { TrainRecipe } from '../../src/train/types.js';
 import { smallMnist, writeDatasetFiles } from '../helpers/datasets.js';
@@ -185,5 +186,32 @@ describe('runTraining failures', () => {
 
   it('rejects an invalid recipe with a TypeError before starting a worker', async () => {
     await expect(runTraining({ recipe: { ...recipe, batchSize: 0 }, files, outDir: join(dir, 'invalid') })).rejects.toThrow(/field batchSize/);
+  });
+});
+
+describe('trainInWorker with snapshots', () => {
+  it('posts a snapshot after the first epoch and each fold\'s last (a long interval), and resumes from one to the same bits', async () => {
+    const whole = await trainInWorker({ recipe, files, threads: 1 });
+    const snapshots: { fold: number; epoch: number; bytes: Uint8Array }[] = [];
+    const again = await trainInWorker({ recipe, files, threads: 1, snapshotIntervalMs: 60_000, onSnapshot: (s) => snapshots.push(s) });
+    expect(snapshots.map((s) => [s.fold, s.epoch])).toEqual([[1, 1], [1, 3], [2, 3]]);
+    // Transferred, not cloned: each arrives as a whole buffer of its own.
+    for (const s of snapshots) expect(s.bytes.byteLength).toBe(s.bytes.buffer.byteLength);
+    expect(decodeTrainingState(snapshots[1]!.bytes)).toMatchObject({ fold: 1, epoch: 3, completed: [] });
+    const resumed = await trainInWorker({ recipe, files, threads: 1, resume: snapshots[0]!.bytes });
+    for (const run of [again, resumed]) {
+      expect(Buffer.from(encodeCheckpoint(run.result.checkpoint)).equals(Buffer.from(encodeCheckpoint(whole.result.checkpoint)))).toBe(true);
+      expect(run.result.test).toEqual(whole.result.test);
+    }
+  });
+
+  it('rejects with a ResumeStateError for a damaged resume state', async () => {
+    const snapshots: Uint8Array[] = [];
+    await trainInWorker({ recipe: { ...recipe, epochs: 1, folds: 1 }, files, threads: 1, onSnapshot: (s) => snapshots.push(s.bytes) });
+    const damaged = snapshots[0]!.slice();
+    damaged[20]! ^= 1;
+    const error = await trainInWorker({ recipe: { ...recipe, epochs: 1, folds: 1 }, files, threads: 1, resume: damaged }).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('ResumeStateError');
+    expect((error as Error).message).toMatch(/checksum mismatch/);
   });
 });
