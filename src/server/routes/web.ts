@@ -40,8 +40,8 @@ export const webRoutes: FastifyPluginAsync = async (app) => {
     prefix: '/web/',
     wildcard: false,
     index: false,
-    setHeaders: (reply) => {
-      void reply.header('x-content-type-options', 'nosniff');
+    setHeaders: (response) => {
+      response.setHeader('x-content-type-options', 'nosniff');
     },
   });
   app.get('/', { schema: { hide: true } }, (_request, reply) =>
