@@ -2,11 +2,13 @@
  * `npm run bench -- <gemm|train|serve> [--json]`: prints a table, or with --json exactly one JSON object.
  */
 import { benchGemm, printGemm } from './gemm.js';
+import { benchServe, printServe } from './serve.js';
 import { benchTrain, printTrain } from './train.js';
 
 const benches: Record<string, { run: () => Promise<Record<string, unknown>>; print: (r: Record<string, unknown>) => void }> = {
   gemm: { run: benchGemm, print: printGemm },
   train: { run: benchTrain, print: printTrain },
+  serve: { run: benchServe, print: printServe },
 };
 
 async function main(): Promise<void> {
