@@ -5,7 +5,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <set>
+#include <cstring>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -110,11 +111,12 @@ bool boolean(const Napi::Env& env, const Napi::Value& v, const std::string& name
 // Elements a (rows × cols) matrix with row stride ld spans.
 int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
 
-void require_length(const Napi::Env& env, const std::string& name, int64_t length, int64_t needed,
-                    const std::string& shape) {
+// The shape description is built only for the error message: describe() returns it.
+template <typename Describe>
+void require_length(const Napi::Env& env, const char* name, int64_t length, int64_t needed, Describe describe) {
   if (length < needed) {
     std::ostringstream out;
-    out << "Expected " << name << " to hold at least " << needed << " elements (" << shape << ") but it has "
+    out << "Expected " << name << " to hold at least " << needed << " elements (" << describe() << ") but it has "
         << length;
     range_error(env, out.str());
   }
@@ -150,13 +152,19 @@ void require_disjoint(const Napi::Env& env, const std::string& out_name, const V
   range_error(env, "Expected " + out_name + " not to overlap " + in_name);
 }
 
-// Rejects misspelled options instead of silently ignoring them.
-void require_known_keys(const Napi::Env& env, const Napi::Object& options, const std::string& function,
-                        const std::set<std::string>& known) {
+// Rejects misspelled options instead of silently ignoring them; names are compared in a stack buffer.
+void require_known_keys(const Napi::Env& env, const Napi::Object& options, const char* function,
+                        std::initializer_list<const char*> known) {
   const Napi::Array keys = options.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
-    const std::string key = keys.Get(i).ToString().Utf8Value();
-    if (!known.count(key)) type_error(env, "Unknown option '" + key + "' for " + function);
+    const Napi::Value key = keys.Get(i);
+    char name[64];
+    size_t length = 0;
+    const bool fits = key.IsString() && napi_get_value_string_utf8(env, key, name, sizeof name, &length) == napi_ok &&
+                      length + 1 < sizeof name;
+    bool found = false;
+    for (const char* k : known) found = found || (fits && std::strcmp(k, name) == 0);
+    if (!found) type_error(env, "Unknown option '" + key.ToString().Utf8Value() + "' for " + function);
   }
 }
 
@@ -217,7 +225,9 @@ void parse_byte_rows(const Napi::Env& env, const Napi::Object& o, GemmCall& call
   }
   require_same_length(env, "a.invStd", inv_std.length, "a.mean", mean.length);
   const int64_t samples = call.trans_a ? call.k : call.m, pixels = call.trans_a ? call.m : call.k;
-  require_length(env, "a.rows", rows.length, samples, call.trans_a ? "k samples" : "m samples");
+  require_length(env, "a.rows", rows.length, samples, [&] {
+    return std::string(call.trans_a ? "k samples" : "m samples");
+  });
   if (pixels > row_length) {
     std::ostringstream out;
     out << "Expected " << (call.trans_a ? "m" : "k") << " (the pixels used) to be at most a.rowLength (" << row_length
@@ -239,7 +249,7 @@ void parse_byte_rows(const Napi::Env& env, const Napi::Object& o, GemmCall& call
 }
 
 // keep: hold references to the arrays (for asynchronous work).
-GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function, bool keep) {
+GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool keep) {
   const Napi::Env env = info.Env();
   const Napi::Object o = options_object(info, function);
   require_known_keys(env, o, function,
@@ -286,12 +296,16 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function,
   if (a_from_bytes) {
     parse_byte_rows(env, a_value.As<Napi::Object>(), call, keep);
   } else {
-    require_length(env, "a", a.length, a_span,
-                   std::string(call.trans_a ? "k×m = " : "m×k = ") + shape(a_rows, a_cols, "lda", call.lda));
+    require_length(env, "a", a.length, a_span, [&] {
+      return std::string(call.trans_a ? "k×m = " : "m×k = ") + shape(a_rows, a_cols, "lda", call.lda);
+    });
   }
-  require_length(env, "b", b.length, b_span,
-                 std::string(call.trans_b ? "n×k = " : "k×n = ") + shape(b_rows, b_cols, "ldb", call.ldb));
-  require_length(env, "c", c.length, c_span, "m×n = " + shape(call.m, call.n, "ldc", call.ldc));
+  require_length(env, "b", b.length, b_span, [&] {
+    return std::string(call.trans_b ? "n×k = " : "k×n = ") + shape(b_rows, b_cols, "ldb", call.ldb);
+  });
+  require_length(env, "c", c.length, c_span, [&] {
+    return std::string("m×n = " + shape(call.m, call.n, "ldc", call.ldc));
+  });
   require_disjoint(env, "c", c, c_span, "a", a, a_span, false);
   require_disjoint(env, "c", c, c_span, "b", b, b_span, false);
   call.a = a.data;
@@ -301,7 +315,7 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function,
   const Napi::Value bias = o.Get("bias");
   if (!bias.IsUndefined()) {
     const auto bv = f32(env, bias, "bias");
-    require_length(env, "bias", bv.length, call.n, "n");
+    require_length(env, "bias", bv.length, call.n, [&] { return std::string("n"); });
     require_disjoint(env, "c", c, c_span, "bias", bv, call.n, false);
     call.epilogue.bias = bv.data;
     if (keep) call.keep_alive.push_back(Napi::Persistent(bias));
@@ -312,7 +326,9 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const std::string& function,
     call.epilogue.derivative = activation(env, derivative, "derivative", false);
     const Napi::Value of = o.Get("derivativeOf");
     const auto y = f32(env, of, "derivativeOf");
-    require_length(env, "derivativeOf", y.length, c_span, "m×n = " + shape(call.m, call.n, "ldc", call.ldc));
+    require_length(env, "derivativeOf", y.length, c_span, [&] {
+      return std::string("m×n = " + shape(call.m, call.n, "ldc", call.ldc));
+    });
     require_disjoint(env, "c", c, c_span, "derivativeOf", y, c_span, false);
     call.epilogue.derivative_of = y.data;
     call.epilogue.ld_derivative_of = call.ldc;
@@ -398,9 +414,9 @@ class Addon : public Napi::Addon<Addon> {
     const auto bias = f32(env, info[1], "bias");
     const int64_t m = dim(env, info[2], "m"), n = dim(env, info[3], "n");
     const auto y = f32(env, info[4], "y");
-    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
-    require_length(env, "bias", bias.length, n, "n");
-    require_length(env, "y", y.length, m * n, "m×n = " + shape(m, n));
+    require_length(env, "x", x.length, m * n, [&] { return std::string("m×n = " + shape(m, n)); });
+    require_length(env, "bias", bias.length, n, [&] { return std::string("n"); });
+    require_length(env, "y", y.length, m * n, [&] { return std::string("m×n = " + shape(m, n)); });
     require_disjoint(env, "y", y, m * n, "x", x, m * n, true);
     require_disjoint(env, "y", y, m * n, "bias", bias, n, false);
     bias_add(x.data, bias.data, y.data, m, n);
@@ -452,14 +468,14 @@ class Addon : public Napi::Addon<Addon> {
     const int64_t size = m * n;
     const std::string mn = "m×n = " + shape(m, n);
     const auto logits = f32(env, o.Get("logits"), "logits");
-    require_length(env, "logits", logits.length, size, mn);
+    require_length(env, "logits", logits.length, size, [&] { return std::string(mn); });
 
     const Napi::Value targets = o.Get("targets");
     const int32_t* labels = nullptr;
     const float* distributions = nullptr;
     if (targets.IsTypedArray() && targets.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
       const auto t = i32(env, targets, "targets");
-      require_length(env, "targets", t.length, m, "m class indices");
+      require_length(env, "targets", t.length, m, [&] { return std::string("m class indices"); });
       for (int64_t i = 0; i < m; ++i) {
         if (t.data[i] < 0 || t.data[i] >= n) {
           std::ostringstream out;
@@ -470,7 +486,7 @@ class Addon : public Napi::Addon<Addon> {
       labels = t.data;
     } else if (targets.IsTypedArray() && targets.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
       const auto t = f32(env, targets, "targets");
-      require_length(env, "targets", t.length, size, mn);
+      require_length(env, "targets", t.length, size, [&] { return std::string(mn); });
       distributions = t.data;
     } else {
       type_error(env, "Expected an Int32Array of classes or a Float32Array of distributions for targets but received " +
@@ -483,7 +499,7 @@ class Addon : public Napi::Addon<Addon> {
       const Napi::Value v = o.Get(names[i]);
       if (v.IsUndefined()) continue;
       const auto out = f32(env, v, names[i]);
-      require_length(env, names[i], out.length, size, mn);
+      require_length(env, names[i], out.length, size, [&] { return std::string(mn); });
       require_disjoint(env, names[i], out, size, "logits", logits, size, true);
       if (distributions) require_disjoint(env, names[i], out, size, "targets", View<const float>{distributions, size},
                                           size, i == 1);
@@ -509,8 +525,8 @@ class Addon : public Napi::Addon<Addon> {
     const auto x = f32(env, info[0], "x");
     const int64_t m = dim(env, info[1], "m"), n = integer(env, info[2], "n", 1, kMaxDim);
     const auto out = i32(env, info[3], "out");
-    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
-    require_length(env, "out", out.length, m, "m");
+    require_length(env, "x", x.length, m * n, [&] { return std::string("m×n = " + shape(m, n)); });
+    require_length(env, "out", out.length, m, [&] { return std::string("m"); });
     argmax_rows(x.data, m, n, out.data);
     return env.Undefined();
   }
@@ -522,8 +538,8 @@ class Addon : public Napi::Addon<Addon> {
     const auto x = f32(env, info[0], "x");
     const int64_t m = dim(env, info[1], "m"), n = integer(env, info[2], "n", 1, kMaxDim);
     const auto labels = i32(env, info[3], "labels");
-    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
-    require_length(env, "labels", labels.length, m, "m");
+    require_length(env, "x", x.length, m * n, [&] { return std::string("m×n = " + shape(m, n)); });
+    require_length(env, "labels", labels.length, m, [&] { return std::string("m"); });
     return Napi::Number::New(env, static_cast<double>(count_correct(x.data, m, n, labels.data)));
   }
 
@@ -536,8 +552,8 @@ class Addon : public Napi::Addon<Addon> {
     const auto out = f32(env, info[3], "out");
     const float alpha = info.Length() > 4 && !info[4].IsUndefined() ? static_cast<float>(number(env, info[4], "alpha")) : 1.0f;
     const float beta = info.Length() > 5 && !info[5].IsUndefined() ? static_cast<float>(number(env, info[5], "beta")) : 0.0f;
-    require_length(env, "x", x.length, m * n, "m×n = " + shape(m, n));
-    require_length(env, "out", out.length, n, "n");
+    require_length(env, "x", x.length, m * n, [&] { return std::string("m×n = " + shape(m, n)); });
+    require_length(env, "out", out.length, n, [&] { return std::string("n"); });
     require_disjoint(env, "out", out, n, "x", x, m * n, false);
     column_sums(x.data, m, n, out.data, alpha, beta);
     return env.Undefined();
@@ -568,8 +584,9 @@ class Addon : public Napi::Addon<Addon> {
         range_error(env, msg.str());
       }
     }
-    require_length(env, "out", out.length, indices.length * row_length,
-                   "indices.length×rowLength = " + shape(indices.length, row_length));
+    require_length(env, "out", out.length, indices.length * row_length, [&] {
+      return std::string("indices.length×rowLength = " + shape(indices.length, row_length));
+    });
     standardize(pixels.data, row_length, indices.data, indices.length, mean.data, inv_std.data, mean.length > 1,
                 out.data);
     return env.Undefined();
