@@ -21,16 +21,16 @@ export const referenceRecipe: TrainRecipe = {
   normalization: 'global',
 };
 
-/** Past 98% test accuracy in a few seconds: one wide ReLU layer, Adam with cosine decay, on all 60k. */
+/** Past 98% test accuracy in about a second of training: one ReLU layer, Adam with cosine decay, all 60k. */
 export const accurateRecipe: TrainRecipe = {
-  hidden: [{ width: 512, activation: 'relu' }],
+  hidden: [{ width: 256, activation: 'relu' }],
   init: 'he',
   optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
   lr: 2e-3,
   schedule: { kind: 'cosine', minLr: 0 },
   weightDecay: 0,
-  batchSize: 256,
-  epochs: 6,
+  batchSize: 128,
+  epochs: 5,
   folds: 1,
   seed: 1,
   normalization: 'global',

@@ -20,7 +20,7 @@ export interface RecipeDefaults {
 
 export const RECIPE_DEFAULTS: Record<RecipeName, RecipeDefaults> = {
   reference: { widths: [256], activation: 'sigmoid', optimizer: 'sgd', lr: 0.05, batchSize: 2000, epochs: 50, folds: 3 },
-  accurate: { widths: [512], activation: 'relu', optimizer: 'adam', lr: 2e-3, batchSize: 256, epochs: 6, folds: 1 },
+  accurate: { widths: [256], activation: 'relu', optimizer: 'adam', lr: 2e-3, batchSize: 128, epochs: 5, folds: 1 },
 };
 
 /** An optimizer with the coefficients `fastmlp train --optimizer` uses by default. */
