@@ -381,6 +381,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("countCorrect", &Addon::CountCorrect),
                              InstanceMethod("columnSums", &Addon::ColumnSums),
                              InstanceMethod("standardize", &Addon::Standardize),
+                             InstanceMethod("gatherRows", &Addon::GatherRows),
                              InstanceMethod("sgdUpdate", &Addon::SgdUpdate),
                              InstanceMethod("momentumUpdate", &Addon::MomentumUpdate),
                              InstanceMethod("adamUpdate", &Addon::AdamUpdate),
@@ -589,6 +590,31 @@ class Addon : public Napi::Addon<Addon> {
     });
     standardize(pixels.data, row_length, indices.data, indices.length, mean.data, inv_std.data, mean.length > 1,
                 out.data);
+    return env.Undefined();
+  }
+
+  // gatherRows({ bytes, rowLength, indices, out })
+  Napi::Value GatherRows(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const Napi::Object o = options_object(info, "gatherRows");
+    require_known_keys(env, o, "gatherRows", {"bytes", "rowLength", "indices", "out"});
+    const auto bytes = u8(env, o.Get("bytes"), "bytes");
+    const int64_t row_length = integer(env, o.Get("rowLength"), "rowLength", 1, kMaxDim);
+    const auto indices = i32(env, o.Get("indices"), "indices");
+    const auto out = u8(env, o.Get("out"), "out");
+    const int64_t rows = bytes.length / row_length;
+    for (int64_t r = 0; r < indices.length; ++r) {
+      if (indices.data[r] < 0 || indices.data[r] >= rows) {
+        std::ostringstream msg;
+        msg << "Expected indices[" << r << "] to be a row from 0 to " << rows - 1 << " but received " << indices.data[r];
+        range_error(env, msg.str());
+      }
+    }
+    require_length(env, "out", out.length, indices.length * row_length, [&] {
+      return "indices.length×rowLength = " + shape(indices.length, row_length);
+    });
+    require_disjoint(env, "out", out, indices.length * row_length, "bytes", bytes, bytes.length, false);
+    gather_rows(bytes.data, row_length, indices.data, indices.length, out.data);
     return env.Undefined();
   }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -80,6 +81,14 @@ void standardize(const uint8_t* pixels, int64_t row_length, const int32_t* indic
     for (int64_t r = b; r < e; ++r)
       k.standardize_row(pixels + static_cast<int64_t>(indices[r]) * row_length, mean, inv_std, per_pixel,
                         out + r * row_length, row_length);
+  });
+}
+
+void gather_rows(const uint8_t* bytes, int64_t row_length, const int32_t* indices, int64_t count, uint8_t* out) {
+  const int64_t rows = std::max<int64_t>(1, 4 * kChunk / std::max<int64_t>(row_length, 1));
+  for_chunks(count, rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      std::memcpy(out + r * row_length, bytes + static_cast<int64_t>(indices[r]) * row_length, row_length);
   });
 }
 

@@ -79,6 +79,7 @@ struct FloatA {
 struct BytesA {
   const ByteRows& x;
   bool trans;
+  const IsaKernels& kern;
 
   float mean(int64_t pixel) const { return x.mean[x.per_pixel ? pixel : 0]; }
   float inv_std(int64_t pixel) const { return x.inv_std[x.per_pixel ? pixel : 0]; }
@@ -89,15 +90,11 @@ struct BytesA {
   void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch, float* out) const {
     if (!trans) {
       // A(i, p) = pixel p of sample i
+      // Each row is a contiguous run of pixels: the ISA's vectorized standardization converts it.
+      const int64_t offset = x.per_pixel ? p0 : 0;
       for (int64_t r = 0; r < rows; ++r) {
         const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[i0 + r]) * x.row_length + p0;
-        float* dst = out + r * pitch;
-        if (x.per_pixel) {
-          for (int64_t p = 0; p < kb; ++p) dst[p] = (static_cast<float>(src[p]) - x.mean[p0 + p]) * x.inv_std[p0 + p];
-        } else {
-          const float mu = x.mean[0], s = x.inv_std[0];
-          for (int64_t p = 0; p < kb; ++p) dst[p] = (static_cast<float>(src[p]) - mu) * s;
-        }
+        kern.standardize_row(src, x.mean + offset, x.inv_std + offset, x.per_pixel, out + r * pitch, kb);
       }
       for (int64_t r = rows; r < mr; ++r) std::fill(out + r * pitch, out + r * pitch + kb, 0.0f);
       return;
@@ -275,7 +272,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   const IsaKernels& kern = kernels();
   if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
-  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a}, b, rs_b, cs_b, beta, c, ldc, ep);
+  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a, kern}, b, rs_b, cs_b, beta, c, ldc, ep);
 }
 
 }  // namespace fastmlp

@@ -144,6 +144,8 @@ export interface NativeAddon {
   columnSums(x: Float32Array, m: number, n: number, out: Float32Array, alpha?: number, beta?: number): void;
   /** Bytes of the chosen samples → standardized floats. */
   standardize(args: StandardizeArgs): void;
+  /** out row r = row indices[r] of bytes (rowLength bytes each): samples gathered into contiguous memory. */
+  gatherRows(args: { bytes: Uint8Array; rowLength: number; indices: Int32Array; out: Uint8Array }): void;
 
   /** w −= lr · (g + weightDecay · w). */
   sgdUpdate(w: Float32Array, g: Float32Array, lr: number, weightDecay: number): void;

@@ -3,6 +3,7 @@
  * an optimizer step per batch; then loss and accuracy on the fold's training part and its validation part.
  */
 import { shuffleInPlace, type RandomSource } from '../data/split.js';
+import { native } from '../native.js';
 import type { PixelBatch } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
 import { learningRate, type Optimizer } from '../nn/optimizers.js';
@@ -41,19 +42,49 @@ export class BatchLoader {
   private labelBuffer = new Int32Array(0);
   private readonly labelViews = new Map<number, Int32Array>();
   private readonly batch: PixelBatch;
+  /** The current epoch's samples in their shuffled order, contiguous (see arrange). */
+  private arranged = new Uint8Array(0);
+  private arrangedLabels = new Int32Array(0);
+  private identity = new Int32Array(0);
 
   constructor(readonly source: SampleSource) {
     const { pixels, features, mean, invStd } = source;
     this.batch = { rows: 0, cols: features, source: { bytes: pixels, rowLength: features, rows: new Int32Array(0), mean, invStd } };
   }
 
+  /** A batch of the given samples, read where they lie. */
   load(indices: Int32Array): { x: PixelBatch; labels: Int32Array } {
     const x = this.batch;
     x.rows = indices.length;
+    x.source.bytes = this.source.pixels;
     x.source.rows = indices;
     const labels = this.labelsFor(indices.length);
     for (let i = 0; i < indices.length; i++) labels[i] = this.source.labels[indices[i]!]!;
     return { x, labels };
+  }
+
+  /**
+   * Copies the samples of an epoch, in its shuffled order, into one contiguous block: one streaming pass,
+   * after which every batch (loadArranged) reads its pixels sequentially instead of from scattered rows.
+   */
+  arrange(order: Int32Array): void {
+    const { pixels, features, labels } = this.source;
+    if (this.arranged.length !== order.length * features) {
+      this.arranged = new Uint8Array(order.length * features);
+      this.arrangedLabels = new Int32Array(order.length);
+      this.identity = Int32Array.from({ length: order.length }, (_, i) => i);
+    }
+    native.gatherRows({ bytes: pixels, rowLength: features, indices: order, out: this.arranged });
+    for (let i = 0; i < order.length; i++) this.arrangedLabels[i] = labels[order[i]!]!;
+  }
+
+  /** Samples [start, end) of the arranged epoch. */
+  loadArranged(start: number, end: number): { x: PixelBatch; labels: Int32Array } {
+    const x = this.batch;
+    x.rows = end - start;
+    x.source.bytes = this.arranged;
+    x.source.rows = this.identity.subarray(start, end);
+    return { x, labels: this.arrangedLabels.subarray(start, end) };
   }
 
   private labelsFor(rows: number): Int32Array {
@@ -105,16 +136,17 @@ export interface EpochPlan {
 export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } {
   const { recipe, model, optimizer, loader, order } = plan;
   shuffleInPlace(order, plan.random);
+  loader.arrange(order);
   const batches = Math.ceil(order.length / recipe.batchSize);
   const stepsPerEpoch = batches;
   let loss = 0;
   let correct = 0;
   for (let b = 0; b < batches; b++) {
     if (plan.signal?.aborted) throw new TrainingCancelled();
-    const indices = order.subarray(b * recipe.batchSize, Math.min(order.length, (b + 1) * recipe.batchSize));
-    const { x, labels } = loader.load(indices);
+    const start = b * recipe.batchSize, end = Math.min(order.length, start + recipe.batchSize);
+    const { x, labels } = loader.loadArranged(start, end);
     const r = model.computeGradients(x, labels);
-    loss += r.loss * indices.length;
+    loss += r.loss * (end - start);
     correct += r.correct;
     const step = plan.stepsBefore + b;
     optimizer.step(model, learningRate(recipe.lr, recipe.schedule, step, plan.totalSteps, stepsPerEpoch));

@@ -129,6 +129,26 @@ describe.each(native.supportedIsas())('elementwise kernels on %s', (isa: Isa) =>
   });
 });
 
+describe('gatherRows', () => {
+  it('copies the chosen rows in order and checks every index first', () => {
+    const rowLength = 5;
+    const bytes = Uint8Array.from({ length: 40 }, (_, i) => i);
+    const indices = Int32Array.of(7, 0, 3, 3);
+    const out = new Uint8Array(indices.length * rowLength);
+    native.gatherRows({ bytes, rowLength, indices, out });
+    expect(Array.from(out)).toEqual([...indices].flatMap((r) => Array.from({ length: rowLength }, (_, j) => r * rowLength + j)));
+    expect(() => native.gatherRows({ bytes, rowLength, indices: Int32Array.of(8), out })).toThrow(/indices\[0\] to be a row from 0 to 7 but received 8/);
+    expect(() => native.gatherRows({ bytes, rowLength, indices, out: new Uint8Array(19) })).toThrow(/out to hold at least 20/);
+    expect(() => native.gatherRows({ bytes, rowLength, indices, out: bytes.subarray(10, 30) })).toThrow(/out not to overlap bytes/);
+    // Large enough to be split into parallel chunks.
+    const big = Uint8Array.from({ length: 3000 * 784 }, (_, i) => (i * 31) % 251);
+    const order = Int32Array.from({ length: 3000 }, (_, i) => (i * 1237) % 3000);
+    const gathered = new Uint8Array(3000 * 784);
+    native.gatherRows({ bytes: big, rowLength: 784, indices: order, out: gathered });
+    for (const r of [0, 1, 1499, 2999]) expect(gathered.subarray(r * 784, (r + 1) * 784)).toEqual(big.subarray(order[r]! * 784, (order[r]! + 1) * 784));
+  });
+});
+
 describe('softmax with cross-entropy', () => {
   function reference(z: Float32Array, labels: number[], m: number, n: number) {
     let loss = 0, correct = 0;
