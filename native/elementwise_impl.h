@@ -74,6 +74,34 @@ void epilogue(float* c, int64_t ldc, int64_t m, int64_t n, int64_t row0, int64_t
   }
 }
 
+// A few rows at a time against a block of columns kept in stack accumulators (in L1), reading each row of
+// B once per group of rows; the inner loop over columns vectorizes for the file's ISA.
+constexpr int kRowsMax = 4;
+void gemm_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+               int64_t ldb, float beta, float* c, int64_t ldc) {
+  constexpr int64_t kCols = 512;
+  alignas(64) float acc[kRowsMax][kCols];
+  for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+    const int64_t nj = std::min(kCols, n - j0);
+    for (int64_t i0 = 0; i0 < m; i0 += kRowsMax) {
+      const int64_t mi = std::min<int64_t>(kRowsMax, m - i0);
+      for (int64_t r = 0; r < mi; ++r) std::fill(acc[r], acc[r] + nj, 0.0f);
+      for (int64_t p = 0; p < k; ++p) {
+        const float* row = b + p * ldb + j0;
+        for (int64_t r = 0; r < mi; ++r) {
+          const float ap = a[(i0 + r) * rs_a + p * cs_a];
+          float* out = acc[r];
+          for (int64_t j = 0; j < nj; ++j) out[j] += ap * row[j];
+        }
+      }
+      for (int64_t r = 0; r < mi; ++r) {
+        float* dst = c + (i0 + r) * ldc + j0;
+        for (int64_t j = 0; j < nj; ++j) dst[j] = alpha * acc[r][j] + (beta != 0.0f ? beta * dst[j] : 0.0f);
+      }
+    }
+  }
+}
+
 void column_sums(const float* x, int64_t m, int64_t n, int64_t ld, double* out) {
   for (int64_t i = 0; i < m; ++i) {
     const float* row = x + i * ld;

@@ -260,7 +260,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   // op(A)(i, p) = a[i·rs_a + p·cs_a], op(B)(p, j) = b[p·rs_b + j·cs_b]
   const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
-  if (n <= kern.skinny_nr) {
+  if (m <= kern.rows_max && cs_b == 1 && n > kern.skinny_nr) {
+    // A single sample (or a few): stream B once instead of packing it.
+    kern.gemm_rows(m, n, k, alpha, a, rs_a, cs_a, b, rs_b, beta, c, ldc);
+    if (!ep.empty()) kern.epilogue(c, ldc, m, n, 0, 0, ep);
+  } else if (n <= kern.skinny_nr) {
     gemm_skinny(kern, m, n, k, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep);
   } else {
     gemm_blocked(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep);

@@ -33,6 +33,11 @@ using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_pa
 using SkinnyKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
                               int64_t cs_a, const float* b_packed, float beta, float* c, int64_t ldc);
 
+// c (m×n) = alpha·A·B + beta·c for a few rows of A (read in place), with B row-major (row stride ldb)
+// streamed once without packing: for a single sample, packing B would cost more than the product.
+using RowsKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                            int64_t cs_a, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 struct IsaKernels {
   const char* name;
   int mr, nr;      // register tile of the microkernel
@@ -43,6 +48,8 @@ struct IsaKernels {
   // contiguous copies instead of a transposing scatter.
   MicroKernel gemm_microkernel_rows;
   SkinnyKernel gemm_skinny;
+  RowsKernel gemm_rows;
+  int rows_max;    // most rows of A that gemm_rows is used for
 
   // Epilogue over one tile of C (m×n, stride ldc) whose first column is col0 and first row row0.
   void (*epilogue)(float* c, int64_t ldc, int64_t m, int64_t n, int64_t row0, int64_t col0, const Epilogue& ep);

@@ -93,6 +93,7 @@ void gemm_skinny_8x16_avx2(int64_t m, int64_t n, int64_t k, float alpha, const f
 
 extern const IsaKernels kAvx2Kernels = {
     "avx2",          kMr,          kNr,  kKc, kNc, 16, gemm_6x16_avx2<false>, gemm_6x16_avx2<true>, gemm_skinny_8x16_avx2,
+    gemm_rows,       kRowsMax,
     epilogue,
     sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
     momentum,        adam,

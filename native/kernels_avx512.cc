@@ -81,7 +81,7 @@ void gemm_skinny_12x16_avx512(int64_t m, int64_t n, int64_t k, float alpha, cons
 
 extern const IsaKernels kAvx512Kernels = {
     "avx512",        kMr,          kNr,  kKc, kNc, 16, gemm_12x32_avx512<false>, gemm_12x32_avx512<true>,
-    gemm_skinny_12x16_avx512, epilogue,
+    gemm_skinny_12x16_avx512, gemm_rows, kRowsMax, epilogue,
     sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
     momentum,        adam,
 };

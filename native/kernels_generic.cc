@@ -43,7 +43,7 @@ void gemm_skinny_1x8_generic(int64_t m, int64_t n, int64_t k, float alpha, const
 
 extern const IsaKernels kGenericKernels = {
     "generic",       kMr,          kNr,  kKc, kNc, kSkinnyNr, gemm_4x8_generic<false>, gemm_4x8_generic<true>,
-    gemm_skinny_1x8_generic, epilogue,
+    gemm_skinny_1x8_generic, gemm_rows, kRowsMax, epilogue,
     sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
     momentum,        adam,
 };

@@ -9,25 +9,39 @@ import type { JobStore, ModelRecord } from './store.js';
 
 export class ModelRegistry {
   private readonly loaded = new Map<string, Promise<Classifier>>();
+  /** The records, read from the store once and kept in step by add and remove: /predict asks on every request. */
+  private records: Map<string, ModelRecord> | undefined;
+  private bestRecord: ModelRecord | undefined;
 
   constructor(private readonly store: JobStore) {}
+
+  private cache(): Map<string, ModelRecord> {
+    if (this.records === undefined) {
+      const list = this.store.listModels();
+      this.records = new Map(list.map((m) => [m.id, m]));
+      this.bestRecord = list[0];
+    }
+    return this.records;
+  }
 
   list(): ModelRecord[] {
     return this.store.listModels();
   }
 
   get(id: string): ModelRecord | undefined {
-    return this.store.model(id);
+    return this.cache().get(id);
   }
 
   /** The best model by test accuracy, if any. */
   best(): ModelRecord | undefined {
-    return this.store.listModels()[0];
+    this.cache();
+    return this.bestRecord;
   }
 
   /** Registers a model whose checkpoint is already on disk; its classifier is ready at once. */
   add(record: ModelRecord, checkpoint: Checkpoint): void {
     this.store.addModel(record);
+    this.records = undefined;
     this.loaded.set(record.id, Promise.resolve(new Classifier(checkpoint)));
   }
 
@@ -51,6 +65,7 @@ export class ModelRegistry {
   /** Removes the record, then the checkpoint file. */
   async remove(record: ModelRecord): Promise<void> {
     this.store.deleteModel(record.id);
+    this.records = undefined;
     this.loaded.delete(record.id);
     await rm(record.checkpointPath, { force: true });
   }
