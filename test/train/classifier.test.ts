@@ -144,6 +144,7 @@ it('predicts batches larger than its internal batch the same as one image at a t
     const one = classifier.predict(pixels.subarray(i * 784, (i + 1) * 784));
     expect(one.labels[0]).toBe(all.labels[i]);
     const row = all.probabilities.subarray(i * 10, (i + 1) * 10);
-    for (let j = 0; j < 10; j++) expect(one.probabilities[j]).toBeCloseTo(row[j]!, 6);
+    // One image takes the small-batch GEMM path, which sums in another order: a few float32 roundings apart.
+    for (let j = 0; j < 10; j++) expect(Math.abs(one.probabilities[j]! - row[j]!)).toBeLessThan(1e-5 * (1 + row[j]!));
   }
 });
