@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { loadMnist, subset, type Dataset, type DatasetFiles, type ImageSet } from '../../src/data/dataset.js';
 import { writeIdx } from '../../src/data/idx.js';
+import type { TrainRecipe } from '../../src/train/types.js';
 
 let mnist: Promise<Dataset> | undefined;
 
@@ -42,4 +43,22 @@ export async function writeDatasetFiles(dir: string, dataset: Dataset, gzip: Gzi
   await writeSet(files.trainImages, files.trainLabels, dataset.train, gzip.trainImages ?? false, gzip.trainLabels ?? false);
   await writeSet(files.testImages, files.testLabels, dataset.test, gzip.testImages ?? false, gzip.testLabels ?? false);
   return files;
+}
+
+/** A quick learner for tests on small subsets — one ReLU layer, Adam, constant rate — with the given changes. */
+export function quickRecipe(changes: Partial<TrainRecipe> = {}): TrainRecipe {
+  return {
+    hidden: [{ width: 64, activation: 'relu' }],
+    init: 'he',
+    optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+    lr: 2e-3,
+    schedule: { kind: 'constant' },
+    weightDecay: 0,
+    batchSize: 100,
+    epochs: 2,
+    folds: 1,
+    seed: 1,
+    normalization: 'global',
+    ...changes,
+  };
 }

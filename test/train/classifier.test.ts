@@ -8,21 +8,9 @@ import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../../src/train
 import { Classifier } from '../../src/train/classifier.js';
 import { trainKFold, type KFoldResult } from '../../src/train/kfold.js';
 import type { TrainRecipe } from '../../src/train/types.js';
-import { smallMnist } from '../helpers/datasets.js';
+import { quickRecipe, smallMnist } from '../helpers/datasets.js';
 
-const recipe: TrainRecipe = {
-  hidden: [{ width: 64, activation: 'relu' }],
-  init: 'he',
-  optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-  lr: 2e-3,
-  schedule: { kind: 'constant' },
-  weightDecay: 0,
-  batchSize: 100,
-  epochs: 2,
-  folds: 1,
-  seed: 3,
-  normalization: 'global',
-};
+const recipe: TrainRecipe = quickRecipe({ seed: 3 });
 
 let dataset: Dataset;
 let dir: string;

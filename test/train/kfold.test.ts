@@ -6,22 +6,9 @@ import { trainKFold, type KFoldResult, type TrainEvent } from '../../src/train/k
 import { accurateRecipe, referenceRecipe, validateRecipe } from '../../src/train/recipe.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';
 import type { FoldSummary, TrainRecipe } from '../../src/train/types.js';
-import { mnistOnce, smallMnist } from '../helpers/datasets.js';
+import { mnistOnce, quickRecipe, smallMnist } from '../helpers/datasets.js';
 
-/** A quick learner for the subset runs: one ReLU layer of 64, Adam, batches of 100. */
-const small: TrainRecipe = {
-  hidden: [{ width: 64, activation: 'relu' }],
-  init: 'he',
-  optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-  lr: 2e-3,
-  schedule: { kind: 'constant' },
-  weightDecay: 0,
-  batchSize: 100,
-  epochs: 3,
-  folds: 2,
-  seed: 7,
-  normalization: 'global',
-};
+const small: TrainRecipe = quickRecipe({ epochs: 3, folds: 2, seed: 7 });
 
 /** 1-based epoch of the highest validation accuracy, the first of equals. */
 function argmaxEpoch(fold: FoldSummary): number {

@@ -11,21 +11,9 @@ import { decodeTrainingState } from '../../src/train/resume.js';
 import { runTraining, trainInWorker, type RunOutcome } from '../../src/train/run.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';
 import type { TrainRecipe } from '../../src/train/types.js';
-import { smallMnist, writeDatasetFiles } from '../helpers/datasets.js';
+import { quickRecipe, smallMnist, writeDatasetFiles } from '../helpers/datasets.js';
 
-const recipe: TrainRecipe = {
-  hidden: [{ width: 32, activation: 'relu' }],
-  init: 'he',
-  optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-  lr: 3e-3,
-  schedule: { kind: 'constant' },
-  weightDecay: 0,
-  batchSize: 50,
-  epochs: 3,
-  folds: 2,
-  seed: 11,
-  normalization: 'global',
-};
+const recipe: TrainRecipe = quickRecipe({ hidden: [{ width: 32, activation: 'relu' }], lr: 3e-3, batchSize: 50, epochs: 3, folds: 2, seed: 11 });
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
