@@ -1,5 +1,5 @@
 /** Classifying images for /predict and /v2: picks the model, runs it, counts and times it. */
-import type { Predictions, PixelScale } from '../train/classifier.js';
+import type { Classifier, Predictions, PixelScale } from '../train/classifier.js';
 import { HttpError } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { ModelRegistry } from './model-registry.js';
@@ -31,16 +31,87 @@ export function pickModel(deps: PredictorDeps, id: string | undefined, field: st
 /** Batches larger than this many images are predicted off the event loop. */
 export const ASYNC_FROM_IMAGES = 16;
 
+/**
+ * Small requests for one model (and pixel scale) that arrive in the same turn of the event loop share one
+ * forward pass: reading the model's weights once for all of them is what makes single-image requests cheap
+ * under load (for 784→256 the first layer's weights alone are 800 KB). Each request still gets its own
+ * rows of the result, and a batch that grows large runs off the event loop like any large request.
+ */
+interface Waiting {
+  pixels: Float32Array | Uint8Array;
+  resolve: (p: Predictions) => void;
+  reject: (error: unknown) => void;
+}
+
+interface PendingBatch {
+  classifier: Classifier;
+  waiting: Waiting[];
+  images: number;
+}
+
+const pendingBatches = new WeakMap<PredictorDeps, Map<string, PendingBatch>>();
+
+async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale, batch: PendingBatch): Promise<void> {
+  const { classifier, waiting } = batch;
+  try {
+    const pixels = new Float32Array(batch.images * classifier.features);
+    let offset = 0;
+    for (const w of waiting) {
+      pixels.set(w.pixels, offset);
+      offset += w.pixels.length;
+    }
+    const started = performance.now();
+    const all = batch.images > ASYNC_FROM_IMAGES ? await classifier.predictAsync(pixels, scale) : classifier.predict(pixels, scale);
+    const seconds = (performance.now() - started) / 1000;
+    let first = 0;
+    for (const w of waiting) {
+      const count = w.pixels.length / classifier.features;
+      deps.metrics.predictionDuration.observe({ model: modelId }, seconds);
+      deps.metrics.predictedSamples.inc({ model: modelId }, count);
+      w.resolve({
+        labels: all.labels.slice(first, first + count),
+        probabilities: all.probabilities.slice(first * all.classes, (first + count) * all.classes),
+        classes: all.classes,
+      });
+      first += count;
+    }
+  } catch (error) {
+    for (const w of waiting) w.reject(error);
+  }
+}
+
 /** Classifies `count` images of the model's input size. */
 export async function classify(deps: PredictorDeps, model: ModelRecord, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Predictions> {
   const classifier = await deps.models.classifier(model);
   if (pixels.length % classifier.features !== 0) {
     throw new HttpError(400, `${field}: model ${model.id} takes images of ${classifier.features} pixels`, field);
   }
-  const started = performance.now();
-  // A single image is quicker on this thread; a batch runs its GEMMs off the event loop.
-  const predictions = pixels.length > ASYNC_FROM_IMAGES * classifier.features ? await classifier.predictAsync(pixels, scale) : classifier.predict(pixels, scale);
-  deps.metrics.predictionDuration.observe({ model: model.id }, (performance.now() - started) / 1000);
-  deps.metrics.predictedSamples.inc({ model: model.id }, predictions.labels.length);
-  return predictions;
+  const images = pixels.length / classifier.features;
+  if (images > ASYNC_FROM_IMAGES) {
+    // A large request is a batch already: its GEMMs run off the event loop.
+    const started = performance.now();
+    const predictions = await classifier.predictAsync(pixels, scale);
+    deps.metrics.predictionDuration.observe({ model: model.id }, (performance.now() - started) / 1000);
+    deps.metrics.predictedSamples.inc({ model: model.id }, images);
+    return predictions;
+  }
+  let batches = pendingBatches.get(deps);
+  if (batches === undefined) pendingBatches.set(deps, (batches = new Map()));
+  const key = `${model.id} ${scale}`;
+  let batch = batches.get(key);
+  if (batch === undefined || batch.classifier !== classifier) {
+    const fresh: PendingBatch = { classifier, waiting: [], images: 0 };
+    batches.set(key, fresh);
+    // After the I/O of this turn of the event loop: every request parsed in it joins the batch.
+    setImmediate(() => {
+      if (batches.get(key) === fresh) batches.delete(key);
+      void runBatch(deps, model.id, scale, fresh);
+    });
+    batch = fresh;
+  }
+  const joined = batch;
+  return new Promise<Predictions>((resolve, reject) => {
+    joined.waiting.push({ pixels, resolve, reject });
+    joined.images += images;
+  });
 }

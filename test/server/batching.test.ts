@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJob, finished, getJob, makeDataDir, testApp, tinyJob, waitForJob, type DataDir, type TestApp } from './helpers.js';
+
+interface Answer {
+  label: number;
+  probabilities: number[];
+  model: string;
+}
+
+describe('concurrent single-image predictions', () => {
+  let data: DataDir;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    data = await makeDataDir();
+    app = testApp(data);
+    const id = await createJob(app, tinyJob(data));
+    await waitForJob(app, id, finished);
+    expect((await getJob(app, id)).status).toBe('succeeded');
+  });
+  afterAll(async () => {
+    await app.close();
+    await data.remove();
+  });
+
+  it('answer each request with its own rows when they share one forward pass', async () => {
+    const images = Array.from({ length: 40 }, (_, i) => Array.from(data.test.pixels.subarray(i * 784, (i + 1) * 784)));
+    const predict = (pixels: number[], scale?: string) =>
+      app.inject({ method: 'POST', url: '/predict', payload: { pixels, ...(scale ? { scale } : {}) } }).then((r) => r.json<Answer>());
+    // One at a time: each request alone in its batch.
+    const alone: Answer[] = [];
+    for (const image of images) alone.push(await predict(image));
+    // All at once, bytes and unit scale interleaved: batched by model and scale.
+    const together = await Promise.all(images.flatMap((image) => [predict(image), predict(image.map((v) => v / 255), 'unit')]));
+    images.forEach((_, i) => {
+      const bytes = together[2 * i]!, unit = together[2 * i + 1]!;
+      expect(bytes.label).toBe(alone[i]!.label);
+      expect(unit.label).toBe(alone[i]!.label);
+      bytes.probabilities.forEach((p, j) => expect(Math.abs(p - alone[i]!.probabilities[j]!)).toBeLessThan(1e-5));
+      unit.probabilities.forEach((p, j) => expect(Math.abs(p - alone[i]!.probabilities[j]!)).toBeLessThan(1e-5));
+    });
+    // And the batch predicted what the labels say, about as well as the job's test accuracy.
+    const correct = alone.filter((a, i) => a.label === data.test.labels[i]).length;
+    expect(correct).toBeGreaterThan(30);
+  });
+});
