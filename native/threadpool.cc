@@ -15,9 +15,12 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until ready() or the spin time is over; returns ready().
+// Spins until ready() or the spin time is over; returns ready(). With more threads than cores a spinning
+// thread takes the core another one needs, so then it does not spin at all.
 template <typename Ready>
-bool spin_until(Ready&& ready) {
+bool spin_until(Ready&& ready, int threads) {
+  static const unsigned cores = std::thread::hardware_concurrency();
+  if (cores != 0 && static_cast<unsigned>(threads) > cores) return ready();
   const auto deadline = std::chrono::steady_clock::now() + kSpin;
   for (unsigned i = 1;; ++i) {
     if (ready()) return true;
@@ -77,7 +80,7 @@ void ThreadPool::worker_loop(int slot) {
   for (;;) {
     const auto published = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };
     std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-    if (spin_until(published)) {
+    if (spin_until(published, threads_.load())) {
       lock.lock();
     } else {
       lock.lock();
@@ -118,7 +121,7 @@ void ThreadPool::run(int64_t tasks, const Task& fn) {
   const auto finished = [&] {
     return finished_.load(std::memory_order_acquire) == tasks_ && active_.load(std::memory_order_acquire) == 0;
   };
-  if (!spin_until(finished)) {
+  if (!spin_until(finished, threads_.load())) {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, finished);
   }

@@ -207,10 +207,11 @@ describe('gemm threads and async', () => {
       results.push(skinny);
     }
     native.setThreads(initialThreads);
-    expect(Buffer.from(results[2]!.buffer)).toEqual(Buffer.from(results[0]!.buffer));
-    expect(Buffer.from(results[3]!.buffer)).toEqual(Buffer.from(results[1]!.buffer));
-    expect(Buffer.from(results[5]!.buffer)).toEqual(Buffer.from(results[1]!.buffer));
-    expect(Buffer.from(results[4]!.buffer)).toEqual(Buffer.from(results[0]!.buffer));
+    // Compared as bytes: equal bits, not merely close values.
+    expect(Buffer.compare(Buffer.from(results[2]!.buffer), Buffer.from(results[0]!.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(results[3]!.buffer), Buffer.from(results[1]!.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(results[5]!.buffer), Buffer.from(results[1]!.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(results[4]!.buffer), Buffer.from(results[0]!.buffer))).toBe(0);
   });
 
   it('gemmAsync gives the same result as gemm', async () => {
