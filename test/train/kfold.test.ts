@@ -28,10 +28,10 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 }
 
-describe('the reference recipe on full MNIST, shortened to 30 epochs', () => {
-  // The exact reference recipe (784→256 sigmoid→10, plain gradient descent at lr 0.05, batch 2000, 3 folds)
-  // with 30 of its 50 epochs: the fewest that pass 90% test accuracy (12 epochs reach 88.1%, 30 reach 90.2%).
-  const EPOCHS = 30;
+describe('the reference recipe on full MNIST, all 3 folds × 50 epochs', () => {
+  // The report's exact experiment (784→256 sigmoid→10, plain gradient descent at lr 0.05, batch 2000,
+  // 50 epochs, 3 folds): about half a minute on two cores, so CI runs all of it (the report: 91.39%).
+  const EPOCHS = referenceRecipe.epochs;
   let result: KFoldResult;
   let dataset: Dataset;
   const events: TrainEvent[] = [];
@@ -40,7 +40,7 @@ describe('the reference recipe on full MNIST, shortened to 30 epochs', () => {
   beforeAll(async () => {
     dataset = await mnistOnce();
     result = trainKFold({
-      recipe: { ...referenceRecipe, epochs: EPOCHS },
+      recipe: referenceRecipe,
       dataset,
       onEvent: (event) => {
         if (event.type === 'batch') batchEvents++;
@@ -50,7 +50,7 @@ describe('the reference recipe on full MNIST, shortened to 30 epochs', () => {
   }, 180_000);
 
   it('passes 90% test accuracy', () => {
-    expect(result.test.accuracy).toBeGreaterThanOrEqual(0.9);
+    expect(result.test.accuracy).toBeGreaterThanOrEqual(0.91);
     expect(result.test.loss).toBeGreaterThan(0);
     expect(result.test.loss).toBeLessThan(0.5);
   });
