@@ -28,8 +28,14 @@ export function pickModel(deps: PredictorDeps, id: string | undefined, field: st
   throw new HttpError(503, `No model yet: ${hint}`, undefined, { 'retry-after': '10' });
 }
 
-/** Batches larger than this many images are predicted off the event loop. */
+/** Requests of more than this many images are predicted off the event loop. */
 export const ASYNC_FROM_IMAGES = 16;
+
+/**
+ * Small requests batched together run on the event loop up to this many images (a fraction of a
+ * millisecond for MNIST-sized models); handing a batch to another thread would leave the loop idle.
+ */
+export const BATCH_ON_LOOP_IMAGES = 256;
 
 /**
  * Small requests for one model (and pixel scale) that arrive in the same turn of the event loop share one
@@ -61,7 +67,7 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
       offset += w.pixels.length;
     }
     const started = performance.now();
-    const all = batch.images > ASYNC_FROM_IMAGES ? await classifier.predictAsync(pixels, scale) : classifier.predict(pixels, scale);
+    const all = batch.images > BATCH_ON_LOOP_IMAGES ? await classifier.predictAsync(pixels, scale) : classifier.predict(pixels, scale);
     const seconds = (performance.now() - started) / 1000;
     let first = 0;
     for (const w of waiting) {
