@@ -14,6 +14,18 @@ inline __m256i tail_mask(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n, 8))), lanes);
 }
 
+// row[0, n) = alpha·(v0, v1) + beta·row for the lanes set in k0, k1 (n ≤ 16); row is read only with beta.
+inline void store_row(float* row, __m256 v0, __m256 v1, __m256 va, __m256 vb, bool with_beta, __m256i k0, __m256i k1) {
+  v0 = _mm256_mul_ps(va, v0);
+  v1 = _mm256_mul_ps(va, v1);
+  if (with_beta) {
+    v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, k0), v0);
+    v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8, k1), v1);
+  }
+  _mm256_maskstore_ps(row, k0, v0);
+  _mm256_maskstore_ps(row + 8, k1, v1);
+}
+
 // c (m×n) = alpha·(a_panel · b_panel (kc×16)) + beta·c, m ≤ 6, n ≤ 16; A is (kc×6) k-major, or with
 // kRows (6 × kc) with rows kKc apart.
 template <bool kRows>
@@ -35,16 +47,7 @@ void gemm_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   const __m256i k0 = tail_mask(n), k1 = tail_mask(n > 8 ? n - 8 : 0);
-  for (int r = 0; r < kMr && r < m; ++r) {
-    float* row = c + r * ldc;
-    __m256 v0 = _mm256_mul_ps(va, acc[r][0]), v1 = _mm256_mul_ps(va, acc[r][1]);
-    if (beta != 0.0f) {
-      v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, k0), v0);
-      v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8, k1), v1);
-    }
-    _mm256_maskstore_ps(row, k0, v0);
-    _mm256_maskstore_ps(row + 8, k1, v1);
-  }
+  for (int r = 0; r < kMr && r < m; ++r) store_row(c + r * ldc, acc[r][0], acc[r][1], va, vb, beta != 0.0f, k0, k1);
 }
 
 // c (m×n) = alpha·A·b + beta·c for n ≤ 16, A read in place: 8 rows at a time, two registers per row.
@@ -76,16 +79,7 @@ void gemm_skinny_8x16_avx2(int64_t m, int64_t n, int64_t k, float alpha, const f
         }
       }
     }
-    for (int r = 0; r < rows; ++r) {
-      float* row = c + (i0 + r) * ldc;
-      __m256 v0 = _mm256_mul_ps(va, acc[r][0]), v1 = _mm256_mul_ps(va, acc[r][1]);
-      if (beta != 0.0f) {
-        v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, k0), v0);
-        v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8, k1), v1);
-      }
-      _mm256_maskstore_ps(row, k0, v0);
-      _mm256_maskstore_ps(row + 8, k1, v1);
-    }
+    for (int r = 0; r < rows; ++r) store_row(c + (i0 + r) * ldc, acc[r][0], acc[r][1], va, vb, beta != 0.0f, k0, k1);
   }
 }
 
