@@ -2,6 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJob, finished, makeDataDir, testApp, tinyJob, waitForJob, type DataDir, type TestApp } from './helpers.js';
 
+const havePromtool = spawnSync('promtool', ['--version']).error === undefined;
+if (!havePromtool && !process.env.CI) console.warn('promtool check skipped: no promtool (apt-get install -y prometheus)');
+
 describe('/metrics', () => {
   let data: DataDir;
   let app: TestApp;
@@ -27,7 +30,8 @@ describe('/metrics', () => {
     await data.remove();
   });
 
-  it('passes promtool check metrics', () => {
+  // promtool comes with Debian's prometheus package; CI installs it and insists on it, elsewhere it may be absent.
+  it.skipIf(!havePromtool && !process.env.CI)('passes promtool check metrics', () => {
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(lint.error, 'promtool is missing: apt-get install prometheus').toBeUndefined();
     expect(lint.stdout + lint.stderr).toBe('');
