@@ -81,16 +81,12 @@ struct BytesA {
   bool trans;
   const IsaKernels& kern;
 
-  float mean(int64_t pixel) const { return x.mean[x.per_pixel ? pixel : 0]; }
-  float inv_std(int64_t pixel) const { return x.inv_std[x.per_pixel ? pixel : 0]; }
-
   // The batch itself has its samples' pixels contiguous: the row layout. Its transpose: k-major.
   bool row_layout() const { return !trans; }
 
   void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch, float* out) const {
     if (!trans) {
-      // A(i, p) = pixel p of sample i
-      // Each row is a contiguous run of pixels: the ISA's vectorized standardization converts it.
+      // A(i, p) = pixel p of sample i: each row a contiguous run of pixels, converted by the ISA's kernel.
       const int64_t offset = x.per_pixel ? p0 : 0;
       for (int64_t r = 0; r < rows; ++r) {
         const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[i0 + r]) * x.row_length + p0;
@@ -99,10 +95,11 @@ struct BytesA {
       for (int64_t r = rows; r < mr; ++r) std::fill(out + r * pitch, out + r * pitch + kb, 0.0f);
       return;
     }
-    // A(i, p) = pixel i of sample p
+    // A(i, p) = pixel i of sample p: for each sample, its run of `rows` pixels from i0 on.
+    const int64_t offset = x.per_pixel ? i0 : 0;
     for (int64_t p = 0; p < kb; ++p) {
       const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length + i0;
-      for (int64_t r = 0; r < rows; ++r) out[p * mr + r] = (static_cast<float>(src[r]) - mean(i0 + r)) * inv_std(i0 + r);
+      kern.standardize_row(src, x.mean + offset, x.inv_std + offset, x.per_pixel, out + p * mr, rows);
       for (int64_t r = rows; r < mr; ++r) out[p * mr + r] = 0.0f;
     }
   }
