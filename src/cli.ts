@@ -8,7 +8,7 @@ import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadImageSet, mnistPaths, type DatasetFiles } from './data/dataset.js';
+import { loadImageSet, type DatasetFiles } from './data/dataset.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
 import { Classifier } from './train/classifier.js';
@@ -121,14 +121,8 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
 function datasetFiles(flags: Pick<TrainFlags, 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels'>): DatasetFiles | undefined {
   const given = [flags.trainImages, flags.trainLabels, flags.testImages, flags.testLabels].filter((f) => f !== undefined);
   if (given.length === 0) return undefined;
-  const mnist = mnistPaths();
   if (given.length !== 4) throw new UsageError('--train-images, --train-labels, --test-images and --test-labels go together.');
-  return {
-    trainImages: flags.trainImages ?? mnist.trainImages,
-    trainLabels: flags.trainLabels ?? mnist.trainLabels,
-    testImages: flags.testImages ?? mnist.testImages,
-    testLabels: flags.testLabels ?? mnist.testLabels,
-  };
+  return { trainImages: flags.trainImages!, trainLabels: flags.trainLabels!, testImages: flags.testImages!, testLabels: flags.testLabels! };
 }
 
 function defaultRunFolder(): string {

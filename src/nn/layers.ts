@@ -140,14 +140,11 @@ export class SoftmaxCrossEntropy {
   }
 }
 
-/** Probabilities of scores (batch × classes), written into out. */
-export function softmaxInto(scores: Matrix, out: Matrix, labels?: Int32Array): void {
-  native.softmaxCrossEntropy({
-    logits: scores.data,
-    targets: labels ?? new Int32Array(scores.rows),
-    m: scores.rows,
-    n: scores.cols,
-    probabilities: out.data,
-  });
-}
+/** Class 0 for every row: the kernel wants targets, and probabilities do not depend on them. Only read. */
+let noTargets = new Int32Array(0);
 
+/** Probabilities of scores (batch × classes), written into out. */
+export function softmaxInto(scores: Matrix, out: Matrix): void {
+  if (noTargets.length < scores.rows) noTargets = new Int32Array(scores.rows);
+  native.softmaxCrossEntropy({ logits: scores.data, targets: noTargets, m: scores.rows, n: scores.cols, probabilities: out.data });
+}

@@ -2,6 +2,7 @@
 import type { ImageSet } from '../data/dataset.js';
 import { inverseStd } from '../data/normalize.js';
 import { native, type StandardizedRows } from '../native.js';
+import { softmaxInto } from '../nn/layers.js';
 import { matrix } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -97,7 +98,7 @@ export class Classifier {
       h = out;
     }
     const probabilities = new Float32Array(count * this.classes);
-    native.softmaxCrossEntropy({ logits: h as Float32Array, targets: new Int32Array(count), m: count, n: this.classes, probabilities });
+    softmaxInto(matrix(count, this.classes, h as Float32Array), matrix(count, this.classes, probabilities));
     const labels = new Int32Array(count);
     native.argmax(probabilities, count, this.classes, labels);
     return { labels, probabilities, classes: this.classes };

@@ -13,7 +13,7 @@ import { Rng } from '../nn/rng.js';
 import type { Checkpoint } from './checkpoint.js';
 import { checkTrainingState, ResumeStateError, type TrainingState } from './resume.js';
 import { toCheckpoint } from './snapshot.js';
-import { BatchLoader, evaluate, trainEpoch, type StopSignal } from './trainer.js';
+import { BatchLoader, EVALUATION_ROWS, evaluate, trainEpoch, type StopSignal } from './trainer.js';
 import type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './types.js';
 import { validateRecipe } from './recipe.js';
 
@@ -293,8 +293,8 @@ function evaluateEnsemble(model: Mlp, members: Float32Array[], loader: BatchLoad
   const labels = new Int32Array(indices.length);
   for (const params of members) {
     model.params.set(params);
-    for (let start = 0; start < indices.length; start += 4000) {
-      const chunk = indices.subarray(start, Math.min(indices.length, start + 4000));
+    for (let start = 0; start < indices.length; start += EVALUATION_ROWS) {
+      const chunk = indices.subarray(start, Math.min(indices.length, start + EVALUATION_ROWS));
       const batch = loader.load(chunk);
       labels.set(batch.labels, start);
       const p = model.predict(batch.x).data;
