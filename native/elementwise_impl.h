@@ -102,6 +102,44 @@ void gemm_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int
   }
 }
 
+// Portable PixelPacker: the rows ORed 8 bytes at a time, then each kept pixel read back by index.
+int64_t pack_pixels(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,
+                    const float* row_scale, int mr, int64_t pitch, float* out, int32_t* pixels) {
+  alignas(64) uint8_t any[512];
+  int64_t p = 0;
+  for (; p + 8 <= kb; p += 8) {
+    uint64_t word = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      uint64_t w;
+      std::memcpy(&w, src[r] + p, sizeof w);
+      word |= w;
+    }
+    std::memcpy(any + p, &word, sizeof word);
+  }
+  for (; p < kb; ++p) {
+    uint8_t byte = 0;
+    for (int64_t r = 0; r < rows; ++r) byte |= src[r][p];
+    any[p] = byte;
+  }
+  int64_t kept = 0;
+  for (p = 0; p < kb; ++p) {
+    pixels[kept] = static_cast<int32_t>(p);
+    kept += any[p] != 0;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = out + r * pitch;
+    const uint8_t* row = src[r];
+    const float s = row_scale[r];
+    if (step_scale) {
+      for (int64_t q = 0; q < kept; ++q) dst[q] = static_cast<float>(row[pixels[q]]) * step_scale[pixels[q]] * s;
+    } else {
+      for (int64_t q = 0; q < kept; ++q) dst[q] = static_cast<float>(row[pixels[q]]) * s;
+    }
+  }
+  for (int64_t r = rows; r < mr; ++r) std::fill(out + r * pitch, out + r * pitch + kept, 0.0f);
+  return kept;
+}
+
 void column_sums(const float* x, int64_t m, int64_t n, int64_t ld, double* out) {
   for (int64_t i = 0; i < m; ++i) {
     const float* row = x + i * ld;

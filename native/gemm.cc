@@ -7,6 +7,10 @@
 #include <cstdlib>
 #include <memory>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "dispatch.h"
 #include "threadpool.h"
 
@@ -61,8 +65,13 @@ void prefetch_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb
   }
 }
 
+// The largest mr, kc and mr × kc of any kernel table.
+// A panel packed from pixels may be written up to 16 floats past its last row: mr < kMaxMr leaves room.
+constexpr int64_t kMaxMr = 16, kMaxKc = 512, kMaxPanel = kMaxMr * kMaxKc;
+
 // op(A) as a float matrix: element (i, p) at a[i·rs + p·cs].
 struct FloatA {
+  static constexpr bool kSkipsZeros = false;
   const float* a;
   int64_t rs, cs;
 
@@ -75,47 +84,107 @@ struct FloatA {
   }
 };
 
-// op(A) standardized from bytes: the batch (samples × pixels), or transposed (pixels × samples).
+// op(A) standardized from bytes: the batch (samples × pixels), or transposed (pixels × samples). Its product is
+// taken in the form that lets zero pixels cost nothing. With A = (P − 1·μᵀ)·diag(s) for pixels P:
+//   batch:      A·B  = (P·diag(s))·B − 1·((μ∘s)ᵀ·B)
+//   transpose:  Aᵀ·B = (diag(s)·Pᵀ)·B − (μ∘s)·(1ᵀ·B)
+// Both corrections are one more step of k: B's packed block gets an extra row (B's rows weighted by μ∘s, or
+// summed), which the A panel multiplies by −1, or by −μ_i·s_i for its pixel i. A panel then lists only the
+// steps of k where one of its rows has a non-zero pixel: for MNIST, a third in panels of 6. The
+// transpose is read from a copy of the batch transposed once per product, so both pack contiguous rows.
 struct BytesA {
+  static constexpr bool kSkipsZeros = true;
   const ByteRows& x;
   bool trans;
   const IsaKernels& kern;
+  const uint8_t* transposed;  // with trans: pixel i of sample p at transposed[i·k + p]
+  int64_t k;
 
-  // The batch itself has its samples' pixels contiguous: the row layout. Its transpose: k-major.
-  bool row_layout() const { return !trans; }
+  bool row_layout() const { return true; }
+  float scale(int64_t pixel) const { return x.inv_std[x.per_pixel ? pixel : 0]; }
+  float shift(int64_t pixel) const { return x.mean[x.per_pixel ? pixel : 0] * scale(pixel); }
+  // Weight of B's row p (absolute k) in the extra row of its packed block.
+  float correction_weight(int64_t p) const { return trans ? 1.0f : shift(p); }
 
-  void pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch, float* out) const {
-    if (!trans) {
-      // A(i, p) = pixel p of sample i: each row a contiguous run of pixels, converted by the ISA's kernel.
-      const int64_t offset = x.per_pixel ? p0 : 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[i0 + r]) * x.row_length + p0;
-        kern.standardize_row(src, x.mean + offset, x.inv_std + offset, x.per_pixel, out + r * pitch, kb);
-      }
-      for (int64_t r = rows; r < mr; ++r) std::fill(out + r * pitch, out + r * pitch + kb, 0.0f);
-      return;
+  const uint8_t* row(int64_t i, int64_t p0) const {
+    return trans ? transposed + i * k + p0 : x.bytes + static_cast<int64_t>(x.rows[i]) * x.row_length + p0;
+  }
+
+  // Packs the rows × kb block at (i0, p0) into a panel of mr rows for the indexed microkernel, the correction
+  // step last; offsets[q] is the packed B row (kb × nr, then the extra row) that entry q multiplies. Returns
+  // the number of entries; offsets may be written up to 16 entries past it.
+  int64_t pack(int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch, int64_t nr, float* out,
+               int32_t* offsets) const {
+    const uint8_t* src[kMaxMr];
+    float row_scale[kMaxMr];
+    for (int64_t r = 0; r < rows; ++r) {
+      src[r] = row(i0 + r, p0);
+      row_scale[r] = trans ? scale(i0 + r) : x.per_pixel ? 1.0f : x.inv_std[0];
     }
-    // A(i, p) = pixel i of sample p: for each sample, its run of `rows` pixels from i0 on.
-    const int64_t offset = x.per_pixel ? i0 : 0;
-    for (int64_t p = 0; p < kb; ++p) {
-      const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length + i0;
-      kern.standardize_row(src, x.mean + offset, x.inv_std + offset, x.per_pixel, out + p * mr, rows);
-      for (int64_t r = rows; r < mr; ++r) out[p * mr + r] = 0.0f;
-    }
+    const float* step_scale = !trans && x.per_pixel ? x.inv_std + p0 : nullptr;
+    const int64_t kept = kern.pack_pixels(src, rows, kb, step_scale, row_scale, mr, pitch, out, offsets);
+    for (int64_t r = 0; r < mr; ++r) out[r * pitch + kept] = r >= rows ? 0.0f : trans ? -shift(i0 + r) : -1.0f;
+    for (int64_t q = 0; q < kept; ++q) offsets[q] *= static_cast<int32_t>(nr);
+    offsets[kept] = static_cast<int32_t>(kb * nr);
+    return kept + 1;
   }
 
   void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
-    if (!trans) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t* src = x.bytes + static_cast<int64_t>(x.rows[i0 + r]) * x.row_length + p0;
-        for (int64_t p = 0; p < kb; p += 64) __builtin_prefetch(src + p, 0, 2);
-      }
-    } else {
-      for (int64_t p = 0; p < kb; ++p)
-        __builtin_prefetch(x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length + i0, 0, 2);
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* src = row(i0 + r, p0);
+      for (int64_t p = 0; p < kb; p += 64) __builtin_prefetch(src + p, 0, 2);
     }
   }
 };
+
+// out[i·samples + p] = pixel i of sample p, for the m pixels and the samples of the batch; 16 × 16 blocks.
+void transpose_pixels(const ByteRows& x, int64_t m, int64_t samples, uint8_t* out) {
+  const int64_t blocks = ceil_div(samples, 16);
+  const int64_t units = std::min<int64_t>(blocks, 4 * ThreadPool::instance().threads());
+  ThreadPool::instance().run(m * samples >= (int64_t(1) << 16) ? units : 1, [&](int64_t task, int) {
+    const int64_t tasks = m * samples >= (int64_t(1) << 16) ? units : 1;
+    for (int64_t blk = blocks * task / tasks; blk < blocks * (task + 1) / tasks; ++blk) {
+      const int64_t p0 = blk * 16, np = std::min<int64_t>(16, samples - p0);
+      const uint8_t* src[16];
+      for (int64_t p = 0; p < np; ++p) src[p] = x.bytes + static_cast<int64_t>(x.rows[p0 + p]) * x.row_length;
+      int64_t i0 = 0;
+#if defined(__SSE2__)
+      if (np == 16) {
+        for (; i0 + 16 <= m; i0 += 16) {
+          __m128i r[16], t[16];
+          for (int j = 0; j < 16; ++j) r[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[j] + i0));
+          // Four rounds of interleaving, each doubling the run of one pixel's samples: 2, 4, 8, 16 bytes.
+          for (int j = 0; j < 8; ++j) {
+            t[j] = _mm_unpacklo_epi8(r[2 * j], r[2 * j + 1]);
+            t[j + 8] = _mm_unpackhi_epi8(r[2 * j], r[2 * j + 1]);
+          }
+          for (int h = 0; h < 16; h += 8) {
+            for (int j = 0; j < 4; ++j) {
+              r[h + j] = _mm_unpacklo_epi16(t[h + 2 * j], t[h + 2 * j + 1]);
+              r[h + j + 4] = _mm_unpackhi_epi16(t[h + 2 * j], t[h + 2 * j + 1]);
+            }
+          }
+          // r[q + j] for q = 0, 4, 8, 12: pixels q … q + 3 of samples 4j … 4j + 3.
+          for (int q = 0; q < 16; q += 4) {
+            t[q] = _mm_unpacklo_epi32(r[q], r[q + 1]);
+            t[q + 1] = _mm_unpackhi_epi32(r[q], r[q + 1]);
+            t[q + 2] = _mm_unpacklo_epi32(r[q + 2], r[q + 3]);
+            t[q + 3] = _mm_unpackhi_epi32(r[q + 2], r[q + 3]);
+          }
+          for (int q = 0; q < 16; q += 4) {
+            const __m128i col[4] = {_mm_unpacklo_epi64(t[q], t[q + 2]), _mm_unpackhi_epi64(t[q], t[q + 2]),
+                                    _mm_unpacklo_epi64(t[q + 1], t[q + 3]), _mm_unpackhi_epi64(t[q + 1], t[q + 3])};
+            for (int c = 0; c < 4; ++c)
+              _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (i0 + q + c) * samples + p0), col[c]);
+          }
+        }
+      }
+#endif
+      for (int64_t i = i0; i < m; ++i)
+        for (int64_t p = 0; p < np; ++p) out[i * samples + p0 + p] = src[p][i];
+    }
+  });
+}
 
 // Element (p, j) of op(B) is b[p·rs + j·cs]; packs kb × cols of it into a (kb × nr) k-major panel.
 void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, float* out) {
@@ -135,8 +204,6 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, in
   }
 }
 
-// The largest mr × kc of any kernel table.
-constexpr int64_t kMaxPanel = 16 * 512;
 
 // Below this many flops a parallel region costs more than it saves.
 constexpr double kParallelFlops = 1 << 20;
@@ -178,16 +245,19 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
 template <typename ASource>
 void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
                   const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc, const Epilogue& ep) {
+  constexpr bool kSkips = ASource::kSkipsZeros;
   ThreadPool& pool = ThreadPool::instance();
-  const int mr = kern.mr, nr = kern.nr;
-  const int64_t kb_max = balanced_block(k, kern.kc, 1);
+  const int mr = kSkips ? kern.indexed_mr : kern.mr, nr = kSkips ? kern.indexed_nr : kern.nr;
+  // An A panel that skips zeros has one more step (the correction), which must still fit its rows kc apart.
+  const int64_t kb_max = balanced_block(k, kern.kc - (kSkips ? 1 : 0), 1);
   const int64_t nb_max = balanced_block(n, kern.nc, nr);
   const int64_t m_panels = ceil_div(m, mr);
   const int64_t units = work_units(m_panels, 2.0 * m * n * k);
   // With few rows, split the columns instead, so a small batch still uses every thread.
   const bool split_columns = units > 1 && m_panels < 2 * pool.threads();
 
-  Buffer b_block = make_buffer(kb_max * nb_max);
+  // Packed B panels (kb × nr each), followed by their correction row when A skips zeros.
+  Buffer b_block = make_buffer((kb_max + (kSkips ? 1 : 0)) * nb_max);
   const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
 
   for (int64_t jc = 0; jc < n; jc += nb_max) {
@@ -195,6 +265,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
     const int64_t n_panels = ceil_div(nb, nr);
     for (int64_t pc = 0; pc < k; pc += kb_max) {
       const int64_t kb = std::min(kb_max, k - pc);
+      const int64_t b_rows = kb + (kSkips ? 1 : 0);
       const bool last = pc + kb == k;
       const float beta_block = pc == 0 ? beta : 1.0f;
 
@@ -204,8 +275,16 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
         const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : n_panels;
         for (int64_t jp = first; jp < end; ++jp) {
           const int64_t j0 = jp * nr;
-          pack_b(b + pc * rs_b + (jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, nb - j0), nr,
-                 b_block.get() + jp * kb * nr);
+          float* panel = b_block.get() + jp * b_rows * nr;
+          pack_b(b + pc * rs_b + (jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, nb - j0), nr, panel);
+          if constexpr (kSkips) {
+            float* extra = panel + kb * nr;
+            std::fill(extra, extra + nr, 0.0f);
+            for (int64_t p = 0; p < kb; ++p) {
+              const float w = a.correction_weight(pc + p);
+              for (int64_t j = 0; j < nr; ++j) extra[j] += w * panel[p * nr + j];
+            }
+          }
         }
       });
 
@@ -219,9 +298,15 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
         }
         // One micro-panel of A (kb × mr) stays in L1 while it sweeps the B block.
         alignas(64) float a_panel[kMaxPanel];
+        alignas(64) int32_t offsets[kMaxKc + 16];
         for (int64_t ip = ip0; ip < ip1; ++ip) {
           const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
-          a.pack(i0, rows, pc, kb, mr, kern.kc, a_panel);
+          int64_t entries = kb;
+          if constexpr (kSkips) {
+            entries = a.pack(i0, rows, pc, kb, mr, kern.kc, nr, a_panel, offsets);
+          } else {
+            a.pack(i0, rows, pc, kb, mr, kern.kc, a_panel);
+          }
           if (ip + 1 < ip1) {
             const int64_t next = i0 + mr;
             a.prefetch(next, std::min<int64_t>(mr, m - next), pc, kb);
@@ -229,7 +314,12 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, nb - j0);
             float* tile = c + i0 * ldc + jc + j0;
-            microkernel(kb, a_panel, b_block.get() + jp * kb * nr, tile, ldc, rows, cols, alpha, beta_block);
+            const float* panel = b_block.get() + jp * b_rows * nr;
+            if constexpr (kSkips) {
+              kern.gemm_indexed(entries, offsets, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
+            } else {
+              microkernel(kb, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
+            }
             if (last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, jc + j0, ep);
           }
         }
@@ -273,7 +363,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   const IsaKernels& kern = kernels();
   if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
-  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a, kern}, b, rs_b, cs_b, beta, c, ldc, ep);
+  std::unique_ptr<uint8_t[]> transposed;
+  if (trans_a) {
+    transposed.reset(new uint8_t[static_cast<size_t>(m * k)]);
+    transpose_pixels(a, m, k, transposed.get());
+  }
+  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a, kern, transposed.get(), k}, b, rs_b, cs_b, beta, c, ldc, ep);
 }
 
 }  // namespace fastmlp

@@ -28,6 +28,12 @@ struct Epilogue {
 using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc,
                              int64_t m, int64_t n, float alpha, float beta);
 
+// The same over a panel that lists only some rows of the B panel: entry q of the A panel (row layout, rows kc
+// apart) multiplies the B row that starts offsets[q] floats into b_panel. A panel packed from pixels leaves
+// out the steps where all of its rows are zero, which need no arithmetic.
+using IndexedKernel = void (*)(int64_t entries, const int32_t* offsets, const float* a_panel, const float* b_panel,
+                               float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta);
+
 // Skinny GEMM for n <= skinny_nr: c (m×n) = alpha·A·b_packed + beta·c, reading A(i, p) at
 // a[i·rs_a + p·cs_a] without packing it. b_packed is (k × skinny_nr), zero-padded.
 using SkinnyKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
@@ -38,6 +44,14 @@ using SkinnyKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, cons
 using RowsKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
                             int64_t cs_a, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// Packs rows of pixels (row r's kb bytes at src[r]) into an A panel in the row layout for the indexed
+// microkernel: keeps the steps p where some row's pixel is non-zero, writes them to pixels[0, kept) and
+// out[r·pitch + q] = src[r][pixels[q]] · step_scale[pixels[q]] · row_scale[r] (no step_scale: 1), zero for
+// rows ≥ `rows` up to mr. Returns kept. kb ≤ 512; pixels and each row of out may be written up to 16
+// entries past kept.
+using PixelPacker = int64_t (*)(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,
+                                const float* row_scale, int mr, int64_t pitch, float* out, int32_t* pixels);
+
 struct IsaKernels {
   const char* name;
   int mr, nr;      // register tile of the microkernel
@@ -47,9 +61,13 @@ struct IsaKernels {
   // The same over an A panel in the row layout (row r at a_panel + r·kc): a row-major A packs into it with
   // contiguous copies instead of a transposing scatter.
   MicroKernel gemm_microkernel_rows;
+  // The indexed microkernel has its own tile: fewer rows share more of their zeros.
+  int indexed_mr, indexed_nr;
+  IndexedKernel gemm_indexed;
   SkinnyKernel gemm_skinny;
   RowsKernel gemm_rows;
   int rows_max;    // most rows of A that gemm_rows is used for
+  PixelPacker pack_pixels;
 
   // Epilogue over one tile of C (m×n, stride ldc) whose first column is col0 and first row row0.
   void (*epilogue)(float* c, int64_t ldc, int64_t m, int64_t n, int64_t row0, int64_t col0, const Epilogue& ep);

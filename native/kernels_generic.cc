@@ -7,21 +7,33 @@ namespace {
 constexpr int kMr = 4, kNr = 8, kKc = 256, kNc = 512, kSkinnyNr = 8;
 
 // c (m×n) = alpha·(a_panel · b_panel (kc×8)) + beta·c, m ≤ 4, n ≤ 8; A is (kc×4) k-major, or with kRows
-// (4 × kc) with rows kKc apart.
-template <bool kRows>
-void gemm_4x8_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-                      float alpha, float beta) {
+// (4 × kc) with rows kKc apart. With kIndexed, step p reads the B row at b + offsets[p] instead of the next.
+template <bool kRows, bool kIndexed>
+inline void tile_4x8(int64_t kc, const int32_t* offsets, const float* a, const float* b, float* c, int64_t ldc,
+                     int64_t m, int64_t n, float alpha, float beta) {
   float acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kc; ++p) {
+    const float* bp = kIndexed ? b + offsets[p] : b;
     for (int r = 0; r < kMr; ++r)
-      for (int j = 0; j < kNr; ++j) acc[r][j] += a[kRows ? r * kKc : r] * b[j];
+      for (int j = 0; j < kNr; ++j) acc[r][j] += a[kRows ? r * kKc : r] * bp[j];
     a += kRows ? 1 : kMr;
-    b += kNr;
+    if (!kIndexed) b += kNr;
   }
   for (int64_t r = 0; r < m; ++r) {
     float* row = c + r * ldc;
     for (int64_t j = 0; j < n; ++j) row[j] = alpha * acc[r][j] + (beta != 0.0f ? beta * row[j] : 0.0f);
   }
+}
+
+template <bool kRows>
+void gemm_4x8_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                      float alpha, float beta) {
+  tile_4x8<kRows, false>(kc, nullptr, a, b, c, ldc, m, n, alpha, beta);
+}
+
+void gemm_4x8_indexed_generic(int64_t entries, const int32_t* offsets, const float* a, const float* b, float* c,
+                              int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+  tile_4x8<true, true>(entries, offsets, a, b, c, ldc, m, n, alpha, beta);
 }
 
 // c (m×n) = alpha·A·b + beta·c for n ≤ 8, A read in place, one row at a time.
@@ -43,7 +55,8 @@ void gemm_skinny_1x8_generic(int64_t m, int64_t n, int64_t k, float alpha, const
 
 extern const IsaKernels kGenericKernels = {
     "generic",       kMr,          kNr,  kKc, kNc, kSkinnyNr, gemm_4x8_generic<false>, gemm_4x8_generic<true>,
-    gemm_skinny_1x8_generic, gemm_rows, kRowsMax, epilogue,
+    kMr, kNr, gemm_4x8_indexed_generic,
+    gemm_skinny_1x8_generic, gemm_rows, kRowsMax, pack_pixels, epilogue,
     sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
     momentum,        adam,
 };

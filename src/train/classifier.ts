@@ -3,7 +3,7 @@ import type { ImageSet } from '../data/dataset.js';
 import { inverseStd } from '../data/normalize.js';
 import { native, type StandardizedRows } from '../native.js';
 import { softmaxInto } from '../nn/layers.js';
-import { matrix } from '../nn/matrix.js';
+import { matrix, type LayerInput } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { fromCheckpoint } from './snapshot.js';
@@ -30,6 +30,13 @@ export interface Evaluation {
 
 /** Images predicted per batch: bounds the buffers while keeping GEMMs efficient. */
 const BATCH = 4096;
+
+/**
+ * From this many images on, bytes go to the first GEMM as bytes, which skips their zero pixels; below it,
+ * packing the weights for that GEMM would cost more than it saves, and the images are standardized first.
+ * predict and predictAsync follow the same rule, so they give the same bits.
+ */
+const BYTES_FROM = 64;
 
 export class Classifier {
   readonly features: number;
@@ -62,12 +69,19 @@ export class Classifier {
     const count = images.length / this.features;
     const labels = new Int32Array(count);
     const probabilities = new Float32Array(count * this.classes);
-    const x = new Float32Array(Math.min(count, BATCH) * this.features);
+    const asBytes = this.asBytes(images, count, scale);
+    const x = asBytes ? undefined : new Float32Array(Math.min(count, BATCH) * this.features);
     for (let start = 0; start < count; start += BATCH) {
       const rows = Math.min(BATCH, count - start);
-      const view = x.subarray(0, rows * this.features);
-      this.standardize(images, start, rows, scale, view);
-      const p = this.model.predict(matrix(rows, this.features, view));
+      let input: LayerInput;
+      if (asBytes) {
+        input = { rows, cols: this.features, source: this.byteRows(asBytes, start, rows) };
+      } else {
+        const view = x!.subarray(0, rows * this.features);
+        this.standardize(images, start, rows, scale, view);
+        input = matrix(rows, this.features, view);
+      }
+      const p = this.model.predict(input);
       probabilities.set(p.data, start * this.classes);
       native.argmax(p.data, rows, this.classes, labels.subarray(start, start + rows));
     }
@@ -83,10 +97,10 @@ export class Classifier {
       throw new RangeError(`Expected images to hold a positive multiple of ${this.features} pixels but received ${images.length}`);
     }
     const count = images.length / this.features;
+    const asBytes = this.asBytes(images, count, scale);
     let h: Float32Array | StandardizedRows;
-    if (images instanceof Uint8Array && scale === 'byte') {
-      // Bytes stay bytes: the first GEMM standardizes them as it packs them.
-      h = { bytes: images, rowLength: this.features, rows: Int32Array.from({ length: count }, (_, i) => i), mean: this.mean, invStd: this.invStd };
+    if (asBytes) {
+      h = this.byteRows(asBytes, 0, count);
     } else {
       h = new Float32Array(count * this.features);
       this.standardize(images, 0, count, scale, h);
@@ -121,6 +135,16 @@ export class Classifier {
       loss -= Math.log(Math.max(probabilities[i * this.classes + actual]!, 1e-30));
     }
     return { accuracy: correct / set.count, loss: loss / set.count, confusion, count: set.count };
+  }
+
+  /** The images as bytes when the first GEMM should take them so (see BYTES_FROM). */
+  private asBytes(images: Uint8Array | Float32Array | ArrayLike<number>, count: number, scale: PixelScale): Uint8Array | undefined {
+    return images instanceof Uint8Array && scale === 'byte' && count >= BYTES_FROM ? images : undefined;
+  }
+
+  /** Images start … start + rows of the bytes, standardized by the first GEMM as it packs them. */
+  private byteRows(bytes: Uint8Array, start: number, rows: number): StandardizedRows {
+    return { bytes, rowLength: this.features, rows: Int32Array.from({ length: rows }, (_, i) => start + i), mean: this.mean, invStd: this.invStd };
   }
 
   private standardize(images: Uint8Array | Float32Array | ArrayLike<number>, start: number, rows: number, scale: PixelScale, out: Float32Array): void {

@@ -147,34 +147,107 @@ describe.each(isas)('gemm on %s', (isa: Isa) => {
   });
 });
 
+/** Pixels that look like MNIST: mostly zero, some samples blank, some pixels never lit, or every byte drawn. */
+function pixelBytes(rng: Rng, samples: number, rowLength: number, kind: 'sparse' | 'dense'): Uint8Array {
+  const bytes = new Uint8Array(samples * rowLength);
+  const darkPixel = Array.from({ length: rowLength }, () => rng.uniformInt(4) === 0);
+  for (let i = 0; i < samples; i++) {
+    if (kind === 'sparse' && rng.uniformInt(10) === 0) continue;
+    for (let p = 0; p < rowLength; p++) {
+      if (kind === 'sparse' && (darkPixel[p] || rng.uniformInt(5) !== 0)) continue;
+      bytes[i * rowLength + p] = rng.uniformInt(256);
+    }
+  }
+  return bytes;
+}
+
+/**
+ * op(A)·B in float64 for A standardized from bytes, with the float32 bound of a product over k + 1 steps whose
+ * terms are s·P·B and μ·s·B: the kernel takes (P·s)·B − (μ·s)·B, so those are the magnitudes it rounds.
+ */
+function standardizedReference(
+  trans: boolean, m: number, n: number, k: number, bytes: Uint8Array, rowLength: number, rows: Int32Array,
+  mean: Float32Array, invStd: Float32Array, b: Float32Array,
+): { value: Float64Array; bound: Float64Array } {
+  const u = 2 ** -24, gamma = ((k + 2) * u) / (1 - (k + 2) * u);
+  const value = new Float64Array(m * n), bound = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0, abs = 0;
+      for (let p = 0; p < k; p++) {
+        const [sample, pixel] = trans ? [p, i] : [i, p];
+        const mu = mean.length === 1 ? mean[0]! : mean[pixel]!;
+        const s = invStd.length === 1 ? invStd[0]! : invStd[pixel]!;
+        const x = bytes[rows[sample]! * rowLength + pixel]!;
+        const y = b[p * n + j]!;
+        sum += (x - mu) * s * y;
+        abs += (x * s + Math.abs(mu * s)) * Math.abs(y);
+      }
+      value[i * n + j] = sum;
+      bound[i * n + j] = 2 * (gamma * abs + u * Math.abs(sum)) + 1e-30;
+    }
+  }
+  return { value, bound };
+}
+
+function worstRatio(actual: Float32Array, { value, bound }: { value: Float64Array; bound: Float64Array }): number {
+  let worst = 0;
+  for (let i = 0; i < value.length; i++) {
+    const ratio = Math.abs(actual[i]! - value[i]!) / bound[i]!;
+    if (!(ratio <= worst)) worst = ratio;
+  }
+  return worst;
+}
+
 describe('gemm with A standardized from bytes', () => {
-  it.each(native.supportedIsas())('gives bit for bit what the standardized float batch gives, on %s', (isa: Isa) => {
+  it.each(native.supportedIsas())('matches the float64 product of the standardized batch, sparse or dense, on %s', (isa: Isa) => {
     native.setIsa(isa);
     const rng = new Rng(18);
-    const rowLength = 45, samples = 300;
-    const bytes = Uint8Array.from({ length: samples * rowLength }, () => rng.uniformInt(256));
-    for (const perPixel of [false, true]) {
-      const mean = perPixel ? randomArray(rng, rowLength, 0, 255) : Float32Array.of(33.3);
-      const invStd = perPixel ? randomArray(rng, rowLength, 0.01, 0.1) : Float32Array.of(1 / 78.6);
-      for (const [batch, pixels, n] of [[37, 45, 40], [1, 13, 17], [250, 44, 70], [29, 45, 9]] as const) {
-        const rows = Int32Array.from({ length: batch }, () => rng.uniformInt(samples));
-        const x = new Float32Array(batch * rowLength);
-        native.standardize({ pixels: bytes, rowLength, indices: rows, mean, invStd, out: x });
-        const source = { bytes, rowLength, rows, mean, invStd };
-        // The batch as A (batch × pixels) …
-        const w = randomArray(rng, pixels * n);
-        const expected = new Float32Array(batch * n), actual = new Float32Array(batch * n);
-        native.gemm({ m: batch, n, k: pixels, a: x, lda: rowLength, b: w, c: expected });
-        native.gemm({ m: batch, n, k: pixels, a: source, b: w, c: actual });
-        expect(actual).toEqual(expected);
-        // … and transposed (pixels × batch), as the weight gradient Xᵀ·dY reads it.
-        const dy = randomArray(rng, batch * n);
-        const gExpected = new Float32Array(pixels * n), gActual = new Float32Array(pixels * n);
-        native.gemm({ transA: true, m: pixels, n, k: batch, a: x, lda: rowLength, b: dy, c: gExpected });
-        native.gemm({ transA: true, m: pixels, n, k: batch, a: source, b: dy, c: gActual });
-        expect(gActual).toEqual(gExpected);
+    const samples = 300;
+    for (const kind of ['sparse', 'dense'] as const) {
+      for (const perPixel of [false, true]) {
+        // Pixel counts above kc (512 at most) take several blocks of k; 45 and 13 leave tails of every panel.
+        for (const [batch, pixels, n, rowLength] of [[37, 45, 40, 45], [1, 13, 17, 45], [250, 44, 70, 45], [29, 45, 9, 45], [40, 1100, 33, 1100], [13, 5, 400, 7]] as const) {
+          const bytes = pixelBytes(rng, samples, rowLength, kind);
+          const mean = perPixel ? randomArray(rng, rowLength, 0, 255) : Float32Array.of(33.3);
+          const invStd = perPixel ? randomArray(rng, rowLength, 0.01, 0.1) : Float32Array.of(1 / 78.6);
+          const rows = Int32Array.from({ length: batch }, () => rng.uniformInt(samples));
+          const source = { bytes, rowLength, rows, mean, invStd };
+          const label = JSON.stringify({ kind, perPixel, batch, pixels, n });
+          // The batch as A (batch × pixels) …
+          const w = randomArray(rng, pixels * n);
+          const forward = new Float32Array(batch * n);
+          native.gemm({ m: batch, n, k: pixels, a: source, b: w, c: forward });
+          const f = standardizedReference(false, batch, n, pixels, bytes, rowLength, rows, mean, invStd, w);
+          expect(worstRatio(forward, f), `forward ${label}`).toBeLessThanOrEqual(1);
+          // … and transposed (pixels × batch), as the weight gradient Xᵀ·dY reads it.
+          const dy = randomArray(rng, batch * n);
+          const gradient = new Float32Array(pixels * n);
+          native.gemm({ transA: true, m: pixels, n, k: batch, a: source, b: dy, c: gradient });
+          const g = standardizedReference(true, pixels, n, batch, bytes, rowLength, rows, mean, invStd, dy);
+          expect(worstRatio(gradient, g), `transposed ${label}`).toBeLessThanOrEqual(1);
+        }
       }
     }
+  });
+
+  it('gives bit-identical results from bytes for any thread count', () => {
+    const rng = new Rng(19);
+    const [batch, pixels, n] = [500, 784, 256];
+    const bytes = pixelBytes(rng, batch, pixels, 'sparse');
+    const source = { bytes, rowLength: pixels, rows: Int32Array.from({ length: batch }, (_, i) => i), mean: Float32Array.of(33.3), invStd: Float32Array.of(1 / 78.6) };
+    const w = randomArray(rng, pixels * n), dy = randomArray(rng, batch * n);
+    const results: Buffer[] = [];
+    for (const threads of [1, 2, 3]) {
+      native.setThreads(threads);
+      const forward = new Float32Array(batch * n), gradient = new Float32Array(pixels * n);
+      native.gemm({ m: batch, n, k: pixels, a: source, b: w, c: forward });
+      native.gemm({ transA: true, m: pixels, n, k: batch, a: source, b: dy, c: gradient });
+      results.push(Buffer.concat([Buffer.from(forward.buffer), Buffer.from(gradient.buffer)]));
+    }
+    native.setThreads(initialThreads);
+    expect(Buffer.compare(results[1]!, results[0]!)).toBe(0);
+    expect(Buffer.compare(results[2]!, results[0]!)).toBe(0);
   });
 
   it('checks the byte rows before reading them', () => {

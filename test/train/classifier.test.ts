@@ -59,7 +59,8 @@ describe.each(['global', 'per-pixel'] as const)('a classifier with %s standardiz
       for (let i = 0; i < other.probabilities.length; i++) {
         worst = Math.max(worst, Math.abs(other.probabilities[i]! - fromBytes.probabilities[i]!));
       }
-      expect(worst).toBeLessThan(1e-6);
+      // Bytes take the first GEMM's sparse form, (P·s)·W − (μ·s)·W, floats the dense one: rounding apart.
+      expect(worst).toBeLessThan(1e-5);
     }
   });
 
