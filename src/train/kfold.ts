@@ -88,7 +88,7 @@ export function trainKFold(options: KFoldOptions): KFoldResult {
   const normalization = computeStandardization(train, recipe.normalization);
   const trainLoader = new BatchLoader(samples(train, normalization));
   const testLoader = new BatchLoader(samples(test, normalization));
-  const testIndices = Int32Array.from({ length: test.count }, (_, i) => i);
+  const testIndices = testLoader.packingOrder(Int32Array.from({ length: test.count }, (_, i) => i));
 
   const splits =
     recipe.folds === 1
@@ -117,13 +117,13 @@ export function trainKFold(options: KFoldOptions): KFoldResult {
     const optimizer = createOptimizer(recipe.optimizer, recipe.weightDecay);
     const order = split.train.slice();
     const bestParams = model.params.slice();
-    // Loss and accuracy do not depend on the order; ascending indices read the pixels sequentially.
-    const trainPart = split.train.slice().sort();
-    const validPart = split.validation.slice().sort();
+    // Loss and accuracy do not depend on the order: the one that packs fastest.
+    const trainPart = trainLoader.packingOrder(split.train);
+    const validPart = trainLoader.packingOrder(split.validation);
     const history: EpochMetrics[] = [];
     let bestIndex = -1;
     if (at) {
-      restoreFold(at, { model, optimizer, foldRng, order, trainPart, bestParams, history });
+      restoreFold(at, { model, optimizer, foldRng, order, bestParams, history });
       bestIndex = at.bestIndex;
       batchesDone += at.epoch * batchesPerEpoch;
     }
@@ -268,9 +268,11 @@ function checkResumable(state: TrainingState, recipe: TrainRecipe, trainSamples:
 /** Puts a fold back as the state left it, after checking that the state fits the fold. */
 function restoreFold(
   state: TrainingState,
-  fold: { model: Mlp; optimizer: Optimizer; foldRng: Rng; order: Int32Array; trainPart: Int32Array; bestParams: Float32Array; history: EpochMetrics[] },
+  fold: { model: Mlp; optimizer: Optimizer; foldRng: Rng; order: Int32Array; bestParams: Float32Array; history: EpochMetrics[] },
 ): void {
-  const { model, order, trainPart } = fold;
+  const { model, order } = fold;
+  // order still holds the fold's training part as split; sorted, it is what a shuffle of it sorts to.
+  const trainPart = order.slice().sort();
   if (state.params.length !== model.params.length) {
     throw new ResumeStateError('resume', `the state holds ${state.params.length} parameters, the network ${model.params.length}`);
   }

@@ -37,6 +37,12 @@ export const EVALUATION_ROWS = 4000;
 /**
  * Turns a list of sample indices into a batch and its labels. The batch stays as bytes: the first inner
  * product standardizes it while packing it for its GEMM. Buffers and the batch object are reused.
+ *
+ * The GEMM packs a batch twelve samples at a time and skips the pixels that are zero in all of them, so it
+ * does less work when those samples have their zeros in the same places. The loader therefore orders the
+ * samples of each batch, and every evaluation list, by label and then by the first non-zero pixel (for
+ * MNIST, 39% of the steps remain instead of 50% for a random order). Losses, gradients and accuracies are
+ * sums over the samples, so the order changes none of them beyond rounding.
  */
 export class BatchLoader {
   private labelBuffer = new Int32Array(0);
@@ -46,10 +52,32 @@ export class BatchLoader {
   private arranged = new Uint8Array(0);
   private arrangedLabels = new Int32Array(0);
   private identity = new Int32Array(0);
+  private batchOrder = new Int32Array(0);
+  /** Per sample: label × (features + 1) + the index of its first non-zero pixel. */
+  private readonly packingKeys: Float64Array;
+  private sortBuffer = new Float64Array(0);
 
   constructor(readonly source: SampleSource) {
-    const { pixels, features, mean, invStd } = source;
+    const { pixels, features, mean, invStd, labels } = source;
     this.batch = { rows: 0, cols: features, source: { bytes: pixels, rowLength: features, rows: new Int32Array(0), mean, invStd } };
+    this.packingKeys = new Float64Array(labels.length);
+    for (let i = 0; i < labels.length; i++) {
+      let first = 0;
+      const row = i * features;
+      while (first < features && pixels[row + first] === 0) first++;
+      this.packingKeys[i] = labels[i]! * (features + 1) + first;
+    }
+  }
+
+  /** The indices sorted by packing key (ties by position), written to out: a permutation of the same samples. */
+  packingOrder(indices: Int32Array, out: Int32Array = new Int32Array(indices.length)): Int32Array {
+    if (this.sortBuffer.length < indices.length) this.sortBuffer = new Float64Array(indices.length);
+    const keys = this.sortBuffer.subarray(0, indices.length);
+    // key·2³² + position: exact in a double while keys stay below 2²¹, and a numeric sort needs no comparator.
+    for (let i = 0; i < indices.length; i++) keys[i] = this.packingKeys[indices[i]!]! * 4294967296 + i;
+    keys.sort();
+    for (let i = 0; i < keys.length; i++) out[i] = indices[keys[i]! % 4294967296]!;
+    return out;
   }
 
   /** A batch of the given samples, read where they lie. */
@@ -64,18 +92,24 @@ export class BatchLoader {
   }
 
   /**
-   * Copies the samples of an epoch, in its shuffled order, into one contiguous block: one streaming pass,
-   * after which every batch (loadArranged) reads its pixels sequentially instead of from scattered rows.
+   * Copies the samples of an epoch, batch after batch of its shuffled order (each batch's samples in packing
+   * order), into one contiguous block: one streaming pass, after which every batch (loadArranged) reads its
+   * pixels sequentially instead of from scattered rows.
    */
-  arrange(order: Int32Array): void {
+  arrange(order: Int32Array, batchSize: number): void {
     const { pixels, features, labels } = this.source;
     if (this.arranged.length !== order.length * features) {
       this.arranged = new Uint8Array(order.length * features);
       this.arrangedLabels = new Int32Array(order.length);
       this.identity = Int32Array.from({ length: order.length }, (_, i) => i);
+      this.batchOrder = new Int32Array(order.length);
     }
-    native.gatherRows({ bytes: pixels, rowLength: features, indices: order, out: this.arranged });
-    for (let i = 0; i < order.length; i++) this.arrangedLabels[i] = labels[order[i]!]!;
+    for (let start = 0; start < order.length; start += batchSize) {
+      const end = Math.min(order.length, start + batchSize);
+      this.packingOrder(order.subarray(start, end), this.batchOrder.subarray(start, end));
+    }
+    native.gatherRows({ bytes: pixels, rowLength: features, indices: this.batchOrder, out: this.arranged });
+    for (let i = 0; i < order.length; i++) this.arrangedLabels[i] = labels[this.batchOrder[i]!]!;
   }
 
   /** Samples [start, end) of the arranged epoch. */
@@ -101,7 +135,10 @@ export class BatchLoader {
   }
 }
 
-/** Mean loss and accuracy of the model over the given samples; NaN for an empty list. */
+/**
+ * Mean loss and accuracy of the model over the given samples; NaN for an empty list. Lists evaluated every
+ * epoch are best given in the loader's packingOrder.
+ */
 export function evaluate(model: Mlp, loader: BatchLoader, indices: Int32Array): { loss: number; accuracy: number } {
   if (indices.length === 0) return { loss: Number.NaN, accuracy: Number.NaN };
   let loss = 0;
@@ -136,7 +173,7 @@ export interface EpochPlan {
 export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } {
   const { recipe, model, optimizer, loader, order } = plan;
   shuffleInPlace(order, plan.random);
-  loader.arrange(order);
+  loader.arrange(order, recipe.batchSize);
   const batches = Math.ceil(order.length / recipe.batchSize);
   const stepsPerEpoch = batches;
   let loss = 0;
