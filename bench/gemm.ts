@@ -2,10 +2,16 @@
  * GEMM throughput on the shapes of one training step of the reference network (batch 2000) and a square,
  * ours at 1 thread and at all threads, against numpy's matmul on the same shapes and threads in the same run.
  * The two alternate (ours, numpy, ours, numpy) and each figure is the median over both passes' rounds.
+ * The "from pixels" shapes are the first layer's products as training runs them: A is a batch of MNIST
+ * training images given as bytes (standardized while packed, zero pixels skipped), numpy multiplies the
+ * same shape in floats; their GFLOP/s count the dense product's 2·m·n·k.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { native } from '../src/native.js';
+import { loadMnist } from '../src/data/dataset.js';
+import { computeStandardization, inverseStd } from '../src/data/normalize.js';
+import { native, type StandardizedRows } from '../src/native.js';
+import { BatchLoader } from '../src/train/trainer.js';
 import { median, round, timeCalls } from './stats.js';
 
 interface Shape {
@@ -14,6 +20,8 @@ interface Shape {
   n: number;
   k: number;
   op: 'NN' | 'TN' | 'NT';
+  /** A is a batch of MNIST images as bytes. */
+  pixels?: true;
 }
 
 const shapes: Shape[] = [
@@ -22,7 +30,20 @@ const shapes: Shape[] = [
   { name: 'backward dZ2·W2ᵀ', m: 2000, n: 256, k: 10, op: 'NT' },
   { name: 'forward A·W2', m: 2000, n: 10, k: 256, op: 'NN' },
   { name: 'square 1024³', m: 1024, n: 1024, k: 1024, op: 'NN' },
+  { name: 'X·W1 from pixels', m: 2000, n: 256, k: 784, op: 'NN', pixels: true },
+  { name: 'Xᵀ·dZ1 from pixels', m: 784, n: 256, k: 2000, op: 'TN', pixels: true },
 ];
+
+/** 2000 training images drawn by a fixed stride, in the order the trainer packs a batch. */
+async function pixelBatch(): Promise<StandardizedRows> {
+  const { train } = await loadMnist();
+  const normalization = computeStandardization(train, 'global');
+  const mean = normalization.mean, invStd = inverseStd(normalization);
+  const labels = Int32Array.from(train.labels);
+  const loader = new BatchLoader({ pixels: train.pixels, features: train.features, labels, mean, invStd });
+  const drawn = Int32Array.from({ length: 2000 }, (_, i) => (i * 7919) % train.count);
+  return { bytes: train.pixels, rowLength: train.features, rows: loader.packingOrder(drawn), mean, invStd };
+}
 
 const ROUNDS = 7;
 
@@ -31,10 +52,10 @@ function repsFor(s: Shape): number {
   return Math.max(3, Math.round(4e9 / (2 * s.m * s.n * s.k)));
 }
 
-function ours(s: Shape, threads: number): number[] {
+function ours(s: Shape, threads: number, pixels: StandardizedRows): number[] {
   native.setThreads(threads);
   const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
-  const a = fill(s.m * s.k), b = fill(s.k * s.n), c = new Float32Array(s.m * s.n);
+  const a = s.pixels ? pixels : fill(s.m * s.k), b = fill(s.k * s.n), c = new Float32Array(s.m * s.n);
   const args = { transA: s.op[0] === 'T', transB: s.op[1] === 'T', m: s.m, n: s.n, k: s.k, a, b, c };
   const seconds: number[] = [];
   for (let r = 0; r < ROUNDS; r++) seconds.push(timeCalls(() => native.gemm(args), 1, repsFor(s), r === 0 ? 3 : 0));
@@ -75,6 +96,7 @@ export interface GemmBenchRow {
 
 export async function benchGemm(): Promise<Record<string, unknown>> {
   const allThreads = native.getThreads();
+  const pixels = await pixelBatch();
   const threadCounts = allThreads > 1 ? [1, allThreads] : [1];
   const rows: GemmBenchRow[] = [];
   let numpyKernel: string | null = null;
@@ -82,7 +104,7 @@ export async function benchGemm(): Promise<Record<string, unknown>> {
     const samples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
     const numpySamples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
     for (let pass = 0; pass < 2; pass++) {
-      for (const s of shapes) samples.get(s.name)!.push(...ours(s, threads));
+      for (const s of shapes) samples.get(s.name)!.push(...ours(s, threads, pixels));
       const np = numpy(threads);
       if (np) {
         numpyKernel = np.kernel;
@@ -113,10 +135,10 @@ export async function benchGemm(): Promise<Record<string, unknown>> {
 export function printGemm(result: Record<string, unknown>): void {
   const rows = result.shapes as GemmBenchRow[];
   console.log(`isa ${String(result.isa)}, numpy kernel ${String(result.numpyKernel ?? 'n/a')}`);
-  console.log('shape                 op   m×n×k            threads  GFLOP/s  numpy  ours/numpy');
+  console.log('shape                  op   m×n×k            threads  GFLOP/s  numpy  ours/numpy');
   for (const r of rows) {
     console.log(
-      `${r.name.padEnd(21)} ${r.op}   ${`${r.m}×${r.n}×${r.k}`.padEnd(16)} ${String(r.threads).padStart(7)}  ${r.gflops
+      `${r.name.padEnd(22)} ${r.op}   ${`${r.m}×${r.n}×${r.k}`.padEnd(16)} ${String(r.threads).padStart(7)}  ${r.gflops
         .toFixed(1)
         .padStart(7)}  ${(r.numpyGflops?.toFixed(1) ?? '-').padStart(5)}  ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}`,
     );
