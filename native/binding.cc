@@ -387,6 +387,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("adamUpdate", &Addon::AdamUpdate),
                              InstanceMethod("getThreads", &Addon::GetThreads),
                              InstanceMethod("setThreads", &Addon::SetThreads),
+                             InstanceMethod("getCallerThreads", &Addon::GetCallerThreads),
+                             InstanceMethod("setCallerThreads", &Addon::SetCallerThreads),
                              InstanceMethod("getIsa", &Addon::GetIsa),
                              InstanceMethod("setIsa", &Addon::SetIsa),
                              InstanceMethod("supportedIsas", &Addon::SupportedIsas),
@@ -689,6 +691,16 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SetThreads(const Napi::CallbackInfo& info) {
     require_args(info, 1, "setThreads");
     ThreadPool::instance().set_threads(static_cast<int>(integer(info.Env(), info[0], "threads", 1, 256)));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetCallerThreads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), ThreadPool::caller_limit());
+  }
+
+  Napi::Value SetCallerThreads(const Napi::CallbackInfo& info) {
+    require_args(info, 1, "setCallerThreads");
+    ThreadPool::set_caller_limit(static_cast<int>(integer(info.Env(), info[0], "threads", 0, 256)));
     return info.Env().Undefined();
   }
 

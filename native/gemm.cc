@@ -140,7 +140,7 @@ struct BytesA {
 // out[i·samples + p] = pixel i of sample p, for the m pixels and the samples of the batch; 16 × 16 blocks.
 void transpose_pixels(const ByteRows& x, int64_t m, int64_t samples, uint8_t* out) {
   const int64_t blocks = ceil_div(samples, 16);
-  const int64_t units = std::min<int64_t>(blocks, 4 * ThreadPool::instance().threads());
+  const int64_t units = std::min<int64_t>(blocks, 4 * ThreadPool::instance().threads_for_caller());
   ThreadPool::instance().run(m * samples >= (int64_t(1) << 16) ? units : 1, [&](int64_t task, int) {
     const int64_t tasks = m * samples >= (int64_t(1) << 16) ? units : 1;
     for (int64_t blk = blocks * task / tasks; blk < blocks * (task + 1) / tasks; ++blk) {
@@ -210,7 +210,7 @@ constexpr double kParallelFlops = 1 << 20;
 
 // How many units of work to split `items` into: a few per thread, so a busy core does not hold up the rest.
 int64_t work_units(int64_t items, double flops) {
-  const int threads = ThreadPool::instance().threads();
+  const int threads = ThreadPool::instance().threads_for_caller();
   if (threads == 1 || flops < kParallelFlops) return 1;
   return std::min<int64_t>(items, 16 * threads);
 }
@@ -254,7 +254,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
   const int64_t m_panels = ceil_div(m, mr);
   const int64_t units = work_units(m_panels, 2.0 * m * n * k);
   // With few rows, split the columns instead, so a small batch still uses every thread.
-  const bool split_columns = units > 1 && m_panels < 2 * pool.threads();
+  const bool split_columns = units > 1 && m_panels < 2 * pool.threads_for_caller();
 
   // Packed B panels (kb × nr each), followed by their correction row when A skips zeros.
   Buffer b_block = make_buffer((kb_max + (kSkips ? 1 : 0)) * nb_max);

@@ -59,6 +59,19 @@ void ThreadPool::stop() {
   workers_.clear();
 }
 
+namespace {
+thread_local int caller_limit_ = 0;
+}  // namespace
+
+void ThreadPool::set_caller_limit(int threads) { caller_limit_ = threads; }
+
+int ThreadPool::caller_limit() { return caller_limit_; }
+
+int ThreadPool::threads_for_caller() const {
+  const int all = threads_.load();
+  return caller_limit_ > 0 && caller_limit_ < all ? caller_limit_ : all;
+}
+
 void ThreadPool::set_threads(int threads) {
   std::lock_guard<std::mutex> region(run_mutex_);
   if (threads == threads_.load()) return;
@@ -101,7 +114,7 @@ void ThreadPool::worker_loop(int slot) {
 void ThreadPool::run(int64_t tasks, const Task& fn) {
   if (tasks <= 0) return;
   std::unique_lock<std::mutex> region(run_mutex_, std::try_to_lock);
-  if (!region.owns_lock() || tasks == 1 || threads_.load() == 1) {
+  if (!region.owns_lock() || tasks == 1 || threads_for_caller() == 1) {
     for (int64_t task = 0; task < tasks; ++task) fn(task, 0);
     return;
   }

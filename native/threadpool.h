@@ -21,6 +21,12 @@ class ThreadPool {
   int threads() const { return threads_.load(); }
   void set_threads(int threads);
 
+  // A limit on the threads that regions started from the calling thread use (0: none), and the count such
+  // a region gets. An event loop that runs small products between requests keeps the other cores free.
+  static void set_caller_limit(int threads);
+  static int caller_limit();
+  int threads_for_caller() const;
+
   // Runs fn for every task in [0, tasks) and returns when all are done. Which thread runs which task
   // never changes a result: callers split work so that each task's output is independent of the others.
   // A call made while the pool is busy (another caller, or from inside a task) runs inline on its thread.

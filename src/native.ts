@@ -166,6 +166,13 @@ export interface NativeAddon {
   getThreads(): number;
   /** Sets the pool size, from 1 to 256. Default: the number of cores. */
   setThreads(threads: number): void;
+  /** The limit set by setCallerThreads for the calling JavaScript thread; 0 when there is none. */
+  getCallerThreads(): number;
+  /**
+   * Limits the threads that native calls made from the calling JavaScript thread use, 1 to 256, or 0 for
+   * no limit (the default). Results do not depend on it. Async calls run elsewhere and are not limited.
+   */
+  setCallerThreads(threads: number): void;
   /** The instruction set the kernels use now. */
   getIsa(): Isa;
   /** Forces an instruction set this CPU supports (also FASTMLP_ISA at load time). */
@@ -201,3 +208,14 @@ function load(): NativeAddon {
 
 /** The addon, loaded once per thread (it is context-aware, so every worker thread may load it). */
 export const native: NativeAddon = load();
+
+/** Runs fn with the native calls it makes from this thread limited to `threads` threads (setCallerThreads). */
+export function withCallerThreads<T>(threads: number, fn: () => T): T {
+  const before = native.getCallerThreads();
+  native.setCallerThreads(threads);
+  try {
+    return fn();
+  } finally {
+    native.setCallerThreads(before);
+  }
+}

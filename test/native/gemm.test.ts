@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { native, type GemmArgs, type Isa } from '../../src/native.js';
+import { native, withCallerThreads, type GemmArgs, type Isa } from '../../src/native.js';
 import { Rng } from '../../src/nn/rng.js';
 import { gemmReference, randomArray, sigmoid, type GemmCase } from '../helpers/reference.js';
 
@@ -285,6 +285,26 @@ describe('gemm threads and async', () => {
     expect(Buffer.compare(Buffer.from(results[3]!.buffer), Buffer.from(results[1]!.buffer))).toBe(0);
     expect(Buffer.compare(Buffer.from(results[5]!.buffer), Buffer.from(results[1]!.buffer))).toBe(0);
     expect(Buffer.compare(Buffer.from(results[4]!.buffer), Buffer.from(results[0]!.buffer))).toBe(0);
+  });
+
+  it('limits the threads of the calling thread alone, without changing a result', () => {
+    const rng = new Rng(20);
+    const [m, n, k] = [300, 200, 400];
+    const a = randomArray(rng, m * k), b = randomArray(rng, k * n);
+    const pooled = new Float32Array(m * n), alone = new Float32Array(m * n);
+    native.gemm({ m, n, k, a, b, c: pooled });
+    const limited = withCallerThreads(1, () => {
+      native.gemm({ m, n, k, a, b, c: alone });
+      return native.getCallerThreads();
+    });
+    expect(limited).toBe(1);
+    expect(native.getCallerThreads()).toBe(0);
+    expect(native.getThreads()).toBe(initialThreads);
+    expect(Buffer.compare(Buffer.from(alone.buffer), Buffer.from(pooled.buffer))).toBe(0);
+    expect(() => withCallerThreads(1, () => { throw new Error('inside'); })).toThrow('inside');
+    expect(native.getCallerThreads()).toBe(0);
+    expect(() => native.setCallerThreads(-1)).toThrow(/threads/);
+    expect(() => native.setCallerThreads(1.5)).toThrow(/integer/);
   });
 
   it('gemmAsync gives the same result as gemm', async () => {
