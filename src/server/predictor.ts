@@ -1,4 +1,5 @@
 /** Classifying images for /predict and /v2: picks the model, runs it, counts and times it. */
+import { withCallerThreads } from '../native.js';
 import type { Classifier, Predictions, PixelScale } from '../train/classifier.js';
 import { HttpError } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -33,7 +34,8 @@ export const ASYNC_FROM_IMAGES = 16;
 
 /**
  * Small requests batched together run on the event loop up to this many images (a fraction of a
- * millisecond for MNIST-sized models); handing a batch to another thread would leave the loop idle.
+ * millisecond for MNIST-sized models); handing a batch to another thread would leave the loop idle. They run
+ * on the loop's thread alone: waking the pool for them would take cores from training and from clients.
  */
 export const BATCH_ON_LOOP_IMAGES = 256;
 
@@ -67,7 +69,10 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
       offset += w.pixels.length;
     }
     const started = performance.now();
-    const all = batch.images > BATCH_ON_LOOP_IMAGES ? await classifier.predictAsync(pixels, scale) : classifier.predict(pixels, scale);
+    const all =
+      batch.images > BATCH_ON_LOOP_IMAGES
+        ? await classifier.predictAsync(pixels, scale)
+        : withCallerThreads(1, () => classifier.predict(pixels, scale));
     const seconds = (performance.now() - started) / 1000;
     let first = 0;
     for (const w of waiting) {

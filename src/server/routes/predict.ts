@@ -2,12 +2,12 @@
  * POST /predict: one image or a batch, as JSON or as the PredictRequest / PredictResponse protobuf messages
  * of proto/fastmlp.proto (Content-Type application/x-protobuf).
  */
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
 import { bytesToFloats, floatsToBytes, schemaType } from '../../proto/schema.js';
 import { HttpError, sendBytes } from '../errors.js';
 import { classify, pickModel } from '../predictor.js';
-import { IMAGE_PIXELS, MAX_BATCH, errorSchema, predictBody, predictResponse, type PredictBody } from '../schemas.js';
+import { IMAGE_PIXELS, MAX_BATCH, acceptPredictBody, errorSchema, predictBody, predictResponse, type PredictBody } from '../schemas.js';
 
 const PROTOBUF = 'application/x-protobuf';
 const fromProtobuf = new WeakSet<FastifyRequest>();
@@ -69,6 +69,19 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
         body: predictBody,
         response: { 200: predictResponse, 400: errorSchema, 404: errorSchema, 413: errorSchema, 503: errorSchema },
       },
+      // The body: acceptPredictBody takes predictBody's decision in one pass; zod answers what it declines.
+      validatorCompiler: (route) => {
+        const byZod = validatorCompiler(route as unknown as Parameters<typeof validatorCompiler>[0]);
+        if (route.httpPart !== 'body') return byZod;
+        return (data: unknown) => {
+          const value = acceptPredictBody(data);
+          return value === undefined ? byZod(data) : { value };
+        };
+      },
+      // A 200 is built below from typed model output; re-checking its 10 probabilities with zod per request
+      // would cost more than computing them. Errors keep the checked serializer.
+      serializerCompiler: (route) =>
+        route.httpStatus === '200' ? (data: unknown) => JSON.stringify(data) : serializerCompiler(route as unknown as Parameters<typeof serializerCompiler>[0]),
     },
     async (request, reply) => {
       const body = request.body;
