@@ -22,11 +22,28 @@ struct FreeDeleter {
 };
 using Buffer = std::unique_ptr<float[], FreeDeleter>;
 
-// 64-byte aligned scratch (aligned loads of packed panels), allocated once per call.
+// 64-byte aligned memory (aligned loads of packed panels).
 Buffer make_buffer(int64_t floats) {
   const size_t bytes = (static_cast<size_t>(std::max<int64_t>(floats, 1)) * sizeof(float) + 63) & ~size_t(63);
   return Buffer(static_cast<float*>(std::aligned_alloc(64, bytes)));
 }
+
+// Scratch of the calling thread that grows to the largest size asked for and is then reused: a product
+// of a few rows (a prediction) would otherwise spend as long allocating its packed B as using it. One per
+// purpose (Tag), since a call holds several at once; calls on one thread never overlap.
+template <typename Tag>
+float* scratch(int64_t floats) {
+  thread_local Buffer buffer;
+  thread_local int64_t capacity = 0;
+  if (floats > capacity) {
+    buffer = make_buffer(floats);
+    capacity = floats;
+  }
+  return buffer.get();
+}
+struct PackedBTag {};
+struct SkinnyBTag {};
+struct TransposedTag {};
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -230,14 +247,14 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
                  int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
                  const Epilogue& ep) {
   const int snr = kern.skinny_nr;
-  Buffer packed = make_buffer(k * snr);
-  pack_b(b, rs_b, cs_b, k, n, snr, packed.get());
+  float* packed = scratch<SkinnyBTag>(k * snr);
+  pack_b(b, rs_b, cs_b, k, n, snr, packed);
   const int64_t units = work_units(m, 2.0 * m * n * k);
   ThreadPool::instance().run(units, [&](int64_t unit, int) {
     const int64_t r0 = m * unit / units, r1 = m * (unit + 1) / units;
     if (r1 == r0) return;
     float* c0 = c + r0 * ldc;
-    kern.gemm_skinny(r1 - r0, n, k, alpha, a + r0 * rs_a, rs_a, cs_a, packed.get(), beta, c0, ldc);
+    kern.gemm_skinny(r1 - r0, n, k, alpha, a + r0 * rs_a, rs_a, cs_a, packed, beta, c0, ldc);
     if (!ep.empty()) kern.epilogue(c0, ldc, r1 - r0, n, r0, 0, ep);
   });
 }
@@ -257,7 +274,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
   const bool split_columns = units > 1 && m_panels < 2 * pool.threads_for_caller();
 
   // Packed B panels (kb × nr each), followed by their correction row when A skips zeros.
-  Buffer b_block = make_buffer((kb_max + (kSkips ? 1 : 0)) * nb_max);
+  float* const b_block = scratch<PackedBTag>((kb_max + (kSkips ? 1 : 0)) * nb_max);
   const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
 
   for (int64_t jc = 0; jc < n; jc += nb_max) {
@@ -275,7 +292,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
         const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : n_panels;
         for (int64_t jp = first; jp < end; ++jp) {
           const int64_t j0 = jp * nr;
-          float* panel = b_block.get() + jp * b_rows * nr;
+          float* panel = b_block + jp * b_rows * nr;
           pack_b(b + pc * rs_b + (jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, nb - j0), nr, panel);
           if constexpr (kSkips) {
             float* extra = panel + kb * nr;
@@ -314,7 +331,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, nb - j0);
             float* tile = c + i0 * ldc + jc + j0;
-            const float* panel = b_block.get() + jp * b_rows * nr;
+            const float* panel = b_block + jp * b_rows * nr;
             if constexpr (kSkips) {
               kern.gemm_indexed(entries, offsets, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
             } else {
@@ -363,12 +380,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   const IsaKernels& kern = kernels();
   if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
-  std::unique_ptr<uint8_t[]> transposed;
+  uint8_t* transposed = nullptr;
   if (trans_a) {
-    transposed.reset(new uint8_t[static_cast<size_t>(m * k)]);
-    transpose_pixels(a, m, k, transposed.get());
+    transposed = reinterpret_cast<uint8_t*>(scratch<TransposedTag>(ceil_div(m * k, sizeof(float))));
+    transpose_pixels(a, m, k, transposed);
   }
-  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a, kern, transposed.get(), k}, b, rs_b, cs_b, beta, c, ldc, ep);
+  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a, kern, transposed, k}, b, rs_b, cs_b, beta, c, ldc, ep);
 }
 
 }  // namespace fastmlp
