@@ -16,6 +16,7 @@
         "native/elementwise.cc",
         "native/gemm.cc",
         "native/kernels_generic.cc",
+        "native/pixels_json.cc",
         "native/threadpool.cc"
       ],
       "conditions": [

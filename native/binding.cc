@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "pixels_json.h"
 #include "threadpool.h"
 
 namespace fastmlp {
@@ -389,6 +390,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("setThreads", &Addon::SetThreads),
                              InstanceMethod("getCallerThreads", &Addon::GetCallerThreads),
                              InstanceMethod("setCallerThreads", &Addon::SetCallerThreads),
+                             InstanceMethod("readPixelsJson", &Addon::ReadPixelsJson),
                              InstanceMethod("getIsa", &Addon::GetIsa),
                              InstanceMethod("setIsa", &Addon::SetIsa),
                              InstanceMethod("supportedIsas", &Addon::SupportedIsas),
@@ -618,6 +620,30 @@ class Addon : public Napi::Addon<Addon> {
     require_disjoint(env, "out", out, indices.length * row_length, "bytes", bytes, bytes.length, false);
     gather_rows(bytes.data, row_length, indices.data, indices.length, out.data);
     return env.Undefined();
+  }
+
+  // readPixelsJson(body, imagePixels, maxImages): the body's images as floats, or undefined (see pixels_json.h).
+  Napi::Value ReadPixelsJson(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 3, "readPixelsJson");
+    const auto body = u8(env, info[0], "body");
+    const int64_t image_pixels = integer(env, info[1], "imagePixels", 1, kMaxDim);
+    const int64_t max_images = integer(env, info[2], "maxImages", 1, kMaxDim);
+    PixelsJson read;
+    if (!read_pixels_json(body.data, static_cast<size_t>(body.length), image_pixels, max_images, read)) {
+      return env.Undefined();
+    }
+    Napi::Float32Array pixels = Napi::Float32Array::New(env, read.pixels.size());
+    std::memcpy(pixels.Data(), read.pixels.data(), read.pixels.size() * sizeof(float));
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("pixels", pixels);
+    result.Set("images", Napi::Number::New(env, static_cast<double>(read.images)));
+    result.Set("batch", Napi::Boolean::New(env, read.batch));
+    if (read.has_scale) result.Set("scale", read.scale);
+    if (read.has_model) result.Set("model", read.model);
+    result.Set("min", read.min);
+    result.Set("max", read.max);
+    return result;
   }
 
   // sgdUpdate(w, g, lr, weightDecay)

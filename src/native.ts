@@ -118,6 +118,18 @@ export interface AdamArgs {
   weightDecay: number;
 }
 
+export interface PixelsJson {
+  /** images × imagePixels values, image after image. */
+  pixels: Float32Array;
+  images: number;
+  /** The body had "images" (a batch), not "pixels". */
+  batch: boolean;
+  scale?: string;
+  model?: string;
+  min: number;
+  max: number;
+}
+
 export interface NativeAddon {
   /** C = alpha·op(A)·op(B) + beta·C, then the optional fused epilogue. Runs on the thread pool. */
   gemm(args: GemmArgs): void;
@@ -161,6 +173,14 @@ export interface NativeAddon {
   ): void;
   /** Adam with bias correction; m and v are the first and second moment buffers. */
   adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, args: AdamArgs): void;
+
+  /**
+   * Reads a prediction body, {"pixels": [imagePixels numbers]} or {"images": [[…], …]} (1 to maxImages)
+   * with optional "scale" and "model" strings, straight into floats. Undefined for any other JSON (other
+   * keys, repeated keys, escaped or non-ASCII strings, numbers beyond a double) and for invalid JSON: read
+   * those with JSON.parse. min and max are the values' extremes before rounding to float.
+   */
+  readPixelsJson(body: Uint8Array, imagePixels: number, maxImages: number): PixelsJson | undefined;
 
   /** Threads of the shared pool (the calling thread counts as one). */
   getThreads(): number;
