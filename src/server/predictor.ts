@@ -59,20 +59,23 @@ interface PendingBatch {
 
 const pendingBatches = new WeakMap<PredictorDeps, Map<string, PendingBatch>>();
 
+/** The pixels of batches predicted on the event loop, which are done before the next one is gathered. */
+let onLoopPixels = new Float32Array(0);
+
 async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale, batch: PendingBatch): Promise<void> {
   const { classifier, waiting } = batch;
   try {
-    const pixels = new Float32Array(batch.images * classifier.features);
+    const length = batch.images * classifier.features;
+    const onLoop = batch.images <= BATCH_ON_LOOP_IMAGES;
+    if (onLoop && onLoopPixels.length < length) onLoopPixels = new Float32Array(length);
+    const pixels = onLoop ? onLoopPixels.subarray(0, length) : new Float32Array(length);
     let offset = 0;
     for (const w of waiting) {
       pixels.set(w.pixels, offset);
       offset += w.pixels.length;
     }
     const started = performance.now();
-    const all =
-      batch.images > BATCH_ON_LOOP_IMAGES
-        ? await classifier.predictAsync(pixels, scale)
-        : withCallerThreads(1, () => classifier.predict(pixels, scale));
+    const all = onLoop ? withCallerThreads(1, () => classifier.predict(pixels, scale)) : await classifier.predictAsync(pixels, scale);
     const seconds = (performance.now() - started) / 1000;
     let first = 0;
     for (const w of waiting) {
@@ -80,8 +83,8 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
       deps.metrics.predictionDuration.observe({ model: modelId }, seconds);
       deps.metrics.predictedSamples.inc({ model: modelId }, count);
       w.resolve({
-        labels: all.labels.slice(first, first + count),
-        probabilities: all.probabilities.slice(first * all.classes, (first + count) * all.classes),
+        labels: all.labels.subarray(first, first + count),
+        probabilities: all.probabilities.subarray(first * all.classes, (first + count) * all.classes),
         classes: all.classes,
       });
       first += count;

@@ -3,6 +3,7 @@
  * handlers' types and of the OpenAPI document at /docs.
  */
 import { z } from 'zod';
+import type { PixelsJson } from '../native.js';
 import { recipeSchema } from '../train/recipe.js';
 import { JOB_STATUSES } from './store.js';
 
@@ -217,6 +218,9 @@ export const predictBody = z
   });
 export type PredictBody = z.infer<typeof predictBody>;
 
+/** A body as the predict route reads it: images as plain arrays, or as floats read straight from the JSON. */
+export type PredictInput = Omit<PredictBody, 'pixels' | 'images'> & { pixels?: ArrayLike<number>; images?: ArrayLike<number>[] };
+
 /** 784 numbers from 0 to max. */
 function isImage(values: unknown, max: number): values is number[] {
   if (!Array.isArray(values) || values.length !== IMAGE_PIXELS) return false;
@@ -227,6 +231,13 @@ function isImage(values: unknown, max: number): values is number[] {
   return true;
 }
 
+/** predictBody's checks of scale and model: their values, or undefined. */
+function acceptTail(scale: unknown = 'byte', model?: unknown): Pick<PredictBody, 'scale' | 'model'> | undefined {
+  if (scale !== 'byte' && scale !== 'unit') return undefined;
+  if (model === undefined) return { scale };
+  return typeof model === 'string' && model.length >= 1 && model.length <= 64 ? { scale, model } : undefined;
+}
+
 /**
  * predictBody's verdict on a body in one pass over its pixels, for the bodies it accepts: the value it
  * would give, or undefined for anything else, which then goes to predictBody itself for the 400 and its
@@ -235,16 +246,27 @@ function isImage(values: unknown, max: number): values is number[] {
  */
 export function acceptPredictBody(body: unknown): PredictBody | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const { pixels, images, scale = 'byte', model, ...rest } = body as Record<string, unknown>;
+  const { pixels, images, scale, model, ...rest } = body as Record<string, unknown>;
   if (Object.keys(rest).length > 0) return undefined;
-  if (scale !== 'byte' && scale !== 'unit') return undefined;
-  if (model !== undefined && (typeof model !== 'string' || model.length < 1 || model.length > 64)) return undefined;
-  const max = scale === 'unit' ? 1 : 255;
-  const tail: Pick<PredictBody, 'scale' | 'model'> = model === undefined ? { scale } : { scale, model };
+  const tail = acceptTail(scale, model);
+  if (tail === undefined) return undefined;
+  const max = tail.scale === 'unit' ? 1 : 255;
   if (pixels !== undefined && images === undefined) return isImage(pixels, max) ? { pixels, ...tail } : undefined;
   if (images === undefined || pixels !== undefined || !Array.isArray(images)) return undefined;
   if (images.length < 1 || images.length > MAX_BATCH || !images.every((image) => isImage(image, max))) return undefined;
   return { images: images as number[][], ...tail };
+}
+
+/**
+ * The same verdict on a body read by native.readPixelsJson (which checked its shape and counts), from the
+ * values' extremes as doubles: the input, with its images as views of the floats, or undefined.
+ */
+export function acceptPixelsJson(read: PixelsJson): PredictInput | undefined {
+  const tail = acceptTail(read.scale, read.model);
+  if (tail === undefined || !(read.min >= 0 && read.max <= (tail.scale === 'unit' ? 1 : 255))) return undefined;
+  if (!read.batch) return { pixels: read.pixels, ...tail };
+  const images = Array.from({ length: read.images }, (_, i) => read.pixels.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
+  return { images, ...tail };
 }
 
 const prediction = z.object({ label: z.number().int(), probabilities: z.array(z.number()) });

@@ -155,10 +155,22 @@ export class Classifier {
       return;
     }
     const factor = scale === 'unit' ? 255 : 1;
+    const first = start * n;
+    if (images instanceof Float32Array && this.mean.length === 1) {
+      // The common case of the service, in one tight loop; a NaN or ±Infinity makes the sum non-finite.
+      const mean = this.mean[0]!, invStd = this.invStd[0]!;
+      let sum = 0;
+      for (let i = 0; i < rows * n; i++) {
+        const v = images[first + i]!;
+        sum += v;
+        out[i] = (v * factor - mean) * invStd;
+      }
+      if (Number.isFinite(sum)) return;
+    }
     const perPixel = this.mean.length > 1;
     for (let i = 0; i < rows * n; i++) {
-      const v = Number(images[start * n + i]);
-      if (!Number.isFinite(v)) throw new TypeError(`Expected a finite number for pixel ${start * n + i} but received ${String(images[start * n + i])}`);
+      const v = Number(images[first + i]);
+      if (!Number.isFinite(v)) throw new TypeError(`Expected a finite number for pixel ${first + i} but received ${String(images[first + i])}`);
       const q = perPixel ? i % n : 0;
       out[i] = (v * factor - this.mean[q]!) * this.invStd[q]!;
     }

@@ -43,4 +43,23 @@ describe('concurrent single-image predictions', () => {
     const correct = alone.filter((a, i) => a.label === data.test.labels[i]).length;
     expect(correct).toBeGreaterThan(30);
   });
+
+  it('answers the same whether the JSON is read straight into floats or by JSON.parse and zod', async () => {
+    const pixels = Array.from(data.test.pixels.subarray(0, 784));
+    const send = (payload: string) =>
+      app.inject({ method: 'POST', url: '/predict', payload, headers: { 'content-type': 'application/json' } }).then((r) => ({ status: r.statusCode, body: r.json<Answer>() }));
+    const plain = await send(JSON.stringify({ pixels }));
+    // An escaped key and a number below a double's range: valid JSON the native reader leaves to JSON.parse.
+    const escaped = await send(`{"pix\\u0065ls": ${JSON.stringify(pixels)}}`);
+    const underflow = await send(`{"pixels": [1e-400${JSON.stringify(pixels.slice(1)).replace('[', ',')}}`);
+    expect(plain.status).toBe(200);
+    expect(escaped).toEqual(plain);
+    expect(underflow.status).toBe(200);
+    const first = await send(JSON.stringify({ pixels: [0, ...pixels.slice(1)] }));
+    expect(underflow).toEqual(first);
+    // Out of range by less than a float can tell: rejected as zod rejects it, naming the pixel.
+    const over = await send(JSON.stringify({ pixels: [255.00000001, ...pixels.slice(1)] }));
+    expect(over.status).toBe(400);
+    expect(JSON.stringify(over.body)).toContain('body.pixels.0');
+  });
 });

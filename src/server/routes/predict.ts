@@ -7,10 +7,13 @@ import type { FastifyRequest } from 'fastify';
 import { bytesToFloats, floatsToBytes, schemaType } from '../../proto/schema.js';
 import { HttpError, sendBytes } from '../errors.js';
 import { classify, pickModel } from '../predictor.js';
-import { IMAGE_PIXELS, MAX_BATCH, acceptPredictBody, errorSchema, predictBody, predictResponse, type PredictBody } from '../schemas.js';
+import { native } from '../../native.js';
+import { IMAGE_PIXELS, MAX_BATCH, acceptPixelsJson, acceptPredictBody, errorSchema, predictBody, predictResponse, type PredictInput } from '../schemas.js';
 
 const PROTOBUF = 'application/x-protobuf';
 const fromProtobuf = new WeakSet<FastifyRequest>();
+/** Bodies read straight into floats and accepted by acceptPixelsJson (already checked), with those floats. */
+const checkedBodies = new WeakMap<object, Float32Array>();
 
 interface PredictRequestMessage {
   pixels: Uint8Array;
@@ -19,8 +22,8 @@ interface PredictRequestMessage {
   scale: string;
 }
 
-/** A PredictRequest as the JSON body it stands for; the schema then checks it like any other. */
-function decodeRequest(bytes: Buffer): PredictBody {
+/** A PredictRequest as the body it stands for: checked already, or as JSON values for the schema's verdict. */
+function decodeRequest(bytes: Buffer): PredictInput {
   const type = schemaType('PredictRequest');
   let message: PredictRequestMessage;
   try {
@@ -34,9 +37,21 @@ function decodeRequest(bytes: Buffer): PredictBody {
   if (pixels.length !== message.count * IMAGE_PIXELS) {
     throw new HttpError(400, `body.pixels: expected ${message.count} × ${IMAGE_PIXELS} values but received ${pixels.length}`, 'body.pixels');
   }
+  const scale = message.scale === 'SCALE_UNIT' ? 'unit' : 'byte';
+  let min = Infinity, max = -Infinity;
+  for (const v of pixels) {
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  const model = message.model ? { model: message.model } : {};
+  const input = acceptPixelsJson({ pixels, images: message.count, batch: true, scale, ...model, min, max });
+  if (input) {
+    checkedBodies.set(input, pixels);
+    return input;
+  }
   const images: number[][] = [];
   for (let i = 0; i < message.count; i++) images.push(Array.from(pixels.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS)));
-  return { images, scale: message.scale === 'SCALE_UNIT' ? 'unit' : 'byte', ...(message.model ? { model: message.model } : {}) };
+  return { images, scale, ...model };
 }
 
 function encodeResponse(model: string, labels: Int32Array, probabilities: Float32Array, classes: number): Buffer {
@@ -53,6 +68,19 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
       done(null, decodeRequest(body as Buffer));
     } catch (error) {
       done(error as Error, undefined);
+    }
+  });
+
+  // JSON straight into floats when it has the plain shape of a prediction; any other JSON as usual.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const read = native.readPixelsJson(body as Buffer, IMAGE_PIXELS, MAX_BATCH);
+    const input = read && acceptPixelsJson(read);
+    if (input) {
+      checkedBodies.set(input, read.pixels);
+      done(null, input);
+    } else {
+      parseJson(request, (body as Buffer).toString('utf8'), done);
     }
   });
 
@@ -74,6 +102,7 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
         const byZod = validatorCompiler(route as unknown as Parameters<typeof validatorCompiler>[0]);
         if (route.httpPart !== 'body') return byZod;
         return (data: unknown) => {
+          if (typeof data === 'object' && data !== null && checkedBodies.has(data)) return { value: data };
           const value = acceptPredictBody(data);
           return value === undefined ? byZod(data) : { value };
         };
@@ -84,11 +113,14 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
         route.httpStatus === '200' ? (data: unknown) => JSON.stringify(data) : serializerCompiler(route as unknown as Parameters<typeof serializerCompiler>[0]),
     },
     async (request, reply) => {
-      const body = request.body;
+      const body: PredictInput = request.body;
       const model = pickModel(deps, body.model, 'body.model');
-      const images = body.images ?? [body.pixels!];
-      const flat = new Float32Array(images.length * IMAGE_PIXELS);
-      images.forEach((image, i) => flat.set(image, i * IMAGE_PIXELS));
+      let flat = checkedBodies.get(body);
+      if (flat === undefined) {
+        const images = body.images ?? [body.pixels!];
+        flat = new Float32Array(images.length * IMAGE_PIXELS);
+        images.forEach((image, i) => flat!.set(image, i * IMAGE_PIXELS));
+      }
       const { labels, probabilities, classes } = await classify(deps, model, flat, body.scale, body.images ? 'body.images' : 'body.pixels');
       if (fromProtobuf.has(request)) return sendBytes(reply, PROTOBUF, encodeResponse(model.id, labels, probabilities, classes));
       const row = (i: number) => Array.from(probabilities.subarray(i * classes, (i + 1) * classes));
