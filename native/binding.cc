@@ -629,7 +629,7 @@ class Addon : public Napi::Addon<Addon> {
     const auto body = u8(env, info[0], "body");
     const int64_t image_pixels = integer(env, info[1], "imagePixels", 1, kMaxDim);
     const int64_t max_images = integer(env, info[2], "maxImages", 1, kMaxDim);
-    PixelsJson read;
+    thread_local PixelsJson read;
     if (!read_pixels_json(body.data, static_cast<size_t>(body.length), image_pixels, max_images, read)) {
       return env.Undefined();
     }

@@ -222,6 +222,9 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, in
 }
 
 
+// Products with at most this many panels of A's rows read full panels of a row-major B in place.
+constexpr int64_t kInPlaceBPanels = 4;
+
 // Below this many flops a parallel region costs more than it saves.
 constexpr double kParallelFlops = 1 << 20;
 
@@ -276,6 +279,9 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
   // Packed B panels (kb × nr each), followed by their correction row when A skips zeros.
   float* const b_block = scratch<PackedBTag>((kb_max + (kSkips ? 1 : 0)) * nb_max);
   const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
+  // With few row panels, full panels of a row-major B are read where they lie: packing would copy all of B
+  // to read it only a few times (a prediction's weights, say). The last, partial panel is still packed.
+  const bool b_in_place = !kSkips && cs_b == 1 && m_panels <= kInPlaceBPanels;
 
   for (int64_t jc = 0; jc < n; jc += nb_max) {
     const int64_t nb = std::min(nb_max, n - jc);
@@ -292,6 +298,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
         const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : n_panels;
         for (int64_t jp = first; jp < end; ++jp) {
           const int64_t j0 = jp * nr;
+          if (b_in_place && j0 + nr <= nb) continue;
           float* panel = b_block + jp * b_rows * nr;
           pack_b(b + pc * rs_b + (jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, nb - j0), nr, panel);
           if constexpr (kSkips) {
@@ -334,8 +341,10 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
             const float* panel = b_block + jp * b_rows * nr;
             if constexpr (kSkips) {
               kern.gemm_indexed(entries, offsets, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
+            } else if (b_in_place && cols == nr) {
+              microkernel(kb, a_panel, b + pc * rs_b + jc + j0, rs_b, tile, ldc, rows, cols, alpha, beta_block);
             } else {
-              microkernel(kb, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
+              microkernel(kb, a_panel, panel, nr, tile, ldc, rows, cols, alpha, beta_block);
             }
             if (last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, jc + j0, ep);
           }

@@ -24,8 +24,9 @@ struct Epilogue {
 
 // c is (m×n) with row stride ldc: c = alpha·(a_panel·b_panel) + beta·c, with beta == 0 never reading c.
 // a_panel is (kc × mr) k-major, or in the row layout (mr × kc) with rows a_pitch apart; b_panel is (kc × nr)
-// k-major; all zero-padded to the full tile.
-using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc,
+// with rows ldb floats apart: a packed panel (ldb = nr), zero-padded to the full tile, or a full panel of B
+// read in place (ldb its row stride).
+using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, int64_t ldb, float* c, int64_t ldc,
                              int64_t m, int64_t n, float alpha, float beta);
 
 // The same over a panel that lists only some rows of the B panel: entry q of the A panel (row layout, rows kc

@@ -27,16 +27,17 @@ inline void store_row(float* row, __m256 v0, __m256 v1, __m256 va, __m256 vb, bo
 }
 
 // c (m×n) = alpha·(a_panel · b_panel (kc×16)) + beta·c, m ≤ 6, n ≤ 16; A is (kc×6) k-major, or with
-// kRows (6 × kc) with rows kKc apart. With kIndexed (row layout only), step p reads the B row at b + offsets[p] instead of the next.
+// kRows (6 × kc) with rows kKc apart; B's rows are ldb apart. With kIndexed (row layout only), step p reads
+// the B row at b + offsets[p] instead.
 template <bool kRows, bool kIndexed>
-inline void tile_6x16(int64_t kc, const int32_t* offsets, const float* a, const float* b, float* c, int64_t ldc,
-                      int64_t m, int64_t n, float alpha, float beta) {
+inline void tile_6x16(int64_t kc, const int32_t* offsets, const float* a, const float* b, int64_t ldb, float* c,
+                      int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
   __m256 acc[kMr][2];
 #pragma GCC unroll 6
   for (int r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
     const float* bp = kIndexed ? b + offsets[p] : b;
-    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < kMr; ++r) {
       const __m256 ar = _mm256_broadcast_ss(a + (kRows ? r * kKc : r));
@@ -44,7 +45,7 @@ inline void tile_6x16(int64_t kc, const int32_t* offsets, const float* a, const 
       acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
     }
     a += kRows ? 1 : kMr;
-    if (!kIndexed) b += kNr;
+    if (!kIndexed) b += ldb;
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   const __m256i k0 = tail_mask(n), k1 = tail_mask(n > 8 ? n - 8 : 0);
@@ -52,14 +53,14 @@ inline void tile_6x16(int64_t kc, const int32_t* offsets, const float* a, const 
 }
 
 template <bool kRows>
-void gemm_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-                    float alpha, float beta) {
-  tile_6x16<kRows, false>(kc, nullptr, a, b, c, ldc, m, n, alpha, beta);
+void gemm_6x16_avx2(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                    int64_t n, float alpha, float beta) {
+  tile_6x16<kRows, false>(kc, nullptr, a, b, ldb, c, ldc, m, n, alpha, beta);
 }
 
 void gemm_6x16_indexed_avx2(int64_t entries, const int32_t* offsets, const float* a, const float* b, float* c,
                             int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  tile_6x16<true, true>(entries, offsets, a, b, c, ldc, m, n, alpha, beta);
+  tile_6x16<true, true>(entries, offsets, a, b, 0, c, ldc, m, n, alpha, beta);
 }
 
 // c (m×n) = alpha·A·b + beta·c for n ≤ 16, A read in place: 8 rows at a time, two registers per row.

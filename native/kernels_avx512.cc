@@ -11,11 +11,11 @@ constexpr int kMr = 12, kNr = 32, kKc = 512, kNc = 384, kSkinnyMr = 12;
 inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
 
 // c (m×n) = alpha·(a_panel · b_panel (kc × 16·kV)) + beta·c, m ≤ kM, n ≤ 16·kV; A is (kc × kM) k-major, or
-// with kRows (kM × kc) with rows kKc apart. With kIndexed, step p reads the B row at b + offsets[p] instead
-// of the next.
+// with kRows (kM × kc) with rows kKc apart; B's rows are ldb apart. With kIndexed, step p reads the B row at
+// b + offsets[p] instead.
 template <int kM, int kV, bool kRows, bool kIndexed>
-inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
-                 int64_t n, float alpha, float beta) {
+inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                 int64_t m, int64_t n, float alpha, float beta) {
   __m512 acc[kM][kV];
 #pragma GCC unroll 12
   for (int r = 0; r < kM; ++r)
@@ -25,7 +25,7 @@ inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float
     const float* bp = kIndexed ? b + offsets[p] : b;
     __m512 bv[kV];
 #pragma GCC unroll 4
-    for (int v = 0; v < kV; ++v) bv[v] = _mm512_load_ps(bp + 16 * v);
+    for (int v = 0; v < kV; ++v) bv[v] = _mm512_loadu_ps(bp + 16 * v);
 #pragma GCC unroll 12
     for (int r = 0; r < kM; ++r) {
       const __m512 ar = _mm512_set1_ps(a[kRows ? r * kKc : r]);
@@ -33,7 +33,7 @@ inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float
       for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
     a += kRows ? 1 : kM;
-    if (!kIndexed) b += 16 * kV;
+    if (!kIndexed) b += ldb;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   __mmask16 mask[kV];
@@ -50,9 +50,9 @@ inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float
 }
 
 template <bool kRows>
-void gemm_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-                       float alpha, float beta) {
-  tile<kMr, kNr / 16, kRows, false>(kc, nullptr, a, b, c, ldc, m, n, alpha, beta);
+void gemm_12x32_avx512(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                       int64_t n, float alpha, float beta) {
+  tile<kMr, kNr / 16, kRows, false>(kc, nullptr, a, b, ldb, c, ldc, m, n, alpha, beta);
 }
 
 // Pixel panels: 6 rows leave out a third of MNIST's steps where 12 leave out a half, and 6 × 64 still keeps
@@ -60,7 +60,7 @@ void gemm_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int
 constexpr int kIndexedMr = 6, kIndexedNr = 64;
 void gemm_6x64_indexed_avx512(int64_t entries, const int32_t* offsets, const float* a, const float* b, float* c,
                               int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  tile<kIndexedMr, kIndexedNr / 16, true, true>(entries, offsets, a, b, c, ldc, m, n, alpha, beta);
+  tile<kIndexedMr, kIndexedNr / 16, true, true>(entries, offsets, a, b, 0, c, ldc, m, n, alpha, beta);
 }
 
 // c (m×n) = alpha·A·b + beta·c for n ≤ 16, A read in place: 12 rows at a time, one register per row.

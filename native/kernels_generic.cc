@@ -7,17 +7,18 @@ namespace {
 constexpr int kMr = 4, kNr = 8, kKc = 256, kNc = 512, kSkinnyNr = 8;
 
 // c (m×n) = alpha·(a_panel · b_panel (kc×8)) + beta·c, m ≤ 4, n ≤ 8; A is (kc×4) k-major, or with kRows
-// (4 × kc) with rows kKc apart. With kIndexed, step p reads the B row at b + offsets[p] instead of the next.
+// (4 × kc) with rows kKc apart; B's rows are ldb apart. With kIndexed, step p reads the B row at
+// b + offsets[p] instead.
 template <bool kRows, bool kIndexed>
-inline void tile_4x8(int64_t kc, const int32_t* offsets, const float* a, const float* b, float* c, int64_t ldc,
-                     int64_t m, int64_t n, float alpha, float beta) {
+inline void tile_4x8(int64_t kc, const int32_t* offsets, const float* a, const float* b, int64_t ldb, float* c,
+                     int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
   float acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kc; ++p) {
     const float* bp = kIndexed ? b + offsets[p] : b;
     for (int r = 0; r < kMr; ++r)
       for (int j = 0; j < kNr; ++j) acc[r][j] += a[kRows ? r * kKc : r] * bp[j];
     a += kRows ? 1 : kMr;
-    if (!kIndexed) b += kNr;
+    if (!kIndexed) b += ldb;
   }
   for (int64_t r = 0; r < m; ++r) {
     float* row = c + r * ldc;
@@ -26,14 +27,14 @@ inline void tile_4x8(int64_t kc, const int32_t* offsets, const float* a, const f
 }
 
 template <bool kRows>
-void gemm_4x8_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-                      float alpha, float beta) {
-  tile_4x8<kRows, false>(kc, nullptr, a, b, c, ldc, m, n, alpha, beta);
+void gemm_4x8_generic(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                      int64_t n, float alpha, float beta) {
+  tile_4x8<kRows, false>(kc, nullptr, a, b, ldb, c, ldc, m, n, alpha, beta);
 }
 
 void gemm_4x8_indexed_generic(int64_t entries, const int32_t* offsets, const float* a, const float* b, float* c,
                               int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  tile_4x8<true, true>(entries, offsets, a, b, c, ldc, m, n, alpha, beta);
+  tile_4x8<true, true>(entries, offsets, a, b, 0, c, ldc, m, n, alpha, beta);
 }
 
 // c (m×n) = alpha·A·b + beta·c for n ≤ 8, A read in place, one row at a time.

@@ -56,34 +56,34 @@ class Reader {
     const uint8_t* start = p_;
     const bool negative = p_ < end_ && *p_ == '-';
     if (negative) ++p_;
-    if (p_ == end_) return false;
+    if (p_ == end_ || !is_digit(*p_)) return false;
+    // The integer part, accumulated as it is scanned: up to 15 digits are exact in a double.
+    uint64_t x = 0;
+    int digits = 0;
     if (*p_ == '0') {
       ++p_;
-    } else if (is_digit(*p_)) {
-      while (p_ < end_ && is_digit(*p_)) ++p_;
+      digits = 1;
     } else {
-      return false;
+      for (; p_ < end_ && is_digit(*p_); ++p_, ++digits) {
+        if (digits < 18) x = x * 10 + (*p_ - '0');
+      }
     }
-    bool integer = true;
-    if (p_ < end_ && *p_ == '.') {
-      integer = false;
+    const bool fraction = p_ < end_ && *p_ == '.';
+    const bool exponent = p_ < end_ && (*p_ == 'e' || *p_ == 'E');
+    if (!fraction && !exponent && digits <= 15) {
+      value = negative ? -static_cast<double>(x) : static_cast<double>(x);
+      return true;
+    }
+    if (fraction) {
       ++p_;
       if (p_ == end_ || !is_digit(*p_)) return false;
       while (p_ < end_ && is_digit(*p_)) ++p_;
     }
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      integer = false;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ == end_ || !is_digit(*p_)) return false;
       while (p_ < end_ && is_digit(*p_)) ++p_;
-    }
-    if (integer && p_ - start <= 15) {
-      // Up to 15 digits: exact in a double, no rounding to decide.
-      int64_t x = 0;
-      for (const uint8_t* d = start + (negative ? 1 : 0); d < p_; ++d) x = x * 10 + (*d - '0');
-      value = negative ? -static_cast<double>(x) : static_cast<double>(x);
-      return true;
     }
     const auto result = std::from_chars(reinterpret_cast<const char*>(start), reinterpret_cast<const char*>(p_), value);
     return result.ec == std::errc() && result.ptr == reinterpret_cast<const char*>(p_) && std::isfinite(value);
@@ -92,15 +92,21 @@ class Reader {
   // [n numbers], appended to out.pixels as floats.
   bool image(int64_t n, PixelsJson& out) {
     if (!eat('[')) return false;
+    const size_t first = out.pixels.size();
+    out.pixels.resize(first + static_cast<size_t>(n));
+    float* dst = out.pixels.data() + first;
+    double lo = 0, hi = 0;
     for (int64_t i = 0; i < n; ++i) {
       if (i > 0 && !eat(',')) return false;
       double v;
       if (!number(v)) return false;
-      if (out.pixels.empty()) out.min = out.max = v;
-      if (v < out.min) out.min = v;
-      if (v > out.max) out.max = v;
-      out.pixels.push_back(static_cast<float>(v));
+      if (i == 0) lo = hi = v;
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+      dst[i] = static_cast<float>(v);
     }
+    if (first == 0 || lo < out.min) out.min = lo;
+    if (first == 0 || hi > out.max) out.max = hi;
     return eat(']');
   }
 
@@ -122,7 +128,10 @@ class Reader {
 }  // namespace
 
 bool read_pixels_json(const uint8_t* data, size_t size, int64_t image_pixels, int64_t max_images, PixelsJson& out) {
-  out = PixelsJson();
+  out.pixels.clear();
+  out.images = 0;
+  out.batch = out.has_scale = out.has_model = false;
+  out.min = out.max = 0;
   Reader in(data, size);
   if (!in.eat('{')) return false;
   bool has_pixels = false, has_images = false;
@@ -132,7 +141,6 @@ bool read_pixels_json(const uint8_t* data, size_t size, int64_t image_pixels, in
     const std::string_view key(reinterpret_cast<const char*>(begin), static_cast<size_t>(end - begin));
     if (key == "pixels" && !has_pixels && !has_images) {
       has_pixels = true;
-      out.pixels.reserve(static_cast<size_t>(image_pixels));
       if (!in.image(image_pixels, out)) return false;
       out.images = 1;
     } else if (key == "images" && !has_pixels && !has_images) {

@@ -23,6 +23,7 @@ struct PixelsJson {
 // Reads `size` bytes of JSON. True and `out` filled for an object with exactly one of "pixels" (an array of
 // image_pixels numbers) or "images" (1 to max_images such arrays), and at most "scale" and "model" besides,
 // each key once, strings without escapes or non-ASCII bytes, numbers finite as doubles. False otherwise.
+// out's buffers are reused: a reader kept by its caller allocates nothing once they are large enough.
 bool read_pixels_json(const uint8_t* data, size_t size, int64_t image_pixels, int64_t max_images, PixelsJson& out);
 
 }  // namespace fastmlp
