@@ -119,9 +119,10 @@ export function buildApp(options: AppOptions) {
   } satisfies Services);
 
   // Request duration by route template, never the raw URL (ids would explode the label set).
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
   app.addHook('onReady', async () => runner.pump());
   app.addHook('onClose', async () => {

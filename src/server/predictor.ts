@@ -77,11 +77,12 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
     const started = performance.now();
     const all = onLoop ? withCallerThreads(1, () => classifier.predict(pixels, scale)) : await classifier.predictAsync(pixels, scale);
     const seconds = (performance.now() - started) / 1000;
+    deps.metrics.predictedSamples.inc({ model: modelId }, batch.images);
     let first = 0;
     for (const w of waiting) {
       const count = w.pixels.length / classifier.features;
+      // Each request waited for the whole batch.
       deps.metrics.predictionDuration.observe({ model: modelId }, seconds);
-      deps.metrics.predictedSamples.inc({ model: modelId }, count);
       w.resolve({
         labels: all.labels.subarray(first, first + count),
         probabilities: all.probabilities.subarray(first * all.classes, (first + count) * all.classes),

@@ -6,6 +6,7 @@ import { serializerCompiler, validatorCompiler, type FastifyPluginAsyncZod } fro
 import type { FastifyRequest } from 'fastify';
 import { bytesToFloats, floatsToBytes, schemaType } from '../../proto/schema.js';
 import { HttpError, sendBytes } from '../errors.js';
+import { lazyChildLoggerFactory } from '../lazy-logger.js';
 import { classify, pickModel } from '../predictor.js';
 import { native } from '../../native.js';
 import { IMAGE_PIXELS, MAX_BATCH, acceptPixelsJson, acceptPredictBody, errorSchema, predictBody, predictResponse, type PredictInput } from '../schemas.js';
@@ -90,6 +91,7 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
       // Thousands of requests a second: their count and latency are in /metrics; per-request log lines
       // (two JSON lines each) would cost a fifth of the time spent on a request.
       logLevel: 'warn',
+      childLoggerFactory: lazyChildLoggerFactory,
       schema: {
         summary: 'Classify one image (pixels) or a batch (images)',
         description: `JSON, or a PredictRequest message with Content-Type ${PROTOBUF} (answered with a PredictResponse). At most ${MAX_BATCH} images.`,
