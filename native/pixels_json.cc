@@ -89,6 +89,23 @@ class Reader {
     return result.ec == std::errc() && result.ptr == reinterpret_cast<const char*>(p_) && std::isfinite(value);
   }
 
+  // A non-negative integer of at most three digits at p_ (what images mostly hold), read directly: true and
+  // p_ past it, or false with p_ unchanged when what follows is not that (a fraction, an exponent, …).
+  bool small_integer(double& value) {
+    const uint8_t* q = p_;
+    if (end_ - q < 4 || !is_digit(q[0])) return false;
+    int length = 1;
+    int x = q[0] - '0';
+    if (x != 0) {
+      for (; length < 3 && is_digit(q[length]); ++length) x = x * 10 + (q[length] - '0');
+    }
+    const uint8_t next = q[length];
+    if (is_digit(next) || next == '.' || next == 'e' || next == 'E') return false;
+    value = x;
+    p_ = q + length;
+    return true;
+  }
+
   // [n numbers], appended to out.pixels as floats.
   bool image(int64_t n, PixelsJson& out) {
     if (!eat('[')) return false;
@@ -98,8 +115,9 @@ class Reader {
     double lo = 0, hi = 0;
     for (int64_t i = 0; i < n; ++i) {
       if (i > 0 && !eat(',')) return false;
+      space();
       double v;
-      if (!number(v)) return false;
+      if (!small_integer(v) && !number(v)) return false;
       if (i == 0) lo = hi = v;
       lo = v < lo ? v : lo;
       hi = v > hi ? v : hi;

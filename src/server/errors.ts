@@ -50,7 +50,7 @@ export function errorHandler(error: FastifyError | HttpError | Error, request: F
   void reply.code(body.statusCode).type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
-/** Sends bytes as they are (a checkpoint, a figure, a protobuf message): no JSON serialization applies. */
-export function sendBytes(reply: FastifyReply, type: string, bytes: Uint8Array): FastifyReply {
+/** Sends bytes or text as they are (a checkpoint, a figure, a protobuf message, JSON already written). */
+export function sendBytes(reply: FastifyReply, type: string, bytes: Uint8Array | string): FastifyReply {
   return reply.type(type).send(bytes);
 }

@@ -44,6 +44,7 @@ export class Classifier {
   private readonly model: Mlp;
   private readonly mean: Float32Array;
   private readonly invStd: Float32Array;
+  private standardized = new Float32Array(0);
 
   constructor(readonly checkpoint: Checkpoint) {
     this.model = fromCheckpoint(checkpoint);
@@ -70,7 +71,7 @@ export class Classifier {
     const labels = new Int32Array(count);
     const probabilities = new Float32Array(count * this.classes);
     const asBytes = this.asBytes(images, count, scale);
-    const x = asBytes ? undefined : new Float32Array(Math.min(count, BATCH) * this.features);
+    const x = asBytes ? undefined : this.scratch(Math.min(count, BATCH) * this.features);
     for (let start = 0; start < count; start += BATCH) {
       const rows = Math.min(BATCH, count - start);
       let input: LayerInput;
@@ -135,6 +136,12 @@ export class Classifier {
       loss -= Math.log(Math.max(probabilities[i * this.classes + actual]!, 1e-30));
     }
     return { accuracy: correct / set.count, loss: loss / set.count, confusion, count: set.count };
+  }
+
+  /** A buffer of at least `length` floats for predict's standardized images, reused from call to call. */
+  private scratch(length: number): Float32Array {
+    if (this.standardized.length < length) this.standardized = new Float32Array(length);
+    return this.standardized;
   }
 
   /** The images as bytes when the first GEMM should take them so (see BYTES_FROM). */

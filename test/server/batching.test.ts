@@ -49,6 +49,10 @@ describe('concurrent single-image predictions', () => {
     const send = (payload: string) =>
       app.inject({ method: 'POST', url: '/predict', payload, headers: { 'content-type': 'application/json' } }).then((r) => ({ status: r.statusCode, body: r.json<Answer>() }));
     const plain = await send(JSON.stringify({ pixels }));
+    // The single-image answer is written by hand: exactly what JSON.stringify writes for it.
+    const raw = await app.inject({ method: 'POST', url: '/predict', payload: { pixels } });
+    expect(raw.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(raw.body).toBe(JSON.stringify(JSON.parse(raw.body)));
     // An escaped key and a number below a double's range: valid JSON the native reader leaves to JSON.parse.
     const escaped = await send(`{"pix\\u0065ls": ${JSON.stringify(pixels)}}`);
     const underflow = await send(`{"pixels": [1e-400${JSON.stringify(pixels.slice(1)).replace('[', ',')}}`);

@@ -125,8 +125,13 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
       }
       const { labels, probabilities, classes } = await classify(deps, model, flat, body.scale, body.images ? 'body.images' : 'body.pixels');
       if (fromProtobuf.has(request)) return sendBytes(reply, PROTOBUF, encodeResponse(model.id, labels, probabilities, classes));
+      if (body.pixels) {
+        // The answer's JSON written directly: numbers print as JSON.stringify prints them.
+        let json = `{"model":${JSON.stringify(model.id)},"label":${labels[0]!},"probabilities":[`;
+        for (let j = 0; j < classes; j++) json += (j === 0 ? '' : ',') + String(probabilities[j]!);
+        return sendBytes(reply, 'application/json; charset=utf-8', `${json}]}`);
+      }
       const row = (i: number) => Array.from(probabilities.subarray(i * classes, (i + 1) * classes));
-      if (body.pixels) return { model: model.id, label: labels[0]!, probabilities: row(0) };
       return { model: model.id, predictions: Array.from(labels, (label, i) => ({ label, probabilities: row(i) })) };
     },
   );
