@@ -391,6 +391,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("getCallerThreads", &Addon::GetCallerThreads),
                              InstanceMethod("setCallerThreads", &Addon::SetCallerThreads),
                              InstanceMethod("readPixelsJson", &Addon::ReadPixelsJson),
+                             InstanceMethod("lowerPriority", &Addon::LowerPriority),
                              InstanceMethod("getIsa", &Addon::GetIsa),
                              InstanceMethod("setIsa", &Addon::SetIsa),
                              InstanceMethod("supportedIsas", &Addon::SupportedIsas),
@@ -728,6 +729,12 @@ class Addon : public Napi::Addon<Addon> {
     require_args(info, 1, "setCallerThreads");
     ThreadPool::set_caller_limit(static_cast<int>(integer(info.Env(), info[0], "threads", 0, 256)));
     return info.Env().Undefined();
+  }
+
+  Napi::Value LowerPriority(const Napi::CallbackInfo& info) {
+    require_args(info, 1, "lowerPriority");
+    const int nice = static_cast<int>(integer(info.Env(), info[0], "nice", 0, 19));
+    return Napi::Boolean::New(info.Env(), ThreadPool::instance().set_nice(nice));
   }
 
   Napi::Value GetIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels().name); }

@@ -2,6 +2,12 @@
 
 #include <chrono>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace fastmlp {
 namespace {
 
@@ -27,6 +33,25 @@ bool spin_until(Ready&& ready, int threads) {
     if ((i & 127) == 0 && std::chrono::steady_clock::now() > deadline) return ready();
     cpu_relax();
   }
+}
+
+// The kernel's id of the calling thread, and setting its nice value (Linux: each thread has its own).
+long current_thread_id() {
+#if defined(__linux__)
+  return static_cast<long>(syscall(SYS_gettid));
+#else
+  return 0;
+#endif
+}
+
+bool set_thread_nice(long thread_id, int nice) {
+#if defined(__linux__)
+  return setpriority(PRIO_PROCESS, static_cast<id_t>(thread_id), nice) == 0;
+#else
+  (void)thread_id;
+  (void)nice;
+  return false;
+#endif
 }
 
 }  // namespace
@@ -57,6 +82,16 @@ void ThreadPool::stop() {
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
   workers_.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  worker_ids_.clear();
+}
+
+bool ThreadPool::set_nice(int nice) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  nice_.store(nice);
+  bool applied = set_thread_nice(current_thread_id(), nice);
+  for (long id : worker_ids_) applied = set_thread_nice(id, nice) && applied;
+  return applied;
 }
 
 namespace {
@@ -89,6 +124,11 @@ void ThreadPool::work(int slot) {
 }
 
 void ThreadPool::worker_loop(int slot) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    worker_ids_.push_back(current_thread_id());
+    if (nice_.load() != 0) set_thread_nice(worker_ids_.back(), nice_.load());
+  }
   uint64_t seen = generation_.load();
   for (;;) {
     const auto published = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };

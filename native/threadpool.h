@@ -27,6 +27,10 @@ class ThreadPool {
   static int caller_limit();
   int threads_for_caller() const;
 
+  // Sets the CPU priority (Linux nice, 0–19) of the calling thread and of the pool's workers, now and of
+  // those started later; false where threads have no priority of their own or the system refused.
+  bool set_nice(int nice);
+
   // Runs fn for every task in [0, tasks) and returns when all are done. Which thread runs which task
   // never changes a result: callers split work so that each task's output is independent of the others.
   // A call made while the pool is busy (another caller, or from inside a task) runs inline on its thread.
@@ -46,6 +50,8 @@ class ThreadPool {
   std::condition_variable wake_;
   std::condition_variable done_;
   std::vector<std::thread> workers_;
+  std::vector<long> worker_ids_;  // the workers' kernel thread ids, guarded by mutex_
+  std::atomic<int> nice_{0};
   std::atomic<int> threads_{1};
   std::atomic<bool> stopping_{false};
 

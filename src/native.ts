@@ -182,6 +182,13 @@ export interface NativeAddon {
    */
   readPixelsJson(body: Uint8Array, imagePixels: number, maxImages: number): PixelsJson | undefined;
 
+  /**
+   * Lowers the CPU priority (Linux nice, 0 to 19) of the calling thread and of the pool's threads, for
+   * background work such as a training job in a process that also answers requests. Priority cannot be
+   * raised again without privileges. False where it could not be set (other systems).
+   */
+  lowerPriority(nice: number): boolean;
+
   /** Threads of the shared pool (the calling thread counts as one). */
   getThreads(): number;
   /** Sets the pool size, from 1 to 256. Default: the number of cores. */

@@ -29,6 +29,9 @@ export type JobEvent =
   | { type: 'epoch'; fold: number; metrics: EpochMetrics; samplesPerSecond: number; progress: JobProgress }
   | { type: 'end'; status: JobStatus; modelId: string | null; error: JobError | null };
 
+/** CPU priority (Linux nice) of training jobs: below the requests the service answers. */
+export const TRAINING_NICE = 10;
+
 export interface RunnerOptions {
   store: JobStore;
   models: ModelRegistry;
@@ -300,6 +303,8 @@ export class JobRunner {
         testEveryEpoch: job.spec.testEveryEpoch,
         ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}),
         ...(resume ? { resume } : {}),
+        // Requests go first: the event loop keeps its priority while a job trains.
+        nice: TRAINING_NICE,
         signal,
         onEvent,
         onSnapshot: (snapshot) => writer.offer(snapshot.bytes),

@@ -65,6 +65,11 @@ export interface WorkerRunOptions extends Omit<RunOptions, 'outDir'> {
   onSnapshot?: (snapshot: Omit<SnapshotMessage, 'type'>) => void;
   /** Default 1000. */
   snapshotIntervalMs?: number;
+  /**
+   * Runs the training at this CPU priority (Linux nice, 0–19) so that the process's other work (a
+   * service's requests) goes first. It also lowers the shared native pool's threads, for good.
+   */
+  nice?: number;
 }
 
 /** Runs the recipe off the main thread; rejects with TrainingCancelled if the signal aborts. */
@@ -77,6 +82,7 @@ export function trainInWorker(options: WorkerRunOptions): Promise<{ result: KFol
     ensemble: options.ensemble ?? false,
     testEveryEpoch: options.testEveryEpoch ?? false,
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.nice !== undefined ? { nice: options.nice } : {}),
     stop,
     digits: 10,
     ...(options.resume ? { resume: options.resume } : {}),

@@ -17,6 +17,8 @@ export interface WorkerInput {
   ensemble: boolean;
   testEveryEpoch: boolean;
   threads?: number;
+  /** Linux nice for the run's threads (native.lowerPriority); absent: unchanged. */
+  nice?: number;
   /** Int32 flag: 1 asks the run to stop. */
   stop: SharedArrayBuffer;
   /** Digits to return preprocessed, for the report's picture. */
@@ -45,6 +47,7 @@ export type WorkerMessage =
 async function main(input: WorkerInput): Promise<void> {
   const port = parentPort!;
   if (input.threads !== undefined) native.setThreads(input.threads);
+  if (input.nice !== undefined) native.lowerPriority(input.nice);
   const dataset = await loadDataset(input.files ?? mnistPaths());
   const flag = new Int32Array(input.stop);
   // Batch events are many; forward at most a few per second, and every other event as it comes.
