@@ -2,7 +2,9 @@
  * The service under load (autocannon, 64 connections): /predict for one image as JSON and as protobuf and
  * for a batch of 100, against a bare Fastify route that parses the same JSON body and answers a constant,
  * measured in the same run; then /predict's p99 while a job trains, against its p99 when idle.
- * Both servers run as child processes, so the load generator does not share their event loop.
+ * Both servers run as child processes, so the load generator does not share their event loop. The bare
+ * route and single-image JSON /predict alternate for ROUNDS rounds and their medians are compared: on a
+ * shared machine one window of a few seconds can be a fifth slower than the next.
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +18,8 @@ import { round } from './stats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CONNECTIONS = 64;
-const SECONDS = Number(process.env.FASTMLP_BENCH_SECONDS ?? 8);
+const SECONDS = Number(process.env.FASTMLP_BENCH_SECONDS ?? 4);
+const ROUNDS = 5;
 
 interface Load {
   requestsPerSecond: number;
@@ -42,6 +45,12 @@ async function load(url: string, body: string | Buffer, contentType: string, sec
     errors: result.errors,
     non2xx: result.non2xx,
   };
+}
+
+/** The round with the median requests/s (its latencies with it). */
+function medianLoad(rounds: Load[]): Load {
+  const sorted = [...rounds].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** Starts a child process and resolves with the port it prints ("listening on …:PORT"). */
@@ -110,8 +119,14 @@ export async function benchServe(): Promise<Record<string, unknown>> {
     });
     await waitForJob(base, created.id);
 
-    const bareLoad = await load(`http://127.0.0.1:${bare.port}/predict`, single, 'application/json');
-    const predictJson = await load(`${base}/predict`, single, 'application/json');
+    const bareRounds: Load[] = [];
+    const jsonRounds: Load[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      bareRounds.push(await load(`http://127.0.0.1:${bare.port}/predict`, single, 'application/json'));
+      jsonRounds.push(await load(`${base}/predict`, single, 'application/json'));
+    }
+    const bareLoad = medianLoad(bareRounds);
+    const predictJson = medianLoad(jsonRounds);
     const predictProto = await load(`${base}/predict`, singleProto, 'application/x-protobuf');
     const predictBatch = await load(`${base}/predict`, batch, 'application/json');
 
@@ -128,6 +143,9 @@ export async function benchServe(): Promise<Record<string, unknown>> {
     return {
       connections: CONNECTIONS,
       seconds: SECONDS,
+      rounds: ROUNDS,
+      bareRounds: bareRounds.map((l) => l.requestsPerSecond),
+      jsonRounds: jsonRounds.map((l) => l.requestsPerSecond),
       bare: bareLoad,
       predict: { json: predictJson, protobuf: predictProto, batch100: predictBatch },
       duringTraining,
@@ -152,7 +170,7 @@ export function printServe(result: Record<string, unknown>): void {
   };
   const row = (name: string, l: Load) =>
     console.log(`${name.padEnd(28)} ${String(l.requestsPerSecond).padStart(8)} req/s  p50 ${String(l.p50).padStart(4)} ms  p99 ${String(l.p99).padStart(4)} ms  errors ${l.errors + l.non2xx}`);
-  console.log(`${CONNECTIONS} connections, ${SECONDS} s each`);
+  console.log(`${CONNECTIONS} connections, ${SECONDS} s each; bare route and JSON /predict: median of ${ROUNDS} alternating rounds`);
   row('bare Fastify route', r.bare);
   row('/predict one image (JSON)', r.predict.json);
   row('/predict one image (proto)', r.predict.protobuf);
