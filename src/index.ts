@@ -2,8 +2,8 @@
  * fastmlp: train and serve multilayer perceptrons for image classification on a SIMD C++ core.
  * The names below are the public library API the README documents.
  */
-export { native } from './native.js';
-export type { Isa, GemmArgs, NativeAddon } from './native.js';
+export { native, withCallerThreads } from './native.js';
+export type { Isa, GemmArgs, NativeAddon, PixelsJson } from './native.js';
 
 export { loadDataset, loadImageSet, loadMnist, mnistPaths, subset } from './data/dataset.js';
 export type { Dataset, DatasetFiles, ImageSet, ImageSetFiles } from './data/dataset.js';
