@@ -3,7 +3,7 @@ import type { ImageSet } from '../data/dataset.js';
 import { inverseStd } from '../data/normalize.js';
 import { native, type StandardizedRows } from '../native.js';
 import { softmaxInto } from '../nn/layers.js';
-import { matrix, type LayerInput } from '../nn/matrix.js';
+import { matrix } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { fromCheckpoint } from './snapshot.js';
@@ -33,8 +33,9 @@ const BATCH = 4096;
 
 /**
  * From this many images on, bytes go to the first GEMM as bytes, which skips their zero pixels; below it,
- * packing the weights for that GEMM would cost more than it saves, and the images are standardized first.
- * predict and predictAsync follow the same rule, so they give the same bits.
+ * packing the weights for that GEMM would cost more than it saves, and they go as numbers, like every other
+ * input, into the first layer with the standardization folded in. predict and predictAsync follow the same
+ * rule, so they give the same bits.
  */
 const BYTES_FROM = 64;
 
@@ -44,7 +45,13 @@ export class Classifier {
   private readonly model: Mlp;
   private readonly mean: Float32Array;
   private readonly invStd: Float32Array;
-  private standardized = new Float32Array(0);
+  /**
+   * The first layer with the standardization folded in, W' = diag(s)·W and b' = b − (μ∘s)ᵀ·W, so that
+   * (x − μ)∘s · W + b = x · W' + b': numbers go into the first GEMM as they are, scaled by its alpha.
+   */
+  private readonly rawWeights: Float32Array;
+  private readonly rawBias: Float32Array;
+  private readonly scratch: Float32Array[] = [];
 
   constructor(readonly checkpoint: Checkpoint) {
     this.model = fromCheckpoint(checkpoint);
@@ -52,6 +59,19 @@ export class Classifier {
     this.classes = checkpoint.architecture.classes;
     this.mean = checkpoint.normalization.mean;
     this.invStd = inverseStd(checkpoint.normalization);
+    const { inputs, outputs, weights, bias } = this.model.innerProducts[0]!;
+    this.rawWeights = new Float32Array(inputs * outputs);
+    const shift = new Float64Array(outputs);
+    for (let p = 0; p < inputs; p++) {
+      const s = this.invStd[this.invStd.length > 1 ? p : 0]!;
+      const mu = this.mean[this.mean.length > 1 ? p : 0]!;
+      for (let j = 0; j < outputs; j++) {
+        const w = weights[p * outputs + j]!;
+        this.rawWeights[p * outputs + j] = w * s;
+        shift[j]! += mu * s * w;
+      }
+    }
+    this.rawBias = Float32Array.from(bias, (b, j) => b - shift[j]!);
   }
 
   /** Loads and checks a checkpoint file. */
@@ -71,20 +91,17 @@ export class Classifier {
     const labels = new Int32Array(count);
     const probabilities = new Float32Array(count * this.classes);
     const asBytes = this.asBytes(images, count, scale);
-    const x = asBytes ? undefined : this.scratch(Math.min(count, BATCH) * this.features);
     for (let start = 0; start < count; start += BATCH) {
       const rows = Math.min(BATCH, count - start);
-      let input: LayerInput;
+      let p: Float32Array;
       if (asBytes) {
-        input = { rows, cols: this.features, source: this.byteRows(asBytes, start, rows) };
+        p = this.model.predict({ rows, cols: this.features, source: this.byteRows(asBytes, start, rows) }).data;
       } else {
-        const view = x!.subarray(0, rows * this.features);
-        this.standardize(images, start, rows, scale, view);
-        input = matrix(rows, this.features, view);
+        const x = this.rawRows(images, start, rows, () => this.buffer(0, rows * this.features));
+        p = this.forwardRaw(x, rows, scale, (layer, length) => this.buffer(layer + 1, length));
       }
-      const p = this.model.predict(input);
-      probabilities.set(p.data, start * this.classes);
-      native.argmax(p.data, rows, this.classes, labels.subarray(start, start + rows));
+      probabilities.set(p, start * this.classes);
+      native.argmax(p, rows, this.classes, labels.subarray(start, start + rows));
     }
     return { labels, probabilities, classes: this.classes };
   }
@@ -103,13 +120,27 @@ export class Classifier {
     if (asBytes) {
       h = this.byteRows(asBytes, 0, count);
     } else {
-      h = new Float32Array(count * this.features);
-      this.standardize(images, 0, count, scale, h);
+      // A copy: the caller may reuse its array while the GEMMs run.
+      const copy = new Float32Array(count * this.features);
+      const raw = this.rawRows(images, 0, count, () => copy);
+      if (raw !== copy) copy.set(raw);
+      h = copy;
     }
     for (const [l, ip] of this.model.innerProducts.entries()) {
       const out = new Float32Array(count * ip.outputs);
       const activation = this.model.activations[l]?.kind ?? 'none';
-      await native.gemmAsync({ m: count, n: ip.outputs, k: ip.inputs, a: h, b: ip.weights, c: out, bias: ip.bias, activation });
+      const first = l === 0 && !asBytes;
+      await native.gemmAsync({
+        m: count,
+        n: ip.outputs,
+        k: ip.inputs,
+        a: h,
+        b: first ? this.rawWeights : ip.weights,
+        c: out,
+        bias: first ? this.rawBias : ip.bias,
+        activation,
+        ...(first ? { alpha: scaleFactor(scale) } : {}),
+      });
       h = out;
     }
     const probabilities = new Float32Array(count * this.classes);
@@ -138,10 +169,11 @@ export class Classifier {
     return { accuracy: correct / set.count, loss: loss / set.count, confusion, count: set.count };
   }
 
-  /** A buffer of at least `length` floats for predict's standardized images, reused from call to call. */
-  private scratch(length: number): Float32Array {
-    if (this.standardized.length < length) this.standardized = new Float32Array(length);
-    return this.standardized;
+  /** Buffer `slot` of predict's, at least `length` floats, kept from call to call. */
+  private buffer(slot: number, length: number): Float32Array {
+    let buffer = this.scratch[slot];
+    if (buffer === undefined || buffer.length < length) this.scratch[slot] = buffer = new Float32Array(length);
+    return buffer;
   }
 
   /** The images as bytes when the first GEMM should take them so (see BYTES_FROM). */
@@ -154,32 +186,63 @@ export class Classifier {
     return { bytes, rowLength: this.features, rows: Int32Array.from({ length: rows }, (_, i) => start + i), mean: this.mean, invStd: this.invStd };
   }
 
-  private standardize(images: Uint8Array | Float32Array | ArrayLike<number>, start: number, rows: number, scale: PixelScale, out: Float32Array): void {
+  /**
+   * Images start … start + rows as floats with their values as given, each checked finite: a view of a
+   * Float32Array, or the numbers copied into `into()`.
+   */
+  private rawRows(images: Uint8Array | Float32Array | ArrayLike<number>, start: number, rows: number, into: () => Float32Array): Float32Array {
     const n = this.features;
-    if (images instanceof Uint8Array && scale === 'byte') {
-      const indices = Int32Array.from({ length: rows }, (_, i) => start + i);
-      native.standardize({ pixels: images, rowLength: n, indices, mean: this.mean, invStd: this.invStd, out });
-      return;
-    }
-    const factor = scale === 'unit' ? 255 : 1;
-    const first = start * n;
-    if (images instanceof Float32Array && this.mean.length === 1) {
-      // The common case of the service, in one tight loop; a NaN or ±Infinity makes the sum non-finite.
-      const mean = this.mean[0]!, invStd = this.invStd[0]!;
+    const first = start * n, end = (start + rows) * n;
+    if (images instanceof Float32Array) {
+      const view = images.subarray(first, end);
+      // A NaN or ±Infinity makes the sum non-finite; only then is the culprit looked for.
       let sum = 0;
-      for (let i = 0; i < rows * n; i++) {
-        const v = images[first + i]!;
-        sum += v;
-        out[i] = (v * factor - mean) * invStd;
-      }
-      if (Number.isFinite(sum)) return;
+      for (let i = 0; i < view.length; i++) sum += view[i]!;
+      if (Number.isFinite(sum)) return view;
     }
-    const perPixel = this.mean.length > 1;
+    const out = into().subarray(0, rows * n);
+    if (images instanceof Uint8Array) {
+      out.set(images.subarray(first, end));
+      return out;
+    }
     for (let i = 0; i < rows * n; i++) {
       const v = Number(images[first + i]);
       if (!Number.isFinite(v)) throw new TypeError(`Expected a finite number for pixel ${first + i} but received ${String(images[first + i])}`);
-      const q = perPixel ? i % n : 0;
-      out[i] = (v * factor - this.mean[q]!) * this.invStd[q]!;
+      out[i] = v;
     }
+    return out;
   }
+
+  /**
+   * Class probabilities of `rows` images given as raw numbers on `scale`: the first GEMM takes them with the
+   * folded first layer, the layers above as they are. Layer outputs go into buffer(l, length).
+   */
+  private forwardRaw(x: Float32Array, rows: number, scale: PixelScale, buffer: (layer: number, length: number) => Float32Array): Float32Array {
+    let h = x;
+    this.model.innerProducts.forEach((ip, l) => {
+      const out = buffer(l, rows * ip.outputs).subarray(0, rows * ip.outputs);
+      const activation = this.model.activations[l]?.kind ?? 'none';
+      const first = l === 0;
+      native.gemm({
+        m: rows,
+        n: ip.outputs,
+        k: ip.inputs,
+        a: h,
+        b: first ? this.rawWeights : ip.weights,
+        c: out,
+        bias: first ? this.rawBias : ip.bias,
+        activation,
+        ...(first ? { alpha: scaleFactor(scale) } : {}),
+      });
+      h = out;
+    });
+    const probabilities = buffer(this.model.innerProducts.length, rows * this.classes).subarray(0, rows * this.classes);
+    softmaxInto(matrix(rows, this.classes, h), matrix(rows, this.classes, probabilities));
+    return probabilities;
+  }
+}
+
+/** What a pixel value on the scale is multiplied by to be on the byte scale. */
+function scaleFactor(scale: PixelScale): number {
+  return scale === 'unit' ? 255 : 1;
 }
