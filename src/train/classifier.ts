@@ -1,7 +1,7 @@
 /** A trained model ready to predict: its network, the training-set statistics, and its checkpoint. */
 import type { ImageSet } from '../data/dataset.js';
 import { inverseStd } from '../data/normalize.js';
-import { native, type StandardizedRows } from '../native.js';
+import { native, type GemmArgs, type StandardizedRows } from '../native.js';
 import { softmaxInto } from '../nn/layers.js';
 import { matrix } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
@@ -126,21 +126,9 @@ export class Classifier {
       if (raw !== copy) copy.set(raw);
       h = copy;
     }
-    for (const [l, ip] of this.model.innerProducts.entries()) {
-      const out = new Float32Array(count * ip.outputs);
-      const activation = this.model.activations[l]?.kind ?? 'none';
-      const first = l === 0 && !asBytes;
-      await native.gemmAsync({
-        m: count,
-        n: ip.outputs,
-        k: ip.inputs,
-        a: h,
-        b: first ? this.rawWeights : ip.weights,
-        c: out,
-        bias: first ? this.rawBias : ip.bias,
-        activation,
-        ...(first ? { alpha: scaleFactor(scale) } : {}),
-      });
+    for (let l = 0; l < this.model.innerProducts.length; l++) {
+      const out = new Float32Array(count * this.model.innerProducts[l]!.outputs);
+      await native.gemmAsync(this.layerGemm(l, count, h, out, asBytes ? undefined : scale));
       h = out;
     }
     const probabilities = new Float32Array(count * this.classes);
@@ -214,6 +202,26 @@ export class Classifier {
   }
 
   /**
+   * Layer l's GEMM with its fused bias and activation, out = act(h·W + b) for `rows` rows. With `raw` the
+   * first layer takes numbers on that scale as they are (the folded weights); without, standardized input.
+   */
+  private layerGemm(l: number, rows: number, h: Float32Array | StandardizedRows, out: Float32Array, raw?: PixelScale): GemmArgs {
+    const ip = this.model.innerProducts[l]!;
+    const folded = l === 0 && raw !== undefined;
+    return {
+      m: rows,
+      n: ip.outputs,
+      k: ip.inputs,
+      a: h,
+      b: folded ? this.rawWeights : ip.weights,
+      c: out,
+      bias: folded ? this.rawBias : ip.bias,
+      activation: this.model.activations[l]?.kind ?? 'none',
+      ...(folded ? { alpha: scaleFactor(raw) } : {}),
+    };
+  }
+
+  /**
    * Class probabilities of `rows` images given as raw numbers on `scale`: the first GEMM takes them with the
    * folded first layer, the layers above as they are. Layer outputs go into buffer(l, length).
    */
@@ -221,19 +229,7 @@ export class Classifier {
     let h = x;
     this.model.innerProducts.forEach((ip, l) => {
       const out = buffer(l, rows * ip.outputs).subarray(0, rows * ip.outputs);
-      const activation = this.model.activations[l]?.kind ?? 'none';
-      const first = l === 0;
-      native.gemm({
-        m: rows,
-        n: ip.outputs,
-        k: ip.inputs,
-        a: h,
-        b: first ? this.rawWeights : ip.weights,
-        c: out,
-        bias: first ? this.rawBias : ip.bias,
-        activation,
-        ...(first ? { alpha: scaleFactor(scale) } : {}),
-      });
+      native.gemm(this.layerGemm(l, rows, h, out, scale));
       h = out;
     });
     const probabilities = buffer(this.model.innerProducts.length, rows * this.classes).subarray(0, rows * this.classes);
