@@ -157,9 +157,9 @@ struct BytesA {
 // out[i·samples + p] = pixel i of sample p, for the m pixels and the samples of the batch; 16 × 16 blocks.
 void transpose_pixels(const ByteRows& x, int64_t m, int64_t samples, uint8_t* out) {
   const int64_t blocks = ceil_div(samples, 16);
-  const int64_t units = std::min<int64_t>(blocks, 4 * ThreadPool::instance().threads_for_caller());
-  ThreadPool::instance().run(m * samples >= (int64_t(1) << 16) ? units : 1, [&](int64_t task, int) {
-    const int64_t tasks = m * samples >= (int64_t(1) << 16) ? units : 1;
+  // A small batch costs less to transpose than to wake the pool for.
+  const int64_t tasks = m * samples >= (int64_t(1) << 16) ? std::min<int64_t>(blocks, 4 * ThreadPool::instance().threads_for_caller()) : 1;
+  ThreadPool::instance().run(tasks, [&](int64_t task, int) {
     for (int64_t blk = blocks * task / tasks; blk < blocks * (task + 1) / tasks; ++blk) {
       const int64_t p0 = blk * 16, np = std::min<int64_t>(16, samples - p0);
       const uint8_t* src[16];

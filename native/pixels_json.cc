@@ -54,27 +54,14 @@ class Reader {
   bool number(double& value) {
     space();
     const uint8_t* start = p_;
-    const bool negative = p_ < end_ && *p_ == '-';
-    if (negative) ++p_;
+    if (p_ < end_ && *p_ == '-') ++p_;
     if (p_ == end_ || !is_digit(*p_)) return false;
-    // The integer part, accumulated as it is scanned: up to 15 digits are exact in a double.
-    uint64_t x = 0;
-    int digits = 0;
     if (*p_ == '0') {
       ++p_;
-      digits = 1;
     } else {
-      for (; p_ < end_ && is_digit(*p_); ++p_, ++digits) {
-        if (digits < 18) x = x * 10 + (*p_ - '0');
-      }
+      while (p_ < end_ && is_digit(*p_)) ++p_;
     }
-    const bool fraction = p_ < end_ && *p_ == '.';
-    const bool exponent = p_ < end_ && (*p_ == 'e' || *p_ == 'E');
-    if (!fraction && !exponent && digits <= 15) {
-      value = negative ? -static_cast<double>(x) : static_cast<double>(x);
-      return true;
-    }
-    if (fraction) {
+    if (p_ < end_ && *p_ == '.') {
       ++p_;
       if (p_ == end_ || !is_digit(*p_)) return false;
       while (p_ < end_ && is_digit(*p_)) ++p_;

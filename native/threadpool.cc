@@ -35,6 +35,9 @@ bool spin_until(Ready&& ready, int threads) {
   }
 }
 
+// The limit set by set_caller_limit for this thread; 0 for none.
+thread_local int caller_limit_ = 0;
+
 // The kernel's id of the calling thread, and setting its nice value (Linux: each thread has its own).
 long current_thread_id() {
 #if defined(__linux__)
@@ -94,10 +97,6 @@ bool ThreadPool::set_nice(int nice) {
   return applied;
 }
 
-namespace {
-thread_local int caller_limit_ = 0;
-}  // namespace
-
 void ThreadPool::set_caller_limit(int threads) { caller_limit_ = threads; }
 
 int ThreadPool::caller_limit() { return caller_limit_; }
@@ -115,6 +114,8 @@ void ThreadPool::set_threads(int threads) {
 }
 
 void ThreadPool::work(int slot) {
+  // Only as many threads as the region's caller may use take its tasks.
+  if (slot >= region_threads_.load(std::memory_order_relaxed)) return;
   for (;;) {
     const int64_t task = next_.fetch_add(1);
     if (task >= tasks_) return;
@@ -164,6 +165,7 @@ void ThreadPool::run(int64_t tasks, const Task& fn) {
     done_.wait(lock, [&] { return active_.load() == 0; });
     task_ = &fn;
     tasks_ = tasks;
+    region_threads_.store(threads_for_caller(), std::memory_order_relaxed);
     finished_.store(0);
     next_.store(0);
     generation_.fetch_add(1, std::memory_order_release);

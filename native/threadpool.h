@@ -58,6 +58,7 @@ class ThreadPool {
   // The current region. Published under mutex_ while no worker is inside work().
   const Task* task_ = nullptr;
   int64_t tasks_ = 0;
+  std::atomic<int> region_threads_{0};  // threads the region's caller may use: slots at or above take no task
   std::atomic<int64_t> next_{0};
   std::atomic<int64_t> finished_{0};
   std::atomic<uint64_t> generation_{0};
