@@ -62,18 +62,23 @@ const pendingBatches = new WeakMap<PredictorDeps, Map<string, PendingBatch>>();
 /** The pixels of batches predicted on the event loop, which are done before the next one is gathered. */
 let onLoopPixels = new Float32Array(0);
 
+/** The waiting requests' pixels one after the other: on the loop in a buffer kept for it, else in their own. */
+function gather(waiting: Waiting[], length: number, onLoop: boolean): Float32Array {
+  if (onLoop && onLoopPixels.length < length) onLoopPixels = new Float32Array(length);
+  const pixels = onLoop ? onLoopPixels.subarray(0, length) : new Float32Array(length);
+  let offset = 0;
+  for (const w of waiting) {
+    pixels.set(w.pixels, offset);
+    offset += w.pixels.length;
+  }
+  return pixels;
+}
+
 async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale, batch: PendingBatch): Promise<void> {
   const { classifier, waiting } = batch;
   try {
-    const length = batch.images * classifier.features;
     const onLoop = batch.images <= BATCH_ON_LOOP_IMAGES;
-    if (onLoop && onLoopPixels.length < length) onLoopPixels = new Float32Array(length);
-    const pixels = onLoop ? onLoopPixels.subarray(0, length) : new Float32Array(length);
-    let offset = 0;
-    for (const w of waiting) {
-      pixels.set(w.pixels, offset);
-      offset += w.pixels.length;
-    }
+    const pixels = waiting.length === 1 ? waiting[0]!.pixels : gather(waiting, batch.images * classifier.features, onLoop);
     const started = performance.now();
     const all = onLoop ? withCallerThreads(1, () => classifier.predict(pixels, scale)) : await classifier.predictAsync(pixels, scale);
     const seconds = (performance.now() - started) / 1000;
