@@ -623,19 +623,30 @@ class Addon : public Napi::Addon<Addon> {
     return env.Undefined();
   }
 
-  // readPixelsJson(body, imagePixels, maxImages): the body's images as floats, or undefined (see pixels_json.h).
+  // readPixelsJson(body, imagePixels, maxImages, into?): the body's images as floats, or undefined (see
+  // pixels_json.h). The values go into a new Float32Array, or into the start of `into` when it is given and
+  // they fit (the result's pixels are then a view of it).
   Napi::Value ReadPixelsJson(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     require_args(info, 3, "readPixelsJson");
     const auto body = u8(env, info[0], "body");
     const int64_t image_pixels = integer(env, info[1], "imagePixels", 1, kMaxDim);
     const int64_t max_images = integer(env, info[2], "maxImages", 1, kMaxDim);
+    const bool has_into = info.Length() > 3 && !info[3].IsUndefined();
+    const View<float> into = has_into ? f32(env, info[3], "into") : View<float>{};
     thread_local PixelsJson read;
     if (!read_pixels_json(body.data, static_cast<size_t>(body.length), image_pixels, max_images, read)) {
       return env.Undefined();
     }
-    Napi::Float32Array pixels = Napi::Float32Array::New(env, read.pixels.size());
-    std::memcpy(pixels.Data(), read.pixels.data(), read.pixels.size() * sizeof(float));
+    const size_t count = read.pixels.size();
+    Napi::Float32Array pixels;
+    if (has_into && static_cast<size_t>(into.length) >= count) {
+      const auto array = info[3].As<Napi::Float32Array>();
+      pixels = Napi::Float32Array::New(env, count, array.ArrayBuffer(), array.ByteOffset());
+    } else {
+      pixels = Napi::Float32Array::New(env, count);
+    }
+    std::memcpy(pixels.Data(), read.pixels.data(), count * sizeof(float));
     Napi::Object result = Napi::Object::New(env);
     result.Set("pixels", pixels);
     result.Set("images", Napi::Number::New(env, static_cast<double>(read.images)));

@@ -178,9 +178,10 @@ export interface NativeAddon {
    * Reads a prediction body, {"pixels": [imagePixels numbers]} or {"images": [[…], …]} (1 to maxImages)
    * with optional "scale" and "model" strings, straight into floats. Undefined for any other JSON (other
    * keys, repeated keys, escaped or non-ASCII strings, numbers beyond a double) and for invalid JSON: read
-   * those with JSON.parse. min and max are the values' extremes before rounding to float.
+   * those with JSON.parse. min and max are the values' extremes before rounding to float. With `into`, the
+   * values go to its start when they fit (pixels is then a view of it), else into a new array.
    */
-  readPixelsJson(body: Uint8Array, imagePixels: number, maxImages: number): PixelsJson | undefined;
+  readPixelsJson(body: Uint8Array, imagePixels: number, maxImages: number, into?: Float32Array): PixelsJson | undefined;
 
   /**
    * Lowers the CPU priority (Linux nice, 0 to 19) of the calling thread and of the pool's threads, for

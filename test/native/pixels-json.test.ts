@@ -61,7 +61,25 @@ describe('readPixelsJson', () => {
     for (const text of refused) expect(read(text), text).toBeUndefined();
   });
 
+  it('writes into the start of `into` when the values fit, else into an array of their own', () => {
+    const into = new Float32Array(12).fill(-1);
+    const tail = into.subarray(3);
+    const got = native.readPixelsJson(Buffer.from('{"images":[[1,2,3,4],[5,6,7,8]]}'), 4, 3, tail)!;
+    expect(got.pixels.buffer).toBe(into.buffer);
+    expect(got.pixels.byteOffset).toBe(tail.byteOffset);
+    expect(Array.from(into)).toEqual([-1, -1, -1, 1, 2, 3, 4, 5, 6, 7, 8, -1]);
+    const short = new Float32Array(7).fill(-1);
+    const own = native.readPixelsJson(Buffer.from('{"images":[[1,2,3,4],[5,6,7,8]]}'), 4, 3, short)!;
+    expect(own.pixels.buffer).not.toBe(short.buffer);
+    expect(Array.from(own.pixels)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(Array.from(short)).toEqual(Array.from({ length: 7 }, () => -1));
+    // A body it says no to leaves `into` alone.
+    expect(native.readPixelsJson(Buffer.from('{"pixels":[9,9,9,"9"]}'), 4, 3, short)).toBeUndefined();
+    expect(Array.from(short)).toEqual(Array.from({ length: 7 }, () => -1));
+  });
+
   it('checks its arguments', () => {
+    expect(() => native.readPixelsJson(Buffer.from('{}'), 4, 3, new Float64Array(8) as unknown as Float32Array)).toThrow(/Float32Array for into/);
     expect(() => native.readPixelsJson('{}' as unknown as Uint8Array, 4, 3)).toThrow(/Uint8Array for body/);
     expect(() => native.readPixelsJson(Buffer.from('{}'), 0, 3)).toThrow(/imagePixels/);
   });
