@@ -8,7 +8,9 @@ import type { Checkpoint } from '../train/checkpoint.js';
 import type { JobStore, ModelRecord } from './store.js';
 
 export class ModelRegistry {
-  private readonly loaded = new Map<string, Promise<Classifier>>();
+  private readonly loading = new Map<string, Promise<Classifier>>();
+  /** The classifiers loading has produced, for callers that can go on without waiting. */
+  private readonly ready = new Map<string, Classifier>();
   /** The records, read from the store once and kept in step by add and remove: /predict asks on every request. */
   private records: Map<string, ModelRecord> | undefined;
   private bestRecord: ModelRecord | undefined;
@@ -42,31 +44,40 @@ export class ModelRegistry {
   add(record: ModelRecord, checkpoint: Checkpoint): void {
     this.store.addModel(record);
     this.records = undefined;
-    this.loaded.set(record.id, Promise.resolve(new Classifier(checkpoint)));
+    const classifier = new Classifier(checkpoint);
+    this.loading.set(record.id, Promise.resolve(classifier));
+    this.ready.set(record.id, classifier);
   }
 
   /** The classifier of a model; loads its checkpoint the first time. */
   classifier(record: ModelRecord): Promise<Classifier> {
-    let classifier = this.loaded.get(record.id);
+    let classifier = this.loading.get(record.id);
     if (classifier === undefined) {
-      classifier = Classifier.load(record.checkpointPath);
-      // A failed load is not cached: the next request tries again.
-      classifier.catch(() => this.loaded.delete(record.id));
-      this.loaded.set(record.id, classifier);
+      const loading = Classifier.load(record.checkpointPath);
+      loading.then(
+        (loaded) => {
+          if (this.loading.get(record.id) === loading) this.ready.set(record.id, loaded);
+        },
+        // A failed load is not cached: the next request tries again.
+        () => this.loading.delete(record.id),
+      );
+      this.loading.set(record.id, loading);
+      classifier = loading;
     }
     return classifier;
   }
 
-  /** True once the classifier is in memory (for readiness). */
-  isLoaded(id: string): boolean {
-    return this.loaded.has(id);
+  /** The classifier of a model once it is in memory, else undefined (see classifier()). */
+  loaded(id: string): Classifier | undefined {
+    return this.ready.get(id);
   }
 
   /** Removes the record, then the checkpoint file. */
   async remove(record: ModelRecord): Promise<void> {
     this.store.deleteModel(record.id);
     this.records = undefined;
-    this.loaded.delete(record.id);
+    this.loading.delete(record.id);
+    this.ready.delete(record.id);
     await rm(record.checkpointPath, { force: true });
   }
 }

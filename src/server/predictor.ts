@@ -2,6 +2,7 @@
 import { withCallerThreads } from '../native.js';
 import type { Classifier, Predictions, PixelScale } from '../train/classifier.js';
 import { HttpError } from './errors.js';
+import { joinFloats } from './float-arena.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { JobStore, ModelRecord } from './store.js';
@@ -62,16 +63,13 @@ const pendingBatches = new WeakMap<PredictorDeps, Map<string, PendingBatch>>();
 /** The pixels of batches predicted on the event loop, which are done before the next one is gathered. */
 let onLoopPixels = new Float32Array(0);
 
-/** The waiting requests' pixels one after the other: on the loop in a buffer kept for it, else in their own. */
+/** The waiting requests' pixels one after the other: a view when they lie side by side already, else a copy (on the loop into a buffer kept for it). */
 function gather(waiting: Waiting[], length: number, onLoop: boolean): Float32Array {
   if (onLoop && onLoopPixels.length < length) onLoopPixels = new Float32Array(length);
-  const pixels = onLoop ? onLoopPixels.subarray(0, length) : new Float32Array(length);
-  let offset = 0;
-  for (const w of waiting) {
-    pixels.set(w.pixels, offset);
-    offset += w.pixels.length;
-  }
-  return pixels;
+  return joinFloats(
+    waiting.map((w) => w.pixels),
+    onLoop ? onLoopPixels : undefined,
+  );
 }
 
 async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale, batch: PendingBatch): Promise<void> {
@@ -101,8 +99,18 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
 }
 
 /** Classifies `count` images of the model's input size. */
-export async function classify(deps: PredictorDeps, model: ModelRecord, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Predictions> {
-  const classifier = await deps.models.classifier(model);
+export function classify(deps: PredictorDeps, model: ModelRecord, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Predictions> {
+  // A loaded model is used at once: one promise fewer per request.
+  const loaded = deps.models.loaded(model.id);
+  if (loaded === undefined) return deps.models.classifier(model).then((classifier) => classifyWith(deps, model, classifier, pixels, scale, field));
+  try {
+    return classifyWith(deps, model, loaded, pixels, scale, field);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function classifyWith(deps: PredictorDeps, model: ModelRecord, classifier: Classifier, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Predictions> {
   if (pixels.length % classifier.features !== 0) {
     throw new HttpError(400, `${field}: model ${model.id} takes images of ${classifier.features} pixels`, field);
   }
@@ -110,10 +118,11 @@ export async function classify(deps: PredictorDeps, model: ModelRecord, pixels: 
   if (images > ASYNC_FROM_IMAGES) {
     // A large request is a batch already: its GEMMs run off the event loop.
     const started = performance.now();
-    const predictions = await classifier.predictAsync(pixels, scale);
-    deps.metrics.predictionDuration.observe({ model: model.id }, (performance.now() - started) / 1000);
-    deps.metrics.predictedSamples.inc({ model: model.id }, images);
-    return predictions;
+    return classifier.predictAsync(pixels, scale).then((predictions) => {
+      deps.metrics.predictionDuration.observe({ model: model.id }, (performance.now() - started) / 1000);
+      deps.metrics.predictedSamples.inc({ model: model.id }, images);
+      return predictions;
+    });
   }
   let batches = pendingBatches.get(deps);
   if (batches === undefined) pendingBatches.set(deps, (batches = new Map()));

@@ -258,15 +258,34 @@ export function acceptPredictBody(body: unknown): PredictBody | undefined {
 }
 
 /**
- * The same verdict on a body read by native.readPixelsJson (which checked its shape and counts), from the
- * values' extremes as doubles: the input, with its images as views of the floats, or undefined.
+ * A body read straight into floats (by native.readPixelsJson or from protobuf) and accepted by
+ * acceptPixelsJson: checked already, with the values of all its images one after the other in `floats`.
  */
-export function acceptPixelsJson(read: PixelsJson): PredictInput | undefined {
+export class CheckedPredictInput implements PredictInput {
+  readonly pixels?: Float32Array;
+  readonly images?: Float32Array[];
+  readonly model?: string;
+
+  constructor(
+    readonly floats: Float32Array,
+    batch: boolean,
+    readonly scale: 'byte' | 'unit',
+    model: string | undefined,
+  ) {
+    if (batch) this.images = Array.from({ length: floats.length / IMAGE_PIXELS }, (_, i) => floats.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
+    else this.pixels = floats;
+    if (model !== undefined) this.model = model;
+  }
+}
+
+/**
+ * The same verdict on a body read by native.readPixelsJson (which checked its shape and counts), from the
+ * values' extremes as doubles: the checked input, or undefined.
+ */
+export function acceptPixelsJson(read: PixelsJson): CheckedPredictInput | undefined {
   const tail = acceptTail(read.scale, read.model);
   if (tail === undefined || !(read.min >= 0 && read.max <= (tail.scale === 'unit' ? 1 : 255))) return undefined;
-  if (!read.batch) return { pixels: read.pixels, ...tail };
-  const images = Array.from({ length: read.images }, (_, i) => read.pixels.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
-  return { images, ...tail };
+  return new CheckedPredictInput(read.pixels, read.batch, tail.scale, tail.model);
 }
 
 const prediction = z.object({ label: z.number().int(), probabilities: z.array(z.number()) });

@@ -27,11 +27,18 @@ describe('concurrent single-image predictions', () => {
     const images = Array.from({ length: 40 }, (_, i) => Array.from(data.test.pixels.subarray(i * 784, (i + 1) * 784)));
     const predict = (pixels: number[], scale?: string) =>
       app.inject({ method: 'POST', url: '/predict', payload: { pixels, ...(scale ? { scale } : {}) } }).then((r) => r.json<Answer>());
+    // All at once first, bytes only: read side by side into the app's first block of request floats, a
+    // batch that is a view of them.
+    const adjacent = await Promise.all(images.slice(0, 20).map((image) => predict(image)));
     // One at a time: each request alone in its batch.
     const alone: Answer[] = [];
     for (const image of images) alone.push(await predict(image));
-    // All at once, bytes and unit scale interleaved: batched by model and scale.
+    // All at once, bytes and unit scale interleaved: batched by model and scale (floats copied together).
     const together = await Promise.all(images.flatMap((image) => [predict(image), predict(image.map((v) => v / 255), 'unit')]));
+    adjacent.forEach((answer, i) => {
+      expect(answer.label).toBe(alone[i]!.label);
+      answer.probabilities.forEach((p, j) => expect(Math.abs(p - alone[i]!.probabilities[j]!)).toBeLessThan(1e-5));
+    });
     images.forEach((_, i) => {
       const bytes = together[2 * i]!, unit = together[2 * i + 1]!;
       expect(bytes.label).toBe(alone[i]!.label);

@@ -9,12 +9,11 @@ import { HttpError, sendBytes } from '../errors.js';
 import { lazyChildLoggerFactory } from '../lazy-logger.js';
 import { classify, pickModel } from '../predictor.js';
 import { native } from '../../native.js';
-import { IMAGE_PIXELS, MAX_BATCH, acceptPixelsJson, acceptPredictBody, errorSchema, predictBody, predictResponse, type PredictInput } from '../schemas.js';
+import { FloatArena } from '../float-arena.js';
+import { CheckedPredictInput, IMAGE_PIXELS, MAX_BATCH, acceptPixelsJson, acceptPredictBody, errorSchema, predictBody, predictResponse, type PredictInput } from '../schemas.js';
 
 const PROTOBUF = 'application/x-protobuf';
 const fromProtobuf = new WeakSet<FastifyRequest>();
-/** Bodies read straight into floats and accepted by acceptPixelsJson (already checked), with those floats. */
-const checkedBodies = new WeakMap<object, Float32Array>();
 
 interface PredictRequestMessage {
   pixels: Uint8Array;
@@ -46,10 +45,7 @@ function decodeRequest(bytes: Buffer): PredictInput {
   }
   const model = message.model ? { model: message.model } : {};
   const input = acceptPixelsJson({ pixels, images: message.count, batch: true, scale, ...model, min, max });
-  if (input) {
-    checkedBodies.set(input, pixels);
-    return input;
-  }
+  if (input) return input;
   const images: number[][] = [];
   for (let i = 0; i < message.count; i++) images.push(Array.from(pixels.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS)));
   return { images, scale, ...model };
@@ -74,11 +70,12 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
 
   // JSON straight into floats when it has the plain shape of a prediction; any other JSON as usual.
   const parseJson = app.getDefaultJsonParser('error', 'error');
+  const arena = new FloatArena();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    const read = native.readPixelsJson(body as Buffer, IMAGE_PIXELS, MAX_BATCH);
+    const read = native.readPixelsJson(body as Buffer, IMAGE_PIXELS, MAX_BATCH, arena.free());
     const input = read && acceptPixelsJson(read);
     if (input) {
-      checkedBodies.set(input, read.pixels);
+      arena.take(input.floats);
       done(null, input);
     } else {
       parseJson(request, (body as Buffer).toString('utf8'), done);
@@ -104,7 +101,7 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
         const byZod = validatorCompiler(route as unknown as Parameters<typeof validatorCompiler>[0]);
         if (route.httpPart !== 'body') return byZod;
         return (data: unknown) => {
-          if (typeof data === 'object' && data !== null && checkedBodies.has(data)) return { value: data };
+          if (data instanceof CheckedPredictInput) return { value: data };
           const value = acceptPredictBody(data);
           return value === undefined ? byZod(data) : { value };
         };
@@ -117,11 +114,13 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const body: PredictInput = request.body;
       const model = pickModel(deps, body.model, 'body.model');
-      let flat = checkedBodies.get(body);
-      if (flat === undefined) {
+      let flat: Float32Array;
+      if (body instanceof CheckedPredictInput) {
+        flat = body.floats;
+      } else {
         const images = body.images ?? [body.pixels!];
         flat = new Float32Array(images.length * IMAGE_PIXELS);
-        images.forEach((image, i) => flat!.set(image, i * IMAGE_PIXELS));
+        images.forEach((image, i) => flat.set(image, i * IMAGE_PIXELS));
       }
       const { labels, probabilities, classes } = await classify(deps, model, flat, body.scale, body.images ? 'body.images' : 'body.pixels');
       if (fromProtobuf.has(request)) return sendBytes(reply, PROTOBUF, encodeResponse(model.id, labels, probabilities, classes));
