@@ -742,10 +742,13 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  // lowerPriority(nice, idle = false)
   Napi::Value LowerPriority(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
     require_args(info, 1, "lowerPriority");
-    const int nice = static_cast<int>(integer(info.Env(), info[0], "nice", 0, 19));
-    return Napi::Boolean::New(info.Env(), ThreadPool::instance().set_nice(nice));
+    const int nice = static_cast<int>(integer(env, info[0], "nice", 0, 19));
+    const bool idle = boolean(env, info[1], "idle", false);
+    return Napi::Boolean::New(env, ThreadPool::lower_priority(nice, idle));
   }
 
   Napi::Value GetIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels().name); }

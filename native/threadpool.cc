@@ -1,8 +1,10 @@
 #include "threadpool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__linux__)
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -38,7 +40,10 @@ bool spin_until(Ready&& ready, int threads) {
 // The limit set by set_caller_limit for this thread; 0 for none.
 thread_local int caller_limit_ = 0;
 
-// The kernel's id of the calling thread, and setting its nice value (Linux: each thread has its own).
+// The calling thread lowered its priority: its regions run on the background pool.
+thread_local bool background_caller_ = false;
+
+// The kernel's id of the calling thread, and setting its priority (Linux: each thread has its own).
 long current_thread_id() {
 #if defined(__linux__)
   return static_cast<long>(syscall(SYS_gettid));
@@ -47,22 +52,36 @@ long current_thread_id() {
 #endif
 }
 
-bool set_thread_nice(long thread_id, int nice) {
+bool set_thread_priority(long thread_id, int nice, bool idle) {
 #if defined(__linux__)
-  return setpriority(PRIO_PROCESS, static_cast<id_t>(thread_id), nice) == 0;
+  bool applied = true;
+  if (idle) {
+    const sched_param param{};
+    applied = sched_setscheduler(static_cast<pid_t>(thread_id), SCHED_IDLE, &param) == 0;
+  }
+  return setpriority(PRIO_PROCESS, static_cast<id_t>(thread_id), nice) == 0 && applied;
 #else
   (void)thread_id;
   (void)nice;
+  (void)idle;
   return false;
 #endif
 }
 
 }  // namespace
 
-ThreadPool& ThreadPool::instance() {
+ThreadPool& ThreadPool::foreground() {
   static ThreadPool pool;
   return pool;
 }
+
+// Started on first use: a process that never lowers a thread's priority has no threads for it.
+ThreadPool& ThreadPool::background() {
+  static ThreadPool pool;
+  return pool;
+}
+
+ThreadPool& ThreadPool::instance() { return background_caller_ ? background() : foreground(); }
 
 ThreadPool::ThreadPool() {
   const unsigned cores = std::thread::hardware_concurrency();
@@ -89,11 +108,14 @@ void ThreadPool::stop() {
   worker_ids_.clear();
 }
 
-bool ThreadPool::set_nice(int nice) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  nice_.store(nice);
-  bool applied = set_thread_nice(current_thread_id(), nice);
-  for (long id : worker_ids_) applied = set_thread_nice(id, nice) && applied;
+bool ThreadPool::lower_priority(int nice, bool idle) {
+  ThreadPool& pool = background();
+  std::lock_guard<std::mutex> lock(pool.mutex_);
+  pool.nice_ = std::max(pool.nice_, nice);
+  pool.idle_ = pool.idle_ || idle;
+  bool applied = set_thread_priority(current_thread_id(), nice, idle);
+  for (long id : pool.worker_ids_) applied = set_thread_priority(id, pool.nice_, pool.idle_) && applied;
+  background_caller_ = true;
   return applied;
 }
 
@@ -128,7 +150,7 @@ void ThreadPool::worker_loop(int slot) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     worker_ids_.push_back(current_thread_id());
-    if (nice_.load() != 0) set_thread_nice(worker_ids_.back(), nice_.load());
+    if (nice_ != 0 || idle_) set_thread_priority(worker_ids_.back(), nice_, idle_);
   }
   uint64_t seen = generation_.load();
   for (;;) {

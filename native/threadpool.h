@@ -1,4 +1,7 @@
-// A fixed pool of worker threads shared by every caller in the process; the calling thread takes part.
+// Fixed pools of worker threads; the calling thread takes part. Every thread of the process shares one
+// pool, except the threads that lowered their priority (lower_priority): they share a second pool whose
+// workers run at that lower priority, so background work never holds up a thread of the first pool and
+// never has its tasks run at a higher priority than it asked for.
 #pragma once
 
 #include <atomic>
@@ -16,6 +19,7 @@ class ThreadPool {
   // fn(task, slot): slot < threads() identifies the thread running the task.
   using Task = std::function<void(int64_t task, int slot)>;
 
+  // The calling thread's pool.
   static ThreadPool& instance();
 
   int threads() const { return threads_.load(); }
@@ -27,9 +31,11 @@ class ThreadPool {
   static int caller_limit();
   int threads_for_caller() const;
 
-  // Sets the CPU priority (Linux nice, 0–19) of the calling thread and of the pool's workers, now and of
-  // those started later; false where threads have no priority of their own or the system refused.
-  bool set_nice(int nice);
+  // Lowers the CPU priority of the calling thread to `nice` (Linux, 0–19), with `idle` also to SCHED_IDLE
+  // (a core only when no other thread wants it), and moves the thread to the background pool, whose
+  // workers take the lowest priority asked for so far, now and when started later. False where threads
+  // have no priority of their own or the system refused.
+  static bool lower_priority(int nice, bool idle);
 
   // Runs fn for every task in [0, tasks) and returns when all are done. Which thread runs which task
   // never changes a result: callers split work so that each task's output is independent of the others.
@@ -40,6 +46,8 @@ class ThreadPool {
 
  private:
   ThreadPool();
+  static ThreadPool& foreground();
+  static ThreadPool& background();
   void start(int threads);
   void stop();
   void worker_loop(int slot);
@@ -51,7 +59,8 @@ class ThreadPool {
   std::condition_variable done_;
   std::vector<std::thread> workers_;
   std::vector<long> worker_ids_;  // the workers' kernel thread ids, guarded by mutex_
-  std::atomic<int> nice_{0};
+  int nice_ = 0;       // the workers' priority, guarded by mutex_
+  bool idle_ = false;
   std::atomic<int> threads_{1};
   std::atomic<bool> stopping_{false};
 

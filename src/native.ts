@@ -184,15 +184,17 @@ export interface NativeAddon {
   readPixelsJson(body: Uint8Array, imagePixels: number, maxImages: number, into?: Float32Array): PixelsJson | undefined;
 
   /**
-   * Lowers the CPU priority (Linux nice, 0 to 19) of the calling thread and of the pool's threads, for
-   * background work such as a training job in a process that also answers requests. Priority cannot be
-   * raised again without privileges. False where it could not be set (other systems).
+   * Lowers the CPU priority (Linux nice, 0 to 19) of the calling thread, for background work such as a
+   * training job in a process that also answers requests; with `idle`, the thread also gets a core only
+   * when no other thread wants it (Linux SCHED_IDLE). From then on its parallel work runs on a second pool
+   * of threads at the lowest priority asked for, leaving the pool of the process's other threads as it was.
+   * Priority cannot be raised again without privileges. False where it could not be set (other systems).
    */
-  lowerPriority(nice: number): boolean;
+  lowerPriority(nice: number, idle?: boolean): boolean;
 
-  /** Threads of the shared pool (the calling thread counts as one). */
+  /** Threads of the calling thread's pool (the calling thread counts as one). */
   getThreads(): number;
-  /** Sets the pool size, from 1 to 256. Default: the number of cores. */
+  /** Sets the size of the calling thread's pool, from 1 to 256. Default: the number of cores. */
   setThreads(threads: number): void;
   /** The limit set by setCallerThreads for the calling JavaScript thread; 0 when there is none. */
   getCallerThreads(): number;

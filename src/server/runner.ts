@@ -29,7 +29,11 @@ export type JobEvent =
   | { type: 'epoch'; fold: number; metrics: EpochMetrics; samplesPerSecond: number; progress: JobProgress }
   | { type: 'end'; status: JobStatus; modelId: string | null; error: JobError | null };
 
-/** CPU priority (Linux nice) of training jobs: below the requests the service answers. */
+/**
+ * CPU priority of training jobs: below the requests the service answers. On Linux they also run as
+ * SCHED_IDLE: a job takes the CPU time requests leave, and a request that wakes the event loop does not
+ * wait for a job's time slice to end.
+ */
 export const TRAINING_NICE = 10;
 
 export interface RunnerOptions {
@@ -305,6 +309,7 @@ export class JobRunner {
         ...(resume ? { resume } : {}),
         // Requests go first: the event loop keeps its priority while a job trains.
         nice: TRAINING_NICE,
+        idle: true,
         signal,
         onEvent,
         onSnapshot: (snapshot) => writer.offer(snapshot.bytes),

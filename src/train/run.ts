@@ -67,9 +67,12 @@ export interface WorkerRunOptions extends Omit<RunOptions, 'outDir'> {
   snapshotIntervalMs?: number;
   /**
    * Runs the training at this CPU priority (Linux nice, 0–19) so that the process's other work (a
-   * service's requests) goes first. It also lowers the shared native pool's threads, for good.
+   * service's requests) goes first. Its native threads are then a pool of their own; the process's other
+   * threads keep theirs at their priority.
    */
   nice?: number;
+  /** With nice: the training takes only the cores no other thread wants (Linux SCHED_IDLE). */
+  idle?: boolean;
 }
 
 /** Runs the recipe off the main thread; rejects with TrainingCancelled if the signal aborts. */
@@ -82,7 +85,7 @@ export function trainInWorker(options: WorkerRunOptions): Promise<{ result: KFol
     ensemble: options.ensemble ?? false,
     testEveryEpoch: options.testEveryEpoch ?? false,
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
-    ...(options.nice !== undefined ? { nice: options.nice } : {}),
+    ...(options.nice !== undefined ? { nice: options.nice, idle: options.idle ?? false } : {}),
     stop,
     digits: 10,
     ...(options.resume ? { resume: options.resume } : {}),

@@ -19,6 +19,8 @@ export interface WorkerInput {
   threads?: number;
   /** Linux nice for the run's threads (native.lowerPriority); absent: unchanged. */
   nice?: number;
+  /** With nice: the run's threads take only the cores no other thread wants (Linux SCHED_IDLE). */
+  idle?: boolean;
   /** Int32 flag: 1 asks the run to stop. */
   stop: SharedArrayBuffer;
   /** Digits to return preprocessed, for the report's picture. */
@@ -46,8 +48,9 @@ export type WorkerMessage =
 
 async function main(input: WorkerInput): Promise<void> {
   const port = parentPort!;
+  // Priority first: a run at a lower priority sizes its own pool, not the one its process shares.
+  if (input.nice !== undefined) native.lowerPriority(input.nice, input.idle ?? false);
   if (input.threads !== undefined) native.setThreads(input.threads);
-  if (input.nice !== undefined) native.lowerPriority(input.nice);
   const dataset = await loadDataset(input.files ?? mnistPaths());
   const flag = new Int32Array(input.stop);
   // Batch events are many; forward at most a few per second, and every other event as it comes.

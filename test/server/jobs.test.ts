@@ -3,6 +3,8 @@ import { schemaType } from '../../src/proto/schema.js';
 import { accurateRecipe } from '../../src/train/recipe.js';
 import { decodeCheckpoint } from '../../src/train/checkpoint.js';
 import { bytesToFloats, floatsToBytes } from '../../src/proto/schema.js';
+import { TRAINING_NICE } from '../../src/server/runner.js';
+import { SCHED_IDLE, threadPriorities } from '../helpers/threads.js';
 import { createJob, finished, getJob, longJob, makeDataDir, parseSse, testApp, tinyJob, waitForJob, type DataDir, type TestApp } from './helpers.js';
 
 describe('the life of a job', () => {
@@ -180,6 +182,14 @@ describe('the life of a job', () => {
     await waitForJob(app, running, (j) => j.status === 'running');
     const during = await app.inject({ method: 'POST', url: '/predict', payload: { pixels: Array.from(data.test.pixels.subarray(0, 784)) } });
     expect(during.statusCode).toBe(200);
+    if (process.platform === 'linux') {
+      // The job's thread (with threads: 1, its pool is itself) runs below the event loop, which keeps its
+      // priority.
+      const idle = () => [...threadPriorities()].filter(([, p]) => p.policy === SCHED_IDLE && p.nice === TRAINING_NICE);
+      for (let i = 0; i < 100 && idle().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(idle().length).toBe(1);
+      expect(threadPriorities().get(String(process.pid))).toEqual({ nice: 0, policy: 0 });
+    }
     expect((await app.inject({ method: 'DELETE', url: `/jobs/${running}` })).statusCode).toBe(409);
     await app.inject({ method: 'POST', url: `/jobs/${running}/cancel` });
     await waitForJob(app, running, finished, 10_000);
