@@ -187,8 +187,9 @@ export interface NativeAddon {
    * Lowers the CPU priority (Linux nice, 0 to 19) of the calling thread, for background work such as a
    * training job in a process that also answers requests; with `idle`, the thread also gets a core only
    * when no other thread wants it (Linux SCHED_IDLE). From then on its parallel work runs on a second pool
-   * of threads at the lowest priority asked for, leaving the pool of the process's other threads as it was.
-   * Priority cannot be raised again without privileges. False where it could not be set (other systems).
+   * of threads at the lowest priority asked for, leaving the pool of the process's other threads as it was
+   * (async calls run elsewhere, at their own priority). Priority cannot be raised again without privileges.
+   * False where it could not be set (other systems).
    */
   lowerPriority(nice: number, idle?: boolean): boolean;
 

@@ -63,7 +63,10 @@ const pendingBatches = new WeakMap<PredictorDeps, Map<string, PendingBatch>>();
 /** The pixels of batches predicted on the event loop, which are done before the next one is gathered. */
 let onLoopPixels = new Float32Array(0);
 
-/** The waiting requests' pixels one after the other: a view when they lie side by side already, else a copy (on the loop into a buffer kept for it). */
+/**
+ * The waiting requests' pixels one after the other: a view when they lie side by side already (read into
+ * the same block), else a copy, on the loop into a buffer kept for it.
+ */
 function gather(waiting: Waiting[], length: number, onLoop: boolean): Float32Array {
   if (onLoop && onLoopPixels.length < length) onLoopPixels = new Float32Array(length);
   return joinFloats(
