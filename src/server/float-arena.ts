@@ -35,15 +35,10 @@ export class FloatArena {
  * The parts one after the other as floats: a view of their buffer when they are floats lying side by side
  * in it (no copy), else a copy, into the start of `into` when it is long enough.
  */
-export function joinFloats(parts: readonly (Float32Array | Uint8Array)[], into?: Float32Array): Float32Array {
+export function joinFloats(parts: readonly ArrayLike<number>[], into?: Float32Array): Float32Array {
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
   const first = parts[0];
-  let length = 0;
-  let adjacent = first instanceof Float32Array;
-  for (const part of parts) {
-    adjacent &&= part instanceof Float32Array && part.buffer === first!.buffer && part.byteOffset === first!.byteOffset + length * 4;
-    length += part.length;
-  }
-  if (adjacent) return new Float32Array(first!.buffer, first!.byteOffset, length);
+  if (first instanceof Float32Array && sideBySide(first, parts)) return new Float32Array(first.buffer, first.byteOffset, length);
   const joined = into !== undefined && into.length >= length ? into.subarray(0, length) : new Float32Array(length);
   let offset = 0;
   for (const part of parts) {
@@ -51,4 +46,14 @@ export function joinFloats(parts: readonly (Float32Array | Uint8Array)[], into?:
     offset += part.length;
   }
   return joined;
+}
+
+/** Every part a Float32Array of first's buffer that starts where the one before it ends. */
+function sideBySide(first: Float32Array, parts: readonly ArrayLike<number>[]): boolean {
+  let end = first.byteOffset;
+  for (const part of parts) {
+    if (!(part instanceof Float32Array) || part.buffer !== first.buffer || part.byteOffset !== end) return false;
+    end += part.byteLength;
+  }
+  return true;
 }

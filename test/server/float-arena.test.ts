@@ -55,5 +55,7 @@ describe('joinFloats', () => {
     const mixed = joinFloats([Uint8Array.of(1, 255), buffer.subarray(2, 3)]);
     expect(Array.from(mixed)).toEqual([1, 255, 2]);
     expect(Array.from(joinFloats([Uint8Array.of(7)]))).toEqual([7]);
+    expect(Array.from(joinFloats([[1, 2], [0.5]]))).toEqual([1, 2, 0.5]);
+    expect(joinFloats([]).length).toBe(0);
   });
 });

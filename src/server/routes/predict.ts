@@ -9,7 +9,7 @@ import { HttpError, sendBytes } from '../errors.js';
 import { lazyChildLoggerFactory } from '../lazy-logger.js';
 import { classify, pickModel } from '../predictor.js';
 import { native } from '../../native.js';
-import { FloatArena } from '../float-arena.js';
+import { FloatArena, joinFloats } from '../float-arena.js';
 import { CheckedPredictInput, IMAGE_PIXELS, MAX_BATCH, acceptPixelsJson, acceptPredictBody, errorSchema, predictBody, predictResponse, type PredictInput } from '../schemas.js';
 
 const PROTOBUF = 'application/x-protobuf';
@@ -114,14 +114,7 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const body: PredictInput = request.body;
       const model = pickModel(deps, body.model, 'body.model');
-      let flat: Float32Array;
-      if (body instanceof CheckedPredictInput) {
-        flat = body.floats;
-      } else {
-        const images = body.images ?? [body.pixels!];
-        flat = new Float32Array(images.length * IMAGE_PIXELS);
-        images.forEach((image, i) => flat.set(image, i * IMAGE_PIXELS));
-      }
+      const flat = body instanceof CheckedPredictInput ? body.floats : joinFloats(body.images ?? [body.pixels!]);
       const { labels, probabilities, classes } = await classify(deps, model, flat, body.scale, body.images ? 'body.images' : 'body.pixels');
       if (fromProtobuf.has(request)) return sendBytes(reply, PROTOBUF, encodeResponse(model.id, labels, probabilities, classes));
       if (body.pixels) {
