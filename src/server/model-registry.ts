@@ -8,9 +8,8 @@ import type { Checkpoint } from '../train/checkpoint.js';
 import type { JobStore, ModelRecord } from './store.js';
 
 export class ModelRegistry {
-  private readonly loading = new Map<string, Promise<Classifier>>();
-  /** The classifiers loading has produced, for callers that can go on without waiting. */
-  private readonly ready = new Map<string, Classifier>();
+  /** Each model's classifier once in memory, or the promise of it while its checkpoint loads. */
+  private readonly loaded = new Map<string, Classifier | Promise<Classifier>>();
   /** The records, read from the store once and kept in step by add and remove: /predict asks on every request. */
   private records: Map<string, ModelRecord> | undefined;
   private bestRecord: ModelRecord | undefined;
@@ -44,40 +43,39 @@ export class ModelRegistry {
   add(record: ModelRecord, checkpoint: Checkpoint): void {
     this.store.addModel(record);
     this.records = undefined;
-    const classifier = new Classifier(checkpoint);
-    this.loading.set(record.id, Promise.resolve(classifier));
-    this.ready.set(record.id, classifier);
+    this.loaded.set(record.id, new Classifier(checkpoint));
   }
 
   /** The classifier of a model; loads its checkpoint the first time. */
   classifier(record: ModelRecord): Promise<Classifier> {
-    let classifier = this.loading.get(record.id);
-    if (classifier === undefined) {
-      const loading = Classifier.load(record.checkpointPath);
-      loading.then(
-        (loaded) => {
-          if (this.loading.get(record.id) === loading) this.ready.set(record.id, loaded);
-        },
-        // A failed load is not cached: the next request tries again.
-        () => this.loading.delete(record.id),
-      );
-      this.loading.set(record.id, loading);
-      classifier = loading;
-    }
-    return classifier;
+    const known = this.loaded.get(record.id);
+    if (known !== undefined) return Promise.resolve(known);
+    const loading = Classifier.load(record.checkpointPath);
+    this.loaded.set(record.id, loading);
+    loading.then(
+      (classifier) => {
+        // Unless the model was removed (or loaded anew) meanwhile.
+        if (this.loaded.get(record.id) === loading) this.loaded.set(record.id, classifier);
+      },
+      // A failed load is not cached: the next request tries again.
+      () => {
+        if (this.loaded.get(record.id) === loading) this.loaded.delete(record.id);
+      },
+    );
+    return loading;
   }
 
   /** The classifier of a model once it is in memory, else undefined (see classifier()). */
-  loaded(id: string): Classifier | undefined {
-    return this.ready.get(id);
+  inMemory(id: string): Classifier | undefined {
+    const known = this.loaded.get(id);
+    return known instanceof Classifier ? known : undefined;
   }
 
   /** Removes the record, then the checkpoint file. */
   async remove(record: ModelRecord): Promise<void> {
     this.store.deleteModel(record.id);
     this.records = undefined;
-    this.loading.delete(record.id);
-    this.ready.delete(record.id);
+    this.loaded.delete(record.id);
     await rm(record.checkpointPath, { force: true });
   }
 }

@@ -104,7 +104,7 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
 /** Classifies `count` images of the model's input size. */
 export function classify(deps: PredictorDeps, model: ModelRecord, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Predictions> {
   // A loaded model is used at once: one promise fewer per request.
-  const loaded = deps.models.loaded(model.id);
+  const loaded = deps.models.inMemory(model.id);
   if (loaded === undefined) return deps.models.classifier(model).then((classifier) => classifyWith(deps, model, classifier, pixels, scale, field));
   try {
     return classifyWith(deps, model, loaded, pixels, scale, field);

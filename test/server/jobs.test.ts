@@ -183,11 +183,10 @@ describe('the life of a job', () => {
     const during = await app.inject({ method: 'POST', url: '/predict', payload: { pixels: Array.from(data.test.pixels.subarray(0, 784)) } });
     expect(during.statusCode).toBe(200);
     if (process.platform === 'linux') {
-      // The job's thread (with threads: 1, its pool is itself) runs below the event loop, which keeps its
-      // priority.
+      // The job's thread runs below the event loop, which keeps its priority.
       const idle = () => [...threadPriorities()].filter(([, p]) => p.policy === SCHED_IDLE && p.nice === TRAINING_NICE);
       for (let i = 0; i < 100 && idle().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(idle().length).toBe(1);
+      expect(idle().length).toBeGreaterThanOrEqual(1);
       expect(threadPriorities().get(String(process.pid))).toEqual({ nice: 0, policy: 0 });
     }
     expect((await app.inject({ method: 'DELETE', url: `/jobs/${running}` })).statusCode).toBe(409);
