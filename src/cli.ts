@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loadImageSet, type DatasetFiles } from './data/dataset.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
-import { Classifier } from './train/classifier.js';
+import { Classifier } from './model/classifier.js';
 import type { TrainEvent } from './train/kfold.js';
 import { recipes, validateRecipe, type RecipeName } from './train/recipe.js';
 import { runTraining } from './train/run.js';

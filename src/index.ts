@@ -20,6 +20,8 @@ export type { Matrix } from './nn/matrix.js';
 export { Activation, InnerProduct, SoftmaxCrossEntropy } from './nn/layers.js';
 export { Adam, GradientDescent, Momentum, createOptimizer, learningRate } from './nn/optimizers.js';
 export type { Optimizer, OptimizerState } from './nn/optimizers.js';
+export { InferenceNetwork } from './nn/inference.js';
+export type { Images, InferenceLayer, InputStandardization, PredictOptions } from './nn/inference.js';
 export { Rng } from './nn/rng.js';
 export type { RngState } from './nn/rng.js';
 
@@ -32,8 +34,8 @@ export type { FinishedFold, TrainingState } from './train/resume.js';
 export { accurateRecipe, recipes, referenceRecipe, recipeSchema, validateRecipe } from './train/recipe.js';
 export { CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export type { Checkpoint } from './train/checkpoint.js';
-export { Classifier } from './train/classifier.js';
-export type { Evaluation, PixelScale, Predictions } from './train/classifier.js';
+export { Classifier } from './model/classifier.js';
+export type { Evaluation, PixelScale, Predictions } from './model/classifier.js';
 export { TrainingCancelled } from './train/trainer.js';
 export type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './train/types.js';
 

@@ -3,7 +3,7 @@
  * kept in memory. The default model is the succeeded model with the best test accuracy.
  */
 import { rm } from 'node:fs/promises';
-import { Classifier } from '../train/classifier.js';
+import { Classifier } from '../model/classifier.js';
 import type { Checkpoint } from '../train/checkpoint.js';
 import type { JobStore, ModelRecord } from './store.js';
 

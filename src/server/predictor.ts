@@ -1,6 +1,5 @@
 /** Classifying images for /predict and /v2: picks the model, runs it, counts and times it. */
-import { withCallerThreads } from '../native.js';
-import type { Classifier, Predictions, PixelScale } from '../train/classifier.js';
+import type { Classifier, Predictions, PixelScale } from '../model/classifier.js';
 import { HttpError } from './errors.js';
 import { joinFloats } from './float-arena.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -81,7 +80,7 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
     const onLoop = batch.images <= BATCH_ON_LOOP_IMAGES;
     const pixels = waiting.length === 1 ? waiting[0]!.pixels : gather(waiting, batch.images * classifier.features, onLoop);
     const started = performance.now();
-    const all = onLoop ? withCallerThreads(1, () => classifier.predict(pixels, scale)) : await classifier.predictAsync(pixels, scale);
+    const all = onLoop ? classifier.predict(pixels, scale, { threads: 1 }) : await classifier.predictAsync(pixels, scale);
     const seconds = (performance.now() - started) / 1000;
     deps.metrics.predictedSamples.inc({ model: modelId }, batch.images);
     let first = 0;

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/dataset.js';
 import { encodeCheckpoint } from '../../src/train/checkpoint.js';
-import { Classifier } from '../../src/train/classifier.js';
+import { Classifier } from '../../src/model/classifier.js';
 import { trainKFold, type KFoldResult, type TrainEvent } from '../../src/train/kfold.js';
 import { accurateRecipe, referenceRecipe, validateRecipe } from '../../src/train/recipe.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset, DatasetFiles } from '../../src/data/dataset.js';
 import { encodeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
-import { Classifier } from '../../src/train/classifier.js';
+import { Classifier } from '../../src/model/classifier.js';
 import type { TrainEvent } from '../../src/train/kfold.js';
 import { decodeTrainingState } from '../../src/train/resume.js';
 import { runTraining, trainInWorker, type RunOutcome } from '../../src/train/run.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadMnist, subset } from '../../src/data/dataset.js';
-import { Classifier } from '../../src/train/classifier.js';
+import { Classifier } from '../../src/model/classifier.js';
 import { trainKFold } from '../../src/train/kfold.js';
 import { accurateRecipe } from '../../src/train/recipe.js';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/dataset.js';
 import type { NormalizationMode } from '../../src/data/normalize.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js';
-import { Classifier } from '../../src/train/classifier.js';
+import { Classifier } from '../../src/model/classifier.js';
 import { trainKFold, type KFoldResult } from '../../src/train/kfold.js';
 import type { TrainRecipe } from '../../src/train/types.js';
 import { quickRecipe, smallMnist } from '../helpers/datasets.js';

@@ -1,0 +1,78 @@
+/**
+ * A trained model ready to predict: a checkpoint made into the inference network (nn/inference.ts), with
+ * loading from a file and evaluation on a labelled image set.
+ */
+import type { ImageSet } from '../data/dataset.js';
+import { inverseStd } from '../data/normalize.js';
+import { InferenceNetwork, type Images, type PixelScale, type PredictOptions, type Predictions } from '../nn/inference.js';
+import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+
+export type { Images, PixelScale, PredictOptions, Predictions } from '../nn/inference.js';
+
+export interface Evaluation {
+  accuracy: number;
+  /** Mean cross-entropy. */
+  loss: number;
+  /** confusion[actual][predicted] counts. */
+  confusion: number[][];
+  count: number;
+}
+
+export class Classifier {
+  readonly features: number;
+  readonly classes: number;
+  readonly network: InferenceNetwork;
+
+  constructor(readonly checkpoint: Checkpoint) {
+    const { architecture, layers, normalization } = checkpoint;
+    this.network = new InferenceNetwork(
+      architecture.layers.map((spec, l) => {
+        if (spec.activation === 'softmax' && l !== architecture.layers.length - 1) throw new TypeError('only the output layer may be softmax');
+        return { ...spec, weights: layers[l]!.weights, bias: layers[l]!.bias, activation: spec.activation === 'softmax' ? 'none' : spec.activation };
+      }),
+      { mean: normalization.mean, invStd: inverseStd(normalization) },
+    );
+    this.features = architecture.inputRows * architecture.inputCols;
+    this.classes = architecture.classes;
+    if (this.network.inputs !== this.features || this.network.classes !== this.classes) {
+      throw new RangeError(`the checkpoint's layers take ${this.network.inputs} inputs to ${this.network.classes} classes, its architecture says ${this.features} to ${this.classes}`);
+    }
+  }
+
+  /** Loads and checks a checkpoint file. */
+  static async load(path: string): Promise<Classifier> {
+    return new Classifier(await loadCheckpoint(path));
+  }
+
+  /**
+   * Predicts a batch of images, each `features` pixels, concatenated: bytes (0–255), or numbers on the
+   * given scale. Throws a TypeError or RangeError naming what is wrong with the input.
+   */
+  predict(images: Images, scale: PixelScale = 'byte', options?: PredictOptions): Predictions {
+    return this.network.predict(images, scale, options);
+  }
+
+  /** predict with every GEMM off the calling thread; calls may overlap. */
+  predictAsync(images: Images, scale: PixelScale = 'byte'): Promise<Predictions> {
+    return this.network.predictAsync(images, scale);
+  }
+
+  /** Accuracy, loss and confusion matrix on a labelled image set of the model's input size. */
+  evaluate(set: ImageSet): Evaluation {
+    if (set.features !== this.features) {
+      throw new RangeError(`Expected images of ${this.features} pixels but the set has ${set.features}`);
+    }
+    const { labels, probabilities } = this.predict(set.pixels);
+    const confusion = Array.from({ length: this.classes }, () => new Array<number>(this.classes).fill(0));
+    let correct = 0;
+    let loss = 0;
+    for (let i = 0; i < set.count; i++) {
+      const actual = set.labels[i]!;
+      if (actual >= this.classes) throw new RangeError(`label ${actual} of image ${i} is outside the model's ${this.classes} classes`);
+      confusion[actual]![labels[i]!]!++;
+      if (labels[i] === actual) correct++;
+      loss -= Math.log(Math.max(probabilities[i * this.classes + actual]!, 1e-30));
+    }
+    return { accuracy: correct / set.count, loss: loss / set.count, confusion, count: set.count };
+  }
+}
