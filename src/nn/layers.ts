@@ -41,7 +41,7 @@ export class InnerProduct {
   }
 
   /**
-   * Given dY, accumulates dW = Xᵀ·dY and dB = Σ_rows dY, and returns dX = dY·Wᵀ — multiplied by f'(y) of
+   * Given dY, writes dW = Xᵀ·dY and dB = Σ_rows dY (overwriting the last batch's), and returns dX = dY·Wᵀ — multiplied by f'(y) of
    * the activation below when one is given, which fuses that activation's backward into this GEMM.
    * With needInput false (the first layer) dX is not computed.
    */

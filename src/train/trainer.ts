@@ -40,9 +40,10 @@ export const EVALUATION_ROWS = 4000;
  *
  * The GEMM packs a batch a few samples at a time (6 on AVX-512) and skips the pixels that are zero in all
  * of them, so it does less work when those samples have their zeros in the same places. The loader therefore
- * orders the samples of each batch, and every evaluation list, by label and then by the first non-zero pixel
- * (for MNIST in panels of 6, 34% of the steps remain instead of 44% for a random order). Losses, gradients and accuracies are
- * sums over the samples, so the order changes none of them beyond rounding.
+ * orders the samples of each batch, and every evaluation list, by label and then by the first non-zero pixel:
+ * digits of one class share their blank regions (`npm run bench -- gemm` times the products from pixels).
+ * Losses, gradients and accuracies are sums over the samples, so the order changes none of them beyond
+ * rounding (test/train/trainer.test.ts holds it to that).
  */
 export class BatchLoader {
   private labelBuffer = new Int32Array(0);
