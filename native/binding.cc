@@ -392,6 +392,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("setCallerThreads", &Addon::SetCallerThreads),
                              InstanceMethod("readPixelsJson", &Addon::ReadPixelsJson),
                              InstanceMethod("lowerPriority", &Addon::LowerPriority),
+                             InstanceMethod("poolInfo", &Addon::PoolInfo),
                              InstanceMethod("getIsa", &Addon::GetIsa),
                              InstanceMethod("setIsa", &Addon::SetIsa),
                              InstanceMethod("supportedIsas", &Addon::SupportedIsas),
@@ -749,6 +750,28 @@ class Addon : public Napi::Addon<Addon> {
     const int nice = static_cast<int>(integer(env, info[0], "nice", 0, 19));
     const bool idle = boolean(env, info[1], "idle", false);
     return Napi::Boolean::New(env, ThreadPool::lower_priority(nice, idle));
+  }
+
+  // poolInfo(): the calling thread's pool, each worker's priority as the worker itself recorded it.
+  Napi::Value PoolInfo(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    if (info.Length() > 0) type_error(env, "poolInfo takes no arguments but received " + describe(info[0]));
+    const ThreadPool::Info pool = ThreadPool::instance().info();
+    Napi::Array workers = Napi::Array::New(env, pool.workers.size());
+    for (size_t i = 0; i < pool.workers.size(); ++i) {
+      Napi::Object worker = Napi::Object::New(env);
+      worker.Set("tid", static_cast<double>(pool.workers[i].tid));
+      worker.Set("nice", pool.workers[i].nice);
+      worker.Set("idle", pool.workers[i].idle);
+      workers.Set(static_cast<uint32_t>(i), worker);
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("threads", pool.threads);
+    result.Set("background", pool.background);
+    result.Set("nice", pool.nice);
+    result.Set("idle", pool.idle);
+    result.Set("workers", workers);
+    return result;
   }
 
   Napi::Value GetIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels().name); }

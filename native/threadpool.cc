@@ -1,6 +1,7 @@
 #include "threadpool.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 
 #if defined(__linux__)
@@ -68,22 +69,36 @@ bool set_thread_priority(long thread_id, int nice, bool idle) {
 #endif
 }
 
+// The priority thread_id runs at, as the system reports it.
+void read_thread_priority(long thread_id, int& nice, bool& idle) {
+#if defined(__linux__)
+  errno = 0;
+  const int value = getpriority(PRIO_PROCESS, static_cast<id_t>(thread_id));
+  nice = errno == 0 ? value : 0;
+  idle = sched_getscheduler(static_cast<pid_t>(thread_id)) == SCHED_IDLE;
+#else
+  (void)thread_id;
+  nice = 0;
+  idle = false;
+#endif
+}
+
 }  // namespace
 
 ThreadPool& ThreadPool::foreground() {
-  static ThreadPool pool;
+  static ThreadPool pool(false);
   return pool;
 }
 
 // Started on first use: a process that never lowers a thread's priority has no threads for it.
 ThreadPool& ThreadPool::background() {
-  static ThreadPool pool;
+  static ThreadPool pool(true);
   return pool;
 }
 
 ThreadPool& ThreadPool::instance() { return background_caller_ ? background() : foreground(); }
 
-ThreadPool::ThreadPool() {
+ThreadPool::ThreadPool(bool background) : background_(background) {
   const unsigned cores = std::thread::hardware_concurrency();
   start(cores == 0 ? 1 : static_cast<int>(cores));
 }
@@ -93,7 +108,14 @@ ThreadPool::~ThreadPool() { stop(); }
 void ThreadPool::start(int threads) {
   stopping_.store(false);
   threads_.store(threads);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    states_.assign(static_cast<size_t>(threads - 1), WorkerState{});
+    settled_count_ = 0;
+  }
   for (int slot = 1; slot < threads; ++slot) workers_.emplace_back([this, slot] { worker_loop(slot); });
+  std::unique_lock<std::mutex> lock(mutex_);
+  wait_settled(lock);
 }
 
 void ThreadPool::stop() {
@@ -105,18 +127,48 @@ void ThreadPool::stop() {
   for (auto& worker : workers_) worker.join();
   workers_.clear();
   std::lock_guard<std::mutex> lock(mutex_);
-  worker_ids_.clear();
+  states_.clear();
+  settled_count_ = 0;
+}
+
+// Under mutex_: the worker applies the pool's priority to itself and records what the system reports.
+void ThreadPool::settle(WorkerState& worker) {
+  if (nice_ != 0 || idle_) set_thread_priority(worker.tid, nice_, idle_);
+  read_thread_priority(worker.tid, worker.nice, worker.idle);
+  worker.priority = priority_.load();
+  ++settled_count_;
+}
+
+// Under mutex_ (held by lock): until every worker runs at the current priority version.
+void ThreadPool::wait_settled(std::unique_lock<std::mutex>& lock) {
+  settled_.wait(lock, [&] { return settled_count_ == static_cast<int>(states_.size()); });
 }
 
 bool ThreadPool::lower_priority(int nice, bool idle) {
   ThreadPool& pool = background();
-  std::lock_guard<std::mutex> lock(pool.mutex_);
-  pool.nice_ = std::max(pool.nice_, nice);
-  pool.idle_ = pool.idle_ || idle;
   bool applied = set_thread_priority(current_thread_id(), nice, idle);
-  for (long id : pool.worker_ids_) applied = set_thread_priority(id, pool.nice_, pool.idle_) && applied;
   background_caller_ = true;
+  // No region runs and no resize happens meanwhile: every worker is in its loop, where it settles.
+  std::lock_guard<std::mutex> region(pool.run_mutex_);
+  std::unique_lock<std::mutex> lock(pool.mutex_);
+  if (nice > pool.nice_ || (idle && !pool.idle_)) {
+    pool.nice_ = std::max(pool.nice_, nice);
+    pool.idle_ = pool.idle_ || idle;
+    pool.settled_count_ = 0;
+    pool.priority_.fetch_add(1);
+    pool.wake_.notify_all();
+    pool.wait_settled(lock);
+  }
+  for (const Worker& worker : pool.states_) applied = applied && worker.nice == pool.nice_ && worker.idle == pool.idle_;
   return applied;
+}
+
+ThreadPool::Info ThreadPool::info() {
+  std::lock_guard<std::mutex> region(run_mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Info result{threads_.load(), background_, nice_, idle_, {}};
+  for (const Worker& worker : states_) result.workers.push_back(worker);
+  return result;
 }
 
 void ThreadPool::set_caller_limit(int threads) { caller_limit_ = threads; }
@@ -147,14 +199,19 @@ void ThreadPool::work(int slot) {
 }
 
 void ThreadPool::worker_loop(int slot) {
+  WorkerState& self = states_[static_cast<size_t>(slot - 1)];
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    worker_ids_.push_back(current_thread_id());
-    if (nice_ != 0 || idle_) set_thread_priority(worker_ids_.back(), nice_, idle_);
+    self.tid = current_thread_id();
+    settle(self);
   }
+  settled_.notify_all();
   uint64_t seen = generation_.load();
   for (;;) {
-    const auto published = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };
+    // self.priority is written by this thread alone.
+    const auto published = [&] {
+      return stopping_.load() || generation_.load(std::memory_order_acquire) != seen || priority_.load() != self.priority;
+    };
     std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
     if (spin_until(published, threads_.load())) {
       lock.lock();
@@ -163,6 +220,12 @@ void ThreadPool::worker_loop(int slot) {
       wake_.wait(lock, published);
     }
     if (stopping_.load()) return;
+    if (priority_.load() != self.priority) {
+      settle(self);
+      lock.unlock();
+      settled_.notify_all();
+      continue;
+    }
     // Joining under the lock: run() publishes the next region only once no worker is inside work().
     seen = generation_.load();
     active_.fetch_add(1);

@@ -130,6 +130,27 @@ export interface PixelsJson {
   max: number;
 }
 
+/** A pool's worker thread, as the worker itself recorded it once it applied the pool's priority. */
+export interface PoolWorker {
+  /** Kernel thread id (Linux; 0 elsewhere). */
+  tid: number;
+  /** Nice value the worker runs at, read back from the system. */
+  nice: number;
+  /** The worker runs as SCHED_IDLE. */
+  idle: boolean;
+}
+
+export interface PoolInfo {
+  /** Threads of the pool; the calling thread counts as one, so there are threads − 1 workers. */
+  threads: number;
+  /** The pool of the threads that lowered their priority (lowerPriority), not the foreground pool. */
+  background: boolean;
+  /** The priority the pool's workers are asked to run at: 0 and false for the foreground pool. */
+  nice: number;
+  idle: boolean;
+  workers: PoolWorker[];
+}
+
 export interface NativeAddon {
   /** C = alpha·op(A)·op(B) + beta·C, then the optional fused epilogue. Runs on the thread pool. */
   gemm(args: GemmArgs): void;
@@ -192,6 +213,11 @@ export interface NativeAddon {
    * False where it could not be set (other systems).
    */
   lowerPriority(nice: number, idle?: boolean): boolean;
+  /**
+   * The pool the calling thread's parallel work runs on, between regions and resizes. Every worker listed
+   * runs and runs at the pool's priority: setThreads and lowerPriority return only once each has applied it.
+   */
+  poolInfo(): PoolInfo;
 
   /** Threads of the calling thread's pool (the calling thread counts as one). */
   getThreads(): number;

@@ -1,10 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { native, type Isa } from '../../src/native.js';
 import { Rng } from '../../src/nn/rng.js';
 import { maxRelativeError, randomArray, sigmoid } from '../helpers/reference.js';
 
 const initialIsa = native.getIsa();
-afterAll(() => native.setIsa(initialIsa));
+// The ISA is the process's: a test that fails midway must not leave its choice to the next.
+afterEach(() => native.setIsa(initialIsa));
 
 // Lengths around the vector widths and the parallel chunk (2^15), so every tail is exercised.
 const lengths = [1, 7, 16, 17, 33, 1000, (1 << 15) + 3, 100_003];

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { native, withCallerThreads, type GemmArgs, type Isa } from '../../src/native.js';
 import { Rng } from '../../src/nn/rng.js';
 import { gemmReference, randomArray, sigmoid, type GemmCase } from '../helpers/reference.js';
@@ -6,9 +6,12 @@ import { gemmReference, randomArray, sigmoid, type GemmCase } from '../helpers/r
 const isas = native.supportedIsas();
 const initialIsa = native.getIsa();
 const initialThreads = native.getThreads();
-afterAll(() => {
+const initialCallerThreads = native.getCallerThreads();
+// The ISA and the pool are the process's: a test that fails midway must not leave its choice to the next.
+afterEach(() => {
   native.setIsa(initialIsa);
   native.setThreads(initialThreads);
+  native.setCallerThreads(initialCallerThreads);
 });
 
 /** Builds A, B, C for a case with every stride larger than or equal to the width, C's padding set to a marker. */
@@ -245,7 +248,6 @@ describe('gemm with A standardized from bytes', () => {
       native.gemm({ transA: true, m: pixels, n, k: batch, a: source, b: dy, c: gradient });
       results.push(Buffer.concat([Buffer.from(forward.buffer), Buffer.from(gradient.buffer)]));
     }
-    native.setThreads(initialThreads);
     expect(Buffer.compare(results[1]!, results[0]!)).toBe(0);
     expect(Buffer.compare(results[2]!, results[0]!)).toBe(0);
   });
@@ -279,7 +281,6 @@ describe('gemm threads and async', () => {
       native.gemm({ m, n: 10, k, a, b: b.subarray(0, k * 10), c: skinny });
       results.push(skinny);
     }
-    native.setThreads(initialThreads);
     // Compared as bytes: equal bits, not merely close values.
     expect(Buffer.compare(Buffer.from(results[2]!.buffer), Buffer.from(results[0]!.buffer))).toBe(0);
     expect(Buffer.compare(Buffer.from(results[3]!.buffer), Buffer.from(results[1]!.buffer))).toBe(0);

@@ -1,19 +1,18 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { addonPath, native } from '../../src/native.js';
-import { SCHED_IDLE, threadPriorities } from '../helpers/threads.js';
+import { addonPath, native, type PoolInfo } from '../../src/native.js';
+import { SCHED_IDLE, currentThreadId, threadPriority, type ThreadPriority } from '../helpers/threads.js';
 
-// A worker thread that lowers its own priority, reporting the threads it had before and after.
+// A worker thread that answers each step with its pool as poolInfo reports it: before and after lowering its
+// own priority, and after resizing its pool.
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { readlinkSync } = require('node:fs');
 const addon = require(workerData.path);
-const threadsBefore = addon.getThreads();
-parentPort.postMessage({ step: 'before', threadsBefore });
-parentPort.once('message', () => {
-  const applied = addon.lowerPriority(7, true);
-  const threads = addon.getThreads();
-  parentPort.postMessage({ step: 'after', applied, threads });
-  parentPort.once('message', () => {
+const steps = {
+  before: () => ({ tid: Number(readlinkSync('/proc/thread-self').split('/').pop()), pool: addon.poolInfo() }),
+  lower: () => ({ applied: addon.lowerPriority(7, true), pool: addon.poolInfo() }),
+  resize: () => {
     const m = 300, n = 200, k = 250;
     let s = 5;
     const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
@@ -27,40 +26,67 @@ parentPort.once('message', () => {
       for (let p = 0; p < k; p++) z += a[i * k + p] * b[p * n + j];
       maxError = Math.max(maxError, Math.abs(c[i * n + j] - z));
     }
-    parentPort.postMessage({ step: 'resized', threads: addon.getThreads(), maxError });
-  });
-});
+    return { pool: addon.poolInfo(), maxError };
+  },
+};
+parentPort.on('message', (step) => parentPort.postMessage(steps[step]()));
 `;
+
+interface Answers {
+  before: { tid: number; pool: PoolInfo };
+  lower: { applied: boolean; pool: PoolInfo };
+  resize: { pool: PoolInfo; maxError: number };
+}
+
+/** Expects the pool's workers, each distinct, to run at the priority they recorded, which Linux confirms. */
+function expectWorkers(pool: PoolInfo, priority: ThreadPriority): void {
+  expect(pool.workers).toHaveLength(pool.threads - 1);
+  expect(new Set(pool.workers.map((w) => w.tid)).size).toBe(pool.workers.length);
+  for (const worker of pool.workers) {
+    expect(worker, `worker ${worker.tid}`).toMatchObject({ nice: priority.nice, idle: priority.policy === SCHED_IDLE });
+    expect(threadPriority(worker.tid), `worker ${worker.tid}`).toEqual(priority);
+  }
+}
+
+const lowered: ThreadPriority = { nice: 7, policy: SCHED_IDLE };
 
 describe.runIf(process.platform === 'linux')('lowerPriority', () => {
   it('lowers the calling thread and gives it a pool of lowered threads, leaving the others alone', async () => {
-    const own = native.getThreads();
+    const foreground = native.poolInfo();
+    expect(foreground).toMatchObject({ threads: native.getThreads(), background: false, nice: 0, idle: false });
+    const own = threadPriority(currentThreadId())!;
+    expectWorkers(foreground, own);
+
     const worker = new Worker(workerSource, { eval: true, workerData: { path: addonPath() } });
-    const messages: Record<string, unknown>[] = [];
-    let waiting: ((m: Record<string, unknown>) => void) | undefined;
-    worker.on('message', (m: Record<string, unknown>) => (waiting ? waiting(m) : messages.push(m)));
-    const next = () => (messages.length > 0 ? Promise.resolve(messages.shift()!) : new Promise<Record<string, unknown>>((r) => (waiting = (m) => ((waiting = undefined), r(m)))));
+    const ask = <S extends keyof Answers>(step: S) =>
+      new Promise<Answers[S]>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.postMessage(step);
+      });
+    // The foreground pool is left as it was: the same workers at the same priority.
+    const unchanged = () => {
+      expect(native.poolInfo()).toEqual(foreground);
+      expectWorkers(foreground, own);
+      expect(threadPriority(currentThreadId())).toEqual(own);
+    };
     try {
-      expect(await next()).toMatchObject({ step: 'before', threadsBefore: own });
-      const before = threadPriorities();
-      worker.postMessage('lower');
-      const after = await next();
-      expect(after).toMatchObject({ step: 'after', applied: true, threads: own });
-      const now = threadPriorities();
-      // Of the threads there were, only the worker's own changed.
-      const changed = [...before].filter(([tid, p]) => now.has(tid) && (now.get(tid)!.nice !== p.nice || now.get(tid)!.policy !== p.policy));
-      expect(changed.length).toBe(1);
-      expect(now.get(changed[0]![0])).toEqual({ nice: 7, policy: SCHED_IDLE });
-      // New: the worker's pool, its threads − 1 workers, at the priority it asked for.
-      const added = [...now].filter(([tid]) => !before.has(tid)).map(([, p]) => p);
-      expect(added.filter((p) => p.nice === 7 && p.policy === SCHED_IDLE).length).toBe(own - 1);
-      // Resizing its pool leaves this thread's pool as it was; its products are still right.
-      worker.postMessage('resize');
-      const resized = await next();
-      expect(resized).toMatchObject({ step: 'resized', threads: 3 });
-      expect(resized.maxError as number).toBeLessThan(1e-4);
-      expect(native.getThreads()).toBe(own);
-      expect([...threadPriorities()].filter(([, p]) => p.nice === 7 && p.policy === SCHED_IDLE).length).toBe(3);
+      const before = await ask('before');
+      expect(before.pool).toEqual(foreground);
+
+      const after = await ask('lower');
+      expect(after.applied).toBe(true);
+      expect(after.pool).toMatchObject({ threads: foreground.threads, background: true, nice: 7, idle: true });
+      expectWorkers(after.pool, lowered);
+      expect(threadPriority(before.tid)).toEqual(lowered);
+      unchanged();
+
+      // Resizing its pool gives it new workers at the same priority; its products are still right.
+      const resized = await ask('resize');
+      expect(resized.maxError).toBeLessThan(1e-4);
+      expect(resized.pool).toMatchObject({ threads: 3, background: true, nice: 7, idle: true });
+      expectWorkers(resized.pool, lowered);
+      unchanged();
     } finally {
       await worker.terminate();
     }
@@ -70,5 +96,7 @@ describe.runIf(process.platform === 'linux')('lowerPriority', () => {
     expect(() => native.lowerPriority(20)).toThrow(/from 0 to 19/);
     expect(() => native.lowerPriority(-1)).toThrow(RangeError);
     expect(() => native.lowerPriority(5, 'yes' as unknown as boolean)).toThrow(/boolean for idle/);
+    expect(() => (native.poolInfo as (x: unknown) => PoolInfo)(1)).toThrow(/poolInfo takes no arguments/);
+    expect(native.poolInfo().background).toBe(false);
   });
 });
