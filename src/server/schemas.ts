@@ -1,9 +1,9 @@
 /**
  * Every request and response of the service as zod schemas: the single source of validation, of the
- * handlers' types and of the OpenAPI document at /docs.
+ * handlers' types and of the OpenAPI document at /docs. The body of POST /predict, which has faster
+ * readings beside its schema, is in predict-body.ts.
  */
 import { z } from 'zod';
-import type { PixelsJson } from '../native.js';
 import { recipeSchema } from '../train/recipe.js';
 import { JOB_STATUSES } from './store.js';
 
@@ -184,11 +184,8 @@ export const modelListSchema = z.object({ models: z.array(modelSchema), defaultM
 // ---------------------------------------------------------------------------------------------------
 // Predictions
 
-const scale = z.enum(['byte', 'unit']).default('byte').describe('byte: 0–255 as in MNIST; unit: 0–1');
-const image = z.array(z.number()).length(IMAGE_PIXELS);
-
 /** The first value outside 0..max, as one issue with its path. */
-function checkRange(values: readonly number[], max: number, path: (string | number)[], ctx: z.RefinementCtx): boolean {
+export function checkRange(values: readonly number[], max: number, path: (string | number)[], ctx: z.RefinementCtx): boolean {
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (!(v >= 0 && v <= max)) {
@@ -197,95 +194,6 @@ function checkRange(values: readonly number[], max: number, path: (string | numb
     }
   }
   return true;
-}
-
-export const predictBody = z
-  .object({
-    pixels: image.optional().describe('one image, 784 values row by row, white digit on black'),
-    images: z.array(image).min(1).max(MAX_BATCH).optional().describe(`a batch of up to ${MAX_BATCH} images`),
-    scale,
-    model: z.string().min(1).max(64).optional().describe('a model id; default: the best model'),
-  })
-  .strict()
-  .superRefine((body, ctx) => {
-    if ((body.pixels === undefined) === (body.images === undefined)) {
-      ctx.addIssue({ code: 'custom', path: body.pixels === undefined ? ['pixels'] : ['images'], message: 'Expected exactly one of pixels (one image) or images (a batch)' });
-      return;
-    }
-    const max = body.scale === 'unit' ? 1 : 255;
-    if (body.pixels !== undefined) checkRange(body.pixels, max, ['pixels'], ctx);
-    body.images?.every((values, i) => checkRange(values, max, ['images', i], ctx));
-  });
-export type PredictBody = z.infer<typeof predictBody>;
-
-/** A body as the predict route reads it: images as plain arrays, or as floats read straight from the JSON. */
-export type PredictInput = Omit<PredictBody, 'pixels' | 'images'> & { pixels?: ArrayLike<number>; images?: ArrayLike<number>[] };
-
-/** 784 numbers from 0 to max. */
-function isImage(values: unknown, max: number): values is number[] {
-  if (!Array.isArray(values) || values.length !== IMAGE_PIXELS) return false;
-  for (let i = 0; i < IMAGE_PIXELS; i++) {
-    const v: unknown = values[i];
-    if (typeof v !== 'number' || !(v >= 0 && v <= max)) return false;
-  }
-  return true;
-}
-
-/** predictBody's checks of scale and model: their values, or undefined. */
-function acceptTail(scale: unknown = 'byte', model?: unknown): Pick<PredictBody, 'scale' | 'model'> | undefined {
-  if (scale !== 'byte' && scale !== 'unit') return undefined;
-  if (model === undefined) return { scale };
-  return typeof model === 'string' && model.length >= 1 && model.length <= 64 ? { scale, model } : undefined;
-}
-
-/**
- * predictBody's verdict on a body in one pass over its pixels, for the bodies it accepts: the value it
- * would give, or undefined for anything else, which then goes to predictBody itself for the 400 and its
- * message. A single image has 784 values and zod checks each of them through its general machinery,
- * which costs more than the prediction; this takes the same decisions directly.
- */
-export function acceptPredictBody(body: unknown): PredictBody | undefined {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const { pixels, images, scale, model, ...rest } = body as Record<string, unknown>;
-  if (Object.keys(rest).length > 0) return undefined;
-  const tail = acceptTail(scale, model);
-  if (tail === undefined) return undefined;
-  const max = tail.scale === 'unit' ? 1 : 255;
-  if (pixels !== undefined && images === undefined) return isImage(pixels, max) ? { pixels, ...tail } : undefined;
-  if (images === undefined || pixels !== undefined || !Array.isArray(images)) return undefined;
-  if (images.length < 1 || images.length > MAX_BATCH || !images.every((image) => isImage(image, max))) return undefined;
-  return { images: images as number[][], ...tail };
-}
-
-/**
- * A body read straight into floats (by native.readPixelsJson or from protobuf) and accepted by
- * acceptPixelsJson: checked already, with the values of all its images one after the other in `floats`.
- */
-export class CheckedPredictInput implements PredictInput {
-  readonly pixels?: Float32Array;
-  readonly images?: Float32Array[];
-  readonly model?: string;
-
-  constructor(
-    readonly floats: Float32Array,
-    batch: boolean,
-    readonly scale: 'byte' | 'unit',
-    model: string | undefined,
-  ) {
-    if (batch) this.images = Array.from({ length: floats.length / IMAGE_PIXELS }, (_, i) => floats.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
-    else this.pixels = floats;
-    if (model !== undefined) this.model = model;
-  }
-}
-
-/**
- * The same verdict on a body read by native.readPixelsJson (which checked its shape and counts), from the
- * values' extremes as doubles: the checked input, or undefined.
- */
-export function acceptPixelsJson(read: PixelsJson): CheckedPredictInput | undefined {
-  const tail = acceptTail(read.scale, read.model);
-  if (tail === undefined || !(read.min >= 0 && read.max <= (tail.scale === 'unit' ? 1 : 255))) return undefined;
-  return new CheckedPredictInput(read.pixels, read.batch, tail.scale, tail.model);
 }
 
 const prediction = z.object({ label: z.number().int(), probabilities: z.array(z.number()) });

@@ -93,6 +93,13 @@ export async function waitForJob(app: TestApp, id: string, done: (job: JobBody) 
 
 export const finished = (job: JobBody) => ['succeeded', 'failed', 'cancelled'].includes(job.status);
 
+/** Trains tinyJob through the app: its finished job, which succeeded. */
+export async function trainModel(app: TestApp, data: DataDir): Promise<JobBody & { modelId: string }> {
+  const job = await waitForJob(app, await createJob(app, tinyJob(data)), finished);
+  if (job.status !== 'succeeded' || job.modelId === null) throw new Error(`the tiny job ${job.status}: ${JSON.stringify(job.error)}`);
+  return { ...job, modelId: job.modelId };
+}
+
 export async function createJob(app: TestApp, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<string> {
   const response = await app.inject({ method: 'POST', url: '/jobs', payload: body, headers });
   if (response.statusCode !== 202) throw new Error(`POST /jobs answered ${response.statusCode}: ${response.body}`);
