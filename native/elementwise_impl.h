@@ -191,4 +191,19 @@ void adam(float* w, const float* g, float* m, float* v, int64_t n, float lr, flo
   }
 }
 
+// The members of a table that every instruction set takes from this file, compiled for the including file's.
+constexpr void set_elementwise(fastmlp::IsaKernels& k) {
+  k.epilogue = epilogue;
+  k.sigmoid_forward = sigmoid_forward;
+  k.sigmoid_backward = sigmoid_backward;
+  k.relu_forward = relu_forward;
+  k.relu_backward = relu_backward;
+  k.bias_add = bias_add;
+  k.column_sums = column_sums;
+  k.standardize_row = standardize_row;
+  k.sgd = sgd;
+  k.momentum = momentum;
+  k.adam = adam;
+}
+
 }  // namespace

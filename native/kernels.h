@@ -1,5 +1,5 @@
-// The per-instruction-set kernel table. Each kernels_<isa>.cc fills one, compiled with its own flags;
-// dispatch.cc asks the CPU once which one to use.
+// The per-instruction-set kernel table. Each kernels_<isa>.cc fills one member by member, by name, compiled
+// with its own flags; dispatch.cc asks the CPU once which one to use.
 #pragma once
 
 #include <cstddef>
@@ -89,6 +89,24 @@ struct IsaKernels {
   void (*adam)(float* w, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                float epsilon, float bias1, float bias2, float weight_decay);
 };
+
+// True when every member of k is set (no null pointer, no zero size). The structured binding names every
+// member in order, so a member added to IsaKernels does not compile here until it is checked too; each
+// kernels_<isa>.cc static_asserts this of its table.
+template <typename... Members>
+constexpr bool all_set(const Members&... members) {
+  return ((members != Members{}) && ...);
+}
+constexpr bool complete(const IsaKernels& k) {
+  const auto& [name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
+               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, epilogue, sigmoid_forward,
+               sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd, momentum,
+               adam] = k;
+  return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
+                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, epilogue, sigmoid_forward,
+                 sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd, momentum,
+                 adam);
+}
 
 extern const IsaKernels kGenericKernels;
 #if defined(__x86_64__)

@@ -96,15 +96,30 @@ void gemm_skinny_8x16_avx2(int64_t m, int64_t n, int64_t k, float alpha, const f
   }
 }
 
+constexpr IsaKernels avx2_kernels() {
+  IsaKernels k{};
+  k.name = "avx2";
+  k.mr = kMr;
+  k.nr = kNr;
+  k.kc = kKc;
+  k.nc = kNc;
+  k.skinny_nr = 16;
+  k.gemm_microkernel = gemm_6x16_avx2<false>;
+  k.gemm_microkernel_rows = gemm_6x16_avx2<true>;
+  k.indexed_mr = kMr;
+  k.indexed_nr = kNr;
+  k.gemm_indexed = gemm_6x16_indexed_avx2;
+  k.gemm_skinny = gemm_skinny_8x16_avx2;
+  k.gemm_rows = gemm_rows;
+  k.rows_max = kRowsMax;
+  k.pack_pixels = pack_pixels;
+  set_elementwise(k);
+  return k;
+}
+static_assert(complete(avx2_kernels()), "every member of the avx2 table is set");
+
 }  // namespace
 
-extern const IsaKernels kAvx2Kernels = {
-    "avx2",          kMr,          kNr,  kKc, kNc, 16, gemm_6x16_avx2<false>, gemm_6x16_avx2<true>,
-    kMr, kNr, gemm_6x16_indexed_avx2, gemm_skinny_8x16_avx2,
-    gemm_rows,       kRowsMax, pack_pixels,
-    epilogue,
-    sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
-    momentum,        adam,
-};
+extern const IsaKernels kAvx2Kernels = avx2_kernels();
 
 }  // namespace fastmlp

@@ -140,14 +140,30 @@ int64_t pack_pixels_avx512(const uint8_t* const* src, int64_t rows, int64_t kb, 
   return kept;
 }
 
+constexpr IsaKernels avx512_kernels() {
+  IsaKernels k{};
+  k.name = "avx512";
+  k.mr = kMr;
+  k.nr = kNr;
+  k.kc = kKc;
+  k.nc = kNc;
+  k.skinny_nr = 16;
+  k.gemm_microkernel = gemm_12x32_avx512<false>;
+  k.gemm_microkernel_rows = gemm_12x32_avx512<true>;
+  k.indexed_mr = kIndexedMr;
+  k.indexed_nr = kIndexedNr;
+  k.gemm_indexed = gemm_6x64_indexed_avx512;
+  k.gemm_skinny = gemm_skinny_12x16_avx512;
+  k.gemm_rows = gemm_rows;
+  k.rows_max = kRowsMax;
+  k.pack_pixels = pack_pixels_avx512;
+  set_elementwise(k);
+  return k;
+}
+static_assert(complete(avx512_kernels()), "every member of the avx512 table is set");
+
 }  // namespace
 
-extern const IsaKernels kAvx512Kernels = {
-    "avx512",        kMr,          kNr,  kKc, kNc, 16, gemm_12x32_avx512<false>, gemm_12x32_avx512<true>,
-    kIndexedMr, kIndexedNr, gemm_6x64_indexed_avx512,
-    gemm_skinny_12x16_avx512, gemm_rows, kRowsMax, pack_pixels_avx512, epilogue,
-    sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
-    momentum,        adam,
-};
+extern const IsaKernels kAvx512Kernels = avx512_kernels();
 
 }  // namespace fastmlp

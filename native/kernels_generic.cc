@@ -52,14 +52,30 @@ void gemm_skinny_1x8_generic(int64_t m, int64_t n, int64_t k, float alpha, const
   }
 }
 
+constexpr IsaKernels generic_kernels() {
+  IsaKernels k{};
+  k.name = "generic";
+  k.mr = kMr;
+  k.nr = kNr;
+  k.kc = kKc;
+  k.nc = kNc;
+  k.skinny_nr = kSkinnyNr;
+  k.gemm_microkernel = gemm_4x8_generic<false>;
+  k.gemm_microkernel_rows = gemm_4x8_generic<true>;
+  k.indexed_mr = kMr;
+  k.indexed_nr = kNr;
+  k.gemm_indexed = gemm_4x8_indexed_generic;
+  k.gemm_skinny = gemm_skinny_1x8_generic;
+  k.gemm_rows = gemm_rows;
+  k.rows_max = kRowsMax;
+  k.pack_pixels = pack_pixels;
+  set_elementwise(k);
+  return k;
+}
+static_assert(complete(generic_kernels()), "every member of the generic table is set");
+
 }  // namespace
 
-extern const IsaKernels kGenericKernels = {
-    "generic",       kMr,          kNr,  kKc, kNc, kSkinnyNr, gemm_4x8_generic<false>, gemm_4x8_generic<true>,
-    kMr, kNr, gemm_4x8_indexed_generic,
-    gemm_skinny_1x8_generic, gemm_rows, kRowsMax, pack_pixels, epilogue,
-    sigmoid_forward, sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd,
-    momentum,        adam,
-};
+extern const IsaKernels kGenericKernels = generic_kernels();
 
 }  // namespace fastmlp
