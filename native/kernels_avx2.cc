@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "elementwise_impl.h"
+#include "gemm_impl.h"
 
 namespace fastmlp {
 namespace {
@@ -110,8 +111,7 @@ constexpr IsaKernels avx2_kernels() {
   k.indexed_nr = kNr;
   k.gemm_indexed = gemm_6x16_indexed_avx2;
   k.gemm_skinny = gemm_skinny_8x16_avx2;
-  k.gemm_rows = gemm_rows;
-  k.rows_max = kRowsMax;
+  set_gemm_rows(k);
   k.pack_pixels = pack_pixels;
   set_elementwise(k);
   return k;

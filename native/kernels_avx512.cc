@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "elementwise_impl.h"
+#include "gemm_impl.h"
 
 namespace fastmlp {
 namespace {
@@ -154,8 +155,7 @@ constexpr IsaKernels avx512_kernels() {
   k.indexed_nr = kIndexedNr;
   k.gemm_indexed = gemm_6x64_indexed_avx512;
   k.gemm_skinny = gemm_skinny_12x16_avx512;
-  k.gemm_rows = gemm_rows;
-  k.rows_max = kRowsMax;
+  set_gemm_rows(k);
   k.pack_pixels = pack_pixels_avx512;
   set_elementwise(k);
   return k;

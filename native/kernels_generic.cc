@@ -1,5 +1,6 @@
 // Portable kernels in plain C++: what runs on a CPU without AVX2 (or when forced for tests).
 #include "elementwise_impl.h"
+#include "gemm_impl.h"
 
 namespace fastmlp {
 namespace {
@@ -66,8 +67,7 @@ constexpr IsaKernels generic_kernels() {
   k.indexed_nr = kNr;
   k.gemm_indexed = gemm_4x8_indexed_generic;
   k.gemm_skinny = gemm_skinny_1x8_generic;
-  k.gemm_rows = gemm_rows;
-  k.rows_max = kRowsMax;
+  set_gemm_rows(k);
   k.pack_pixels = pack_pixels;
   set_elementwise(k);
   return k;
