@@ -752,7 +752,8 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Boolean::New(env, ThreadPool::lower_priority(nice, idle));
   }
 
-  // poolInfo(): the calling thread's pool, each worker's priority as the worker itself recorded it.
+  // poolInfo(): the pool the calling thread's regions run on (shared with every thread that uses it), each
+  // worker's priority as the worker itself recorded it.
   Napi::Value PoolInfo(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     if (info.Length() > 0) type_error(env, "poolInfo takes no arguments but received " + describe(info[0]));

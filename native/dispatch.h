@@ -1,4 +1,5 @@
-// Which kernel table runs: the best the CPU supports, chosen once at load time, overridable for tests.
+// Which kernel table runs, for the whole process: the best the CPU supports, chosen once at load time,
+// overridable for tests.
 #pragma once
 
 #include <string>
@@ -8,13 +9,14 @@
 
 namespace fastmlp {
 
-// The table in use now.
+// The table every thread of the process uses now.
 const IsaKernels& kernels();
 
 // Names of the instruction sets this CPU supports, best first ("avx512", "avx2", "generic").
 std::vector<std::string> supported_isas();
 
-// Switches to a supported instruction set; returns false (and changes nothing) for any other name.
+// Switches every thread of the process (async work included) to a supported instruction set; returns false
+// (and changes nothing) for any other name.
 bool set_isa(const std::string& name);
 
 }  // namespace fastmlp

@@ -56,7 +56,8 @@ void gemm_12x32_avx512(int64_t kc, const float* a, const float* b, int64_t ldb, 
   tile<kMr, kNr / 16, kRows, false>(kc, nullptr, a, b, ldb, c, ldc, m, n, alpha, beta);
 }
 
-// Pixel panels: 6 rows leave out a third of MNIST's steps where 12 leave out a half, and 6 × 64 still keeps
+// Pixel panels of 6 rows: the fewer rows a panel has, the more steps of k are blank in all of them and left
+// out (what that saves on MNIST: `npm run bench -- gemm`, the "from pixels" shapes), and 6 × 64 still keeps
 // 24 accumulators with 4 loads of B per 24 FMAs.
 constexpr int kIndexedMr = 6, kIndexedNr = 64;
 void gemm_6x64_indexed_avx512(int64_t entries, const int32_t* offsets, const float* a, const float* b, float* c,

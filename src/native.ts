@@ -207,10 +207,12 @@ export interface NativeAddon {
   /**
    * Lowers the CPU priority (Linux nice, 0 to 19) of the calling thread, for background work such as a
    * training job in a process that also answers requests; with `idle`, the thread also gets a core only
-   * when no other thread wants it (Linux SCHED_IDLE). From then on its parallel work runs on a second pool
-   * of threads at the lowest priority asked for, leaving the pool of the process's other threads as it was
-   * (async calls run elsewhere, at their own priority). Priority cannot be raised again without privileges.
-   * False where it could not be set (other systems).
+   * when no other thread wants it (Linux SCHED_IDLE). From then on its parallel work runs on the background
+   * pool: one for the whole process, shared by every thread that lowered its priority, whose workers run at
+   * the lowest priority any of them asked for. The foreground pool, which every other thread of the process
+   * shares, is left as it was (async calls run on it, at their own priority). Returns once every worker of
+   * the background pool runs at that priority. Priority cannot be raised again without privileges. False
+   * where it could not be set (other systems).
    */
   lowerPriority(nice: number, idle?: boolean): boolean;
   /**
@@ -219,9 +221,17 @@ export interface NativeAddon {
    */
   poolInfo(): PoolInfo;
 
-  /** Threads of the calling thread's pool (the calling thread counts as one). */
+  /**
+   * Threads of the pool the calling thread's parallel work runs on (the calling thread counts as one): the
+   * foreground pool, shared by every thread of the process that has not lowered its priority, or, after
+   * lowerPriority, the background pool shared by the threads that have.
+   */
   getThreads(): number;
-  /** Sets the size of the calling thread's pool, from 1 to 256. Default: the number of cores. */
+  /**
+   * Resizes that pool, from 1 to 256, for every thread that shares it: called from a thread that has not
+   * lowered its priority, it resizes the foreground pool of the whole process. Default: the number of cores.
+   * Results do not depend on it.
+   */
   setThreads(threads: number): void;
   /** The limit set by setCallerThreads for the calling JavaScript thread; 0 when there is none. */
   getCallerThreads(): number;
@@ -230,9 +240,12 @@ export interface NativeAddon {
    * no limit (the default). Results do not depend on it. Async calls run elsewhere and are not limited.
    */
   setCallerThreads(threads: number): void;
-  /** The instruction set the kernels use now. */
+  /** The instruction set the kernels use now, in every thread of the process. */
   getIsa(): Isa;
-  /** Forces an instruction set this CPU supports (also FASTMLP_ISA at load time). */
+  /**
+   * Forces an instruction set this CPU supports for the whole process: every thread, worker threads and
+   * async calls included (also FASTMLP_ISA at load time).
+   */
   setIsa(isa: Isa): void;
   /** Instruction sets this CPU supports, best first. */
   supportedIsas(): Isa[];
