@@ -19,7 +19,7 @@ let dir: string;
 let deps: PredictorDeps;
 
 beforeAll(async () => {
-  [checkpoint] = await tinyCheckpoints([3]);
+  checkpoint = (await tinyCheckpoints([3]))[0]!;
   test = (await smallMnist(10, 100)).test;
 });
 
