@@ -263,17 +263,35 @@ export function addonPath(): string {
 
 function load(): NativeAddon {
   const path = addonPath();
+  const chosen = process.env.FASTMLP_ADDON !== undefined;
   if (!existsSync(path)) {
     throw new Error(
       `the native addon is not built: run npm install (looked for ${path}).\n` +
         'Possible solutions:\n' +
         '- run `npm install` (or `npm run build:native`) in the fastmlp folder, with cmake and a C++17 compiler\n' +
         '- or build with node-gyp: `npm run build:gyp`\n' +
-        '- or point FASTMLP_ADDON at a built fastmlp.node',
+        (chosen ? '- or unset FASTMLP_ADDON, which points here' : '- or point FASTMLP_ADDON at a built fastmlp.node'),
     );
   }
   const require = createRequire(import.meta.url);
-  return require(path) as NativeAddon;
+  try {
+    return require(path) as NativeAddon;
+  } catch (error) {
+    // The file is there but does not load: built for another Node, system or CPU, or not an addon at all.
+    const reason = error instanceof Error ? error.message : String(error);
+    const runtime = `Node.js ${process.version} (Node-API ${process.versions.napi}) on ${process.platform}-${process.arch}`;
+    throw new Error(
+      `the native addon at ${path} could not be loaded: ${reason}\n` +
+        'Possible solutions:\n' +
+        `- rebuild it for this ${runtime}:\n` +
+        '  `npm rebuild fastmlp`, or `npm run build:native` in the fastmlp folder\n' +
+        '- or run it with the Node.js it was built for, on its system and CPU (fastmlp needs Node.js 20 or later)\n' +
+        (chosen
+          ? '- unset FASTMLP_ADDON, which points here, or point it at a fastmlp.node built on this machine'
+          : '- or point FASTMLP_ADDON at a fastmlp.node built on this machine'),
+      { cause: error },
+    );
+  }
 }
 
 /** The addon, loaded once per thread (it is context-aware, so every worker thread may load it). */
