@@ -1,8 +1,9 @@
 /**
  * The job runner: takes queued jobs from the store (one waiting to resume first, then the oldest) and trains
- * each in a worker thread (trainInWorker), a configurable number at a time. Progress and every finished
- * epoch go to the store as they happen, and the run's resume state to <dataDir>/jobs/<id>/resume.bin (at
- * most about once a second, atomically), so a job the service stopped during continues at the next start.
+ * each in a worker thread (trainInWorker), a configurable number at a time. Every finished epoch goes to
+ * the store as it happens (progress within an epoch at most ten times a second), and the run's resume
+ * state to <dataDir>/jobs/<id>/resume.bin (at most about once a second, atomically), so a job the service
+ * stopped during continues at the next start.
  * A succeeded job's checkpoint is written atomically into the data directory and registered as a model.
  * Listeners (the SSE route) hear each epoch and the end.
  */
@@ -16,13 +17,13 @@ import { saveCheckpoint } from '../train/checkpoint.js';
 import type { TrainEvent } from '../train/kfold.js';
 import { validateRecipe } from '../train/recipe.js';
 import { writeRunArtifacts } from '../train/report.js';
-import { decodeTrainingState, type TrainingState } from '../train/resume.js';
+import { decodeTrainingState, ResumeStateError, type TrainingState } from '../train/resume.js';
 import { trainInWorker } from '../train/run.js';
 import { TrainingCancelled } from '../train/trainer.js';
 import type { EpochMetrics } from '../train/types.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { ModelRegistry } from './model-registry.js';
-import { newId, type JobError, type JobProgress, type JobRecord, type JobStatus, type JobStore } from './store.js';
+import { newId, type JobError, type JobProgress, type JobRecord, type JobResult, type JobStatus, type JobStore } from './store.js';
 
 /** What listeners of a job hear. */
 export type JobEvent =
@@ -107,8 +108,118 @@ class ResumeWriter {
   }
 }
 
+/** Batch progress goes to the store at most this often; fold starts and epochs go at once. */
+export const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * A run's progress as the store keeps it: the epochs seen in each fold, the fraction of every batch of
+ * every fold, and the time left at this run's rate. A resumed job carries on with the history and
+ * progress of its resume state (the store has them since start-up).
+ */
+class ProgressTracker {
+  readonly history: EpochMetrics[][];
+  readonly progress: JobProgress;
+  /** Training samples of the current fold, passed through the network once per epoch. */
+  trainSamples = 0;
+  // The rate of this run only: a resumed one measures from its first batch, not from 0.
+  private etaFrom: { time: number; fraction: number } | undefined;
+  private batchSavedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly job: JobRecord,
+  ) {
+    const { recipe } = job.spec;
+    const resuming = job.resumePending;
+    this.history = resuming ? job.history.map((epochs) => [...(epochs ?? [])]) : [];
+    this.progress = (resuming ? job.progress : null) ?? { fold: 1, folds: recipe.folds, epoch: 0, epochs: recipe.epochs, fraction: 0, samplesPerSecond: null, etaSeconds: null };
+    this.etaFrom = resuming ? undefined : { time: performance.now(), fraction: 0 };
+  }
+
+  record(event: TrainEvent): void {
+    const { progress, history } = this;
+    if (event.type === 'fold-start') {
+      history[event.fold - 1] ??= [];
+      this.trainSamples = event.trainSamples;
+      Object.assign(progress, { fold: event.fold, folds: event.folds, epoch: event.resumedAfterEpoch ?? 0 });
+      this.save(true);
+    } else if (event.type === 'batch') {
+      Object.assign(progress, { fraction: event.progress, etaSeconds: this.eta(event.progress) });
+      if (performance.now() - this.batchSavedAt >= PROGRESS_INTERVAL_MS) this.save(false);
+    } else if (event.type === 'epoch') {
+      (history[event.fold - 1] ??= []).push(event.metrics);
+      Object.assign(progress, {
+        fold: event.fold,
+        epoch: event.metrics.epoch,
+        fraction: event.progress,
+        samplesPerSecond: event.samplesPerSecond,
+        etaSeconds: this.eta(event.progress),
+      });
+      this.save(true);
+    }
+  }
+
+  /** Every batch done. */
+  finished(): void {
+    Object.assign(this.progress, { fraction: 1, etaSeconds: 0 });
+    this.save(true);
+  }
+
+  private save(withHistory: boolean): void {
+    if (withHistory) {
+      this.store.saveProgress(this.job.id, this.progress, this.history);
+    } else {
+      this.store.saveProgress(this.job.id, this.progress);
+      this.batchSavedAt = performance.now();
+    }
+  }
+
+  private eta(fraction: number): number | null {
+    const from = (this.etaFrom ??= { time: performance.now(), fraction });
+    const done = fraction - from.fraction;
+    return done > 0 ? ((performance.now() - from.time) / 1000) * ((1 - fraction) / done) : null;
+  }
+}
+
+/** A job queued to resume whose resume state file is gone. */
+class ResumeFileMissing extends Error {
+  override readonly name = 'ResumeFileMissing';
+}
+
+/**
+ * Errors cross from the training worker as a name and a message (trainInWorker): a resume state the worker
+ * refused comes back here as the ResumeStateError it was, which failure() tells apart by type.
+ */
+function asThrown(error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof ResumeStateError || error.name !== 'ResumeStateError') return error;
+  const colon = error.message.indexOf(': ');
+  return colon < 0 ? new ResumeStateError('resume state', error.message) : new ResumeStateError(error.message.slice(0, colon), error.message.slice(colon + 2));
+}
+
+/** How a run that did not succeed ends. */
+type Ending = { kind: 'resume-later' } | { kind: 'cancelled' } | { kind: 'failed'; error: JobError };
+
+/**
+ * What a run's error comes to. A cancellation is the user's unless the service is closing; then the job
+ * stays to resume at the next start if a resume state is on disk, else it was interrupted. A resume state
+ * that does not fit, or a file that went missing, is an interruption it cannot survive.
+ */
+function ending(error: unknown, stop: { closing: boolean; cancelling: boolean; resumable: boolean }): Ending {
+  if (error instanceof TrainingCancelled) {
+    if (stop.cancelling || !stop.closing) return { kind: 'cancelled' };
+    return stop.resumable ? { kind: 'resume-later' } : { kind: 'failed', error: { reason: 'interrupted', message: INTERRUPTED_MESSAGE } };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ResumeStateError || error instanceof ResumeFileMissing) {
+    return { kind: 'failed', error: { reason: 'interrupted', message: `${INTERRUPTED_MESSAGE}; it cannot resume: ${message}` } };
+  }
+  return { kind: 'failed', error: { reason: 'error', message } };
+}
+
 export class JobRunner {
   private readonly running = new Map<string, Running>();
+  /** Jobs of `running` that have not ended yet (the others are writing their last files). */
+  private readonly training = new Set<string>();
   private readonly events = new EventEmitter();
   private closing = false;
 
@@ -139,9 +250,10 @@ export class JobRunner {
       if (job === undefined) return;
       store.markRunning(job.id);
       const controller = new AbortController();
+      this.training.add(job.id);
       const done = this.run(job, controller.signal).finally(() => {
         this.running.delete(job.id);
-        if (this.running.size === 0) this.options.metrics.trainingSamplesPerSecond.set(0);
+        this.settle(job.id);
         this.pump();
       });
       this.running.set(job.id, { controller, done });
@@ -244,65 +356,65 @@ export class JobRunner {
     this.events.emit(id, event);
   }
 
+  /** A job from start to end: trained, then published, or ended as ending() says. */
   private async run(job: JobRecord, signal: AbortSignal): Promise<void> {
-    const { store, metrics, log } = this.options;
-    const recipe = job.spec.recipe;
-    const resuming = job.resumePending;
-    // A resumed job carries on with the history its resume state holds (the store has it since start-up).
-    const history: EpochMetrics[][] = resuming ? job.history.map((epochs) => [...(epochs ?? [])]) : [];
-    let trainSamples = 0;
-    const progress: JobProgress = (resuming ? job.progress : null) ?? {
-      fold: 1,
-      folds: recipe.folds,
-      epoch: 0,
-      epochs: recipe.epochs,
-      fraction: 0,
-      samplesPerSecond: null,
-      etaSeconds: null,
-    };
-    // The rate of this run only: a resumed one measures from its first batch, not from 0.
-    let etaFrom: { time: number; fraction: number } | undefined = resuming ? undefined : { time: performance.now(), fraction: 0 };
-    const eta = (fraction: number) => {
-      etaFrom ??= { time: performance.now(), fraction };
-      const done = fraction - etaFrom.fraction;
-      return done > 0 ? ((performance.now() - etaFrom.time) / 1000) * ((1 - fraction) / done) : null;
-    };
+    const { store, log } = this.options;
     const resumeFile = this.resumePath(job.id);
+    const tracker = new ProgressTracker(store, job);
     const writer = new ResumeWriter(resumeFile, log);
-
-    const onEvent = (event: TrainEvent) => {
-      if (!store.open) return;
-      if (event.type === 'fold-start') {
-        history[event.fold - 1] ??= [];
-        trainSamples = event.trainSamples;
-        Object.assign(progress, { fold: event.fold, folds: event.folds, epoch: event.resumedAfterEpoch ?? 0 });
-        store.saveProgress(job.id, progress, history);
-      } else if (event.type === 'batch') {
-        Object.assign(progress, { fraction: event.progress, etaSeconds: eta(event.progress) });
-        store.saveProgress(job.id, progress);
-      } else if (event.type === 'epoch') {
-        (history[event.fold - 1] ??= []).push(event.metrics);
-        Object.assign(progress, {
-          fold: event.fold,
-          epoch: event.metrics.epoch,
-          fraction: event.progress,
-          samplesPerSecond: event.samplesPerSecond,
-          etaSeconds: eta(event.progress),
-        });
-        store.saveProgress(job.id, progress, history);
-        metrics.epochsTrained.inc();
-        metrics.samplesTrained.inc(trainSamples);
-        metrics.trainingSamplesPerSecond.set(event.samplesPerSecond);
-        this.emit(job.id, { type: 'epoch', fold: event.fold, metrics: event.metrics, samplesPerSecond: event.samplesPerSecond, progress: { ...progress } });
-      }
-    };
-
+    const resuming = job.resumePending;
     log.info({ job: job.id, ...(resuming ? { resumedFrom: job.resumedFrom } : {}) }, resuming ? 'training job resumed' : 'training job started');
     try {
-      await mkdir(this.jobFolder(job.id), { recursive: true });
-      const resume = resuming ? await readFile(resumeFile) : undefined;
-      const { result, digits } = await trainInWorker({
-        recipe,
+      const trained = await this.train(job, tracker, writer, signal);
+      const published = await this.publish(job, trained);
+      if (!store.open) return;
+      this.settle(job.id);
+      tracker.finished();
+      store.finish(job.id, 'succeeded', published);
+      // Finished first: a crash in between leaves a stray file rather than a trained job with no state to resume.
+      await this.discardResumeState(writer, resumeFile);
+      log.info({ job: job.id, model: published.modelId, testAccuracy: published.result.test.accuracy }, 'training job succeeded');
+      this.emit(job.id, { type: 'end', status: 'succeeded', modelId: published.modelId, error: null });
+    } catch (error) {
+      await writer.flush();
+      if (!store.open) return;
+      const end = ending(error, { closing: this.closing, cancelling: store.job(job.id)?.status === 'cancelling', resumable: writer.written });
+      if (end.kind === 'resume-later') {
+        // Left running with its resume state on disk: the next start queues it to continue.
+        log.info({ job: job.id }, 'training job stopped; it resumes at the next start');
+        return;
+      }
+      await this.discardResumeState(writer, resumeFile);
+      this.settle(job.id);
+      if (end.kind === 'cancelled') {
+        store.finish(job.id, 'cancelled');
+        log.info({ job: job.id }, 'training job cancelled');
+        this.emit(job.id, { type: 'end', status: 'cancelled', modelId: null, error: null });
+        return;
+      }
+      store.finish(job.id, 'failed', { error: end.error });
+      log.warn({ job: job.id, err: error }, 'training job failed');
+      this.emit(job.id, { type: 'end', status: 'failed', modelId: null, error: end.error });
+    }
+  }
+
+  /** Trains the job in a worker thread, from its resume state if it resumes; events go to the tracker and listeners. */
+  private async train(job: JobRecord, tracker: ProgressTracker, writer: ResumeWriter, signal: AbortSignal) {
+    const { store, metrics } = this.options;
+    await mkdir(this.jobFolder(job.id), { recursive: true });
+    const resume = job.resumePending ? await readResumeFile(this.resumePath(job.id)) : undefined;
+    const onEvent = (event: TrainEvent) => {
+      if (!store.open) return;
+      tracker.record(event);
+      if (event.type !== 'epoch') return;
+      metrics.epochsTrained.inc();
+      metrics.samplesTrained.inc(tracker.trainSamples);
+      metrics.trainingSamplesPerSecond.set(event.samplesPerSecond);
+      this.emit(job.id, { type: 'epoch', fold: event.fold, metrics: event.metrics, samplesPerSecond: event.samplesPerSecond, progress: { ...tracker.progress } });
+    };
+    try {
+      return await trainInWorker({
+        recipe: job.spec.recipe,
         ...(job.spec.dataset ? { files: job.spec.dataset } : {}),
         testEveryEpoch: job.spec.testEveryEpoch,
         ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}),
@@ -314,62 +426,47 @@ export class JobRunner {
         onEvent,
         onSnapshot: (snapshot) => writer.offer(snapshot.bytes),
       });
-      const modelId = newId('model');
-      const modelsFolder = join(this.options.dataDir, 'models');
-      await mkdir(modelsFolder, { recursive: true });
-      const checkpointPath = join(modelsFolder, `${modelId}.fmlp`);
-      await saveCheckpoint(checkpointPath, result.checkpoint);
-      const jobResult = { folds: result.folds, selectedFold: result.selectedFold, test: result.test, seconds: result.seconds };
-      await writeRunArtifacts(this.jobFolder(job.id), { ...jobResult, recipe, digits });
-      if (!store.open) return;
-      this.options.models.add(
-        {
-          id: modelId,
-          jobId: job.id,
-          createdAt: new Date().toISOString(),
-          checkpointPath,
-          architecture: result.checkpoint.architecture,
-          recipe,
-          metrics: result.checkpoint.metrics,
-          testAccuracy: result.test.accuracy,
-        },
-        result.checkpoint,
-      );
-      store.saveProgress(job.id, { ...progress, fraction: 1, etaSeconds: 0 }, history);
-      store.finish(job.id, 'succeeded', { result: jobResult, modelId });
-      // Finished first: a crash in between leaves a stray file rather than a trained job with no state to resume.
-      await this.discardResumeState(writer, resumeFile);
-      log.info({ job: job.id, model: modelId, testAccuracy: result.test.accuracy }, 'training job succeeded');
-      this.emit(job.id, { type: 'end', status: 'succeeded', modelId, error: null });
     } catch (error) {
-      await writer.flush();
-      if (!store.open) return;
-      const cancelling = store.job(job.id)?.status === 'cancelling';
-      if (error instanceof TrainingCancelled && this.closing && !cancelling && writer.written) {
-        // Left running with its resume state on disk: the next start queues it to continue.
-        log.info({ job: job.id }, 'training job stopped; it resumes at the next start');
-        return;
-      }
-      await this.discardResumeState(writer, resumeFile);
-      if (error instanceof TrainingCancelled && (cancelling || !this.closing)) {
-        store.finish(job.id, 'cancelled');
-        log.info({ job: job.id }, 'training job cancelled');
-        this.emit(job.id, { type: 'end', status: 'cancelled', modelId: null, error: null });
-        return;
-      }
-      const message = error instanceof Error ? error.message : String(error);
-      // A resume state that does not fit (or a file that went missing) is an interruption it cannot survive.
-      const cannotResume = error instanceof Error && (error.name === 'ResumeStateError' || (resuming && 'code' in error && error.code === 'ENOENT'));
-      const jobError: JobError =
-        error instanceof TrainingCancelled
-          ? { reason: 'interrupted', message: INTERRUPTED_MESSAGE }
-          : cannotResume
-            ? { reason: 'interrupted', message: `${INTERRUPTED_MESSAGE}; it cannot resume: ${message}` }
-            : { reason: 'error', message };
-      store.finish(job.id, 'failed', { error: jobError });
-      log.warn({ job: job.id, err: error }, 'training job failed');
-      this.emit(job.id, { type: 'end', status: 'failed', modelId: null, error: jobError });
+      throw asThrown(error);
     }
+  }
+
+  /**
+   * A trained job's model: the checkpoint written atomically into <dataDir>/models and the report into the
+   * job's folder, then the model registered (unless the store closed meanwhile). Returns what the job
+   * records of it.
+   */
+  private async publish(job: JobRecord, { result, digits }: Awaited<ReturnType<typeof trainInWorker>>): Promise<{ result: JobResult; modelId: string }> {
+    const { dataDir, store, models } = this.options;
+    const modelId = newId('model');
+    const modelsFolder = join(dataDir, 'models');
+    await mkdir(modelsFolder, { recursive: true });
+    const checkpointPath = join(modelsFolder, `${modelId}.fmlp`);
+    await saveCheckpoint(checkpointPath, result.checkpoint);
+    const recipe = job.spec.recipe;
+    const jobResult: JobResult = { folds: result.folds, selectedFold: result.selectedFold, test: result.test, seconds: result.seconds };
+    await writeRunArtifacts(this.jobFolder(job.id), { ...jobResult, recipe, digits });
+    if (store.open) {
+      const record = { id: modelId, jobId: job.id, createdAt: new Date().toISOString(), checkpointPath, architecture: result.checkpoint.architecture, recipe, metrics: result.checkpoint.metrics, testAccuracy: result.test.accuracy };
+      models.add(record, result.checkpoint);
+    }
+    return { result: jobResult, modelId };
+  }
+
+  /** The job trains no more; called before the store records its end, so that /metrics agrees with the store. */
+  private settle(id: string): void {
+    this.training.delete(id);
+    if (this.training.size === 0) this.options.metrics.trainingSamplesPerSecond.set(0);
+  }
+}
+
+/** A resume file's bytes; a missing file is a ResumeFileMissing. */
+async function readResumeFile(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && error.code === 'ENOENT') throw new ResumeFileMissing(error.message, { cause: error });
+    throw error;
   }
 }
 

@@ -80,15 +80,35 @@ export async function getJob(app: TestApp, id: string): Promise<JobBody> {
   return response.json<JobBody>();
 }
 
+/**
+ * Polls `condition` until it gives a value (anything but undefined or false), which it returns; past
+ * `deadlineMs` it fails, saying what it waited for (a function is asked at that moment, with the latest state).
+ */
+export async function waitFor<T>(
+  condition: () => T | undefined | false | Promise<T | undefined | false>,
+  deadlineMs: number,
+  message: string | (() => string),
+): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await condition();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`waited ${deadlineMs} ms for ${typeof message === 'string' ? message : message()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Polls until the job's status satisfies `done`. */
 export async function waitForJob(app: TestApp, id: string, done: (job: JobBody) => boolean, timeoutMs = 30_000): Promise<JobBody> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = await getJob(app, id);
-    if (done(job)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  let last: JobBody | undefined;
+  return waitFor(
+    async () => {
+      last = await getJob(app, id);
+      return done(last) && last;
+    },
+    timeoutMs,
+    () => `job ${id} (still ${last?.status ?? 'unknown'}, ${last?.history.reduce((sum, fold) => sum + fold.epochs.length, 0) ?? 0} epochs)`,
+  );
 }
 
 export const finished = (job: JobBody) => ['succeeded', 'failed', 'cancelled'].includes(job.status);
