@@ -195,8 +195,57 @@ CREATE TABLE IF NOT EXISTS models (
 );
 `;
 
+/** Every statement of the store, prepared once when it opens (saveProgress alone runs up to ten times a second). */
+function prepareStatements(db: Database.Database) {
+  interface Page {
+    status?: JobStatus;
+    limit: number;
+    offset: number;
+  }
+  const page = (where: string) => ({
+    rows: db.prepare<Page, JobRow>(`SELECT * FROM jobs ${where} ORDER BY seq DESC LIMIT @limit OFFSET @offset`),
+    total: db.prepare<Pick<Page, 'status'>, { total: number }>(`SELECT COUNT(*) AS total FROM jobs ${where}`),
+  });
+  return {
+    insertJob: db.prepare<[string, JobStatus, string, string]>('INSERT INTO jobs (id, status, spec, created_at) VALUES (?, ?, ?, ?)'),
+    job: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    /** Newest first, a page at a time: every job, or those of one status. */
+    page: { all: page(''), byStatus: page('WHERE status = @status') },
+    nextQueued: db.prepare<[], JobRow>("SELECT * FROM jobs WHERE status = 'queued' ORDER BY resume_pending DESC, seq LIMIT 1"),
+    countByStatus: db.prepare<[], { status: JobStatus; n: number }>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status'),
+    // Every expression of the SET reads the row as it was, resume_pending included.
+    markRunning: db.prepare<{ now: string; id: string }>(
+      `UPDATE jobs SET status = 'running',
+         started_at = CASE resume_pending WHEN 1 THEN COALESCE(started_at, @now) ELSE @now END,
+         history = CASE resume_pending WHEN 1 THEN history ELSE '[]' END,
+         progress = CASE resume_pending WHEN 1 THEN progress ELSE NULL END,
+         resume_pending = 0
+       WHERE id = @id AND status = 'queued'`,
+    ),
+    markCancelling: db.prepare<[string]>("UPDATE jobs SET status = 'cancelling' WHERE id = ? AND status = 'running'"),
+    saveProgress: db.prepare<[string, string]>('UPDATE jobs SET progress = ? WHERE id = ?'),
+    saveProgressAndHistory: db.prepare<[string, string, string]>('UPDATE jobs SET progress = ?, history = ? WHERE id = ?'),
+    finish: db.prepare<[string, string | null, string | null, string | null, string, string]>(
+      'UPDATE jobs SET status = ?, result = ?, model_id = ?, error = ?, finished_at = ?, resume_pending = 0 WHERE id = ?',
+    ),
+    deleteJob: db.prepare<[string]>('DELETE FROM jobs WHERE id = ?'),
+    interruptedJobs: db.prepare<[], JobRow>("SELECT * FROM jobs WHERE status IN ('running', 'cancelling') ORDER BY seq"),
+    queueToResume: db.prepare<[string, string, string, string]>(
+      `UPDATE jobs SET status = 'queued', resume_pending = 1, resumed_from = ?, resumes = resumes + 1, history = ?, progress = ?
+       WHERE id = ? AND status = 'running'`,
+    ),
+    addModel: db.prepare<[string, string | null, string, string, string, string, string, number]>(
+      'INSERT INTO models (id, job_id, created_at, checkpoint_path, architecture, recipe, metrics, test_accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    model: db.prepare<[string], ModelRow>('SELECT * FROM models WHERE id = ?'),
+    listModels: db.prepare<[], ModelRow>('SELECT * FROM models ORDER BY test_accuracy DESC, created_at DESC'),
+    deleteModel: db.prepare<[string]>('DELETE FROM models WHERE id = ?'),
+  };
+}
+
 export class JobStore {
   private readonly db: Database.Database;
+  private readonly sql: ReturnType<typeof prepareStatements>;
 
   /** Opens (or creates) the store file. */
   constructor(path: string) {
@@ -205,6 +254,7 @@ export class JobStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
     this.addMissingColumns();
+    this.sql = prepareStatements(this.db);
   }
 
   /** Stores created before a column existed get it, with its default. */
@@ -228,93 +278,72 @@ export class JobStore {
 
   createJob(spec: JobSpec): JobRecord {
     const id = newId('job');
-    this.db
-      .prepare('INSERT INTO jobs (id, status, spec, created_at) VALUES (?, ?, ?, ?)')
-      .run(id, 'queued', encode(spec), new Date().toISOString());
+    this.sql.insertJob.run(id, 'queued', encode(spec), new Date().toISOString());
     return this.job(id)!;
   }
 
   job(id: string): JobRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    const row = this.sql.job.get(id);
     return row === undefined ? undefined : jobFromRow(row);
   }
 
   /** Newest first, a page at a time. */
   listJobs(options: { status?: JobStatus; limit: number; offset: number }): { jobs: JobRecord[]; total: number } {
-    const where = options.status === undefined ? '' : 'WHERE status = @status';
-    const params = { status: options.status, limit: options.limit, offset: options.offset };
-    const rows = this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY seq DESC LIMIT @limit OFFSET @offset`).all(params) as JobRow[];
-    const { total } = this.db.prepare(`SELECT COUNT(*) AS total FROM jobs ${where}`).get(params) as { total: number };
+    const page = options.status === undefined ? this.sql.page.all : this.sql.page.byStatus;
+    const rows = page.rows.all(options);
+    const { total } = page.total.get(options)!;
     return { jobs: rows.map(jobFromRow), total };
   }
 
   /** The next job to run: one waiting to resume, else the oldest queued. */
   nextQueued(): JobRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM jobs WHERE status = 'queued' ORDER BY resume_pending DESC, seq LIMIT 1").get() as JobRow | undefined;
+    const row = this.sql.nextQueued.get();
     return row === undefined ? undefined : jobFromRow(row);
   }
 
   countJobs(): Record<JobStatus, number> {
     const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
-    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as { status: JobStatus; n: number }[];
-    for (const row of rows) counts[row.status] = row.n;
+    for (const row of this.sql.countByStatus.all()) counts[row.status] = row.n;
     return counts;
   }
 
   totalJobs(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+    return this.sql.page.all.total.get({})!.total;
   }
 
-  /**
-   * A job that resumes keeps its history, progress and first start time; any other starts afresh. (Every
-   * expression of the SET reads the row as it was, resume_pending included.)
-   */
+  /** A job that resumes keeps its history, progress and first start time; any other starts afresh. */
   markRunning(id: string): void {
-    this.db
-      .prepare(
-        `UPDATE jobs SET status = 'running',
-           started_at = CASE resume_pending WHEN 1 THEN COALESCE(started_at, @now) ELSE @now END,
-           history = CASE resume_pending WHEN 1 THEN history ELSE '[]' END,
-           progress = CASE resume_pending WHEN 1 THEN progress ELSE NULL END,
-           resume_pending = 0
-         WHERE id = @id AND status = 'queued'`,
-      )
-      .run({ now: new Date().toISOString(), id });
+    this.sql.markRunning.run({ now: new Date().toISOString(), id });
   }
 
   /** Only a running job becomes cancelling. */
   markCancelling(id: string): void {
-    this.db.prepare("UPDATE jobs SET status = 'cancelling' WHERE id = ? AND status = 'running'").run(id);
+    this.sql.markCancelling.run(id);
   }
 
   saveProgress(id: string, progress: JobProgress, history?: EpochMetrics[][]): void {
-    if (history === undefined) {
-      this.db.prepare('UPDATE jobs SET progress = ? WHERE id = ?').run(encode(progress), id);
-    } else {
-      this.db.prepare('UPDATE jobs SET progress = ?, history = ? WHERE id = ?').run(encode(progress), encode(history), id);
-    }
+    if (history === undefined) this.sql.saveProgress.run(encode(progress), id);
+    else this.sql.saveProgressAndHistory.run(encode(progress), encode(history), id);
   }
 
   finish(id: string, status: 'succeeded' | 'failed' | 'cancelled', outcome: { result?: JobResult; modelId?: string; error?: JobError } = {}): void {
-    this.db
-      .prepare('UPDATE jobs SET status = ?, result = ?, model_id = ?, error = ?, finished_at = ?, resume_pending = 0 WHERE id = ?')
-      .run(
-        status,
-        outcome.result === undefined ? null : encode(outcome.result),
-        outcome.modelId ?? null,
-        outcome.error === undefined ? null : encode(outcome.error),
-        new Date().toISOString(),
-        id,
-      );
+    this.sql.finish.run(
+      status,
+      outcome.result === undefined ? null : encode(outcome.result),
+      outcome.modelId ?? null,
+      outcome.error === undefined ? null : encode(outcome.error),
+      new Date().toISOString(),
+      id,
+    );
   }
 
   deleteJob(id: string): void {
-    this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+    this.sql.deleteJob.run(id);
   }
 
   /** Jobs a previous process left running or cancelling, oldest first. */
   interruptedJobs(): JobRecord[] {
-    return (this.db.prepare("SELECT * FROM jobs WHERE status IN ('running', 'cancelling') ORDER BY seq").all() as JobRow[]).map(jobFromRow);
+    return this.sql.interruptedJobs.all().map(jobFromRow);
   }
 
   /** A job that cannot continue fails as interrupted. */
@@ -327,42 +356,33 @@ export class JobStore {
    * state: its history becomes the state's and its progress the state's point.
    */
   queueToResume(id: string, point: ResumePoint, history: EpochMetrics[][], progress: JobProgress): void {
-    this.db
-      .prepare(
-        `UPDATE jobs SET status = 'queued', resume_pending = 1, resumed_from = ?, resumes = resumes + 1, history = ?, progress = ?
-         WHERE id = ? AND status = 'running'`,
-      )
-      .run(encode(point), encode(history), encode(progress), id);
+    this.sql.queueToResume.run(encode(point), encode(history), encode(progress), id);
   }
 
   addModel(model: ModelRecord): void {
-    this.db
-      .prepare(
-        'INSERT INTO models (id, job_id, created_at, checkpoint_path, architecture, recipe, metrics, test_accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        model.id,
-        model.jobId,
-        model.createdAt,
-        model.checkpointPath,
-        encode(model.architecture),
-        encode(model.recipe),
-        encode(model.metrics),
-        model.testAccuracy,
-      );
+    this.sql.addModel.run(
+      model.id,
+      model.jobId,
+      model.createdAt,
+      model.checkpointPath,
+      encode(model.architecture),
+      encode(model.recipe),
+      encode(model.metrics),
+      model.testAccuracy,
+    );
   }
 
   model(id: string): ModelRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM models WHERE id = ?').get(id) as ModelRow | undefined;
+    const row = this.sql.model.get(id);
     return row === undefined ? undefined : modelFromRow(row);
   }
 
   /** Best test accuracy first, then newest. */
   listModels(): ModelRecord[] {
-    return (this.db.prepare('SELECT * FROM models ORDER BY test_accuracy DESC, created_at DESC').all() as ModelRow[]).map(modelFromRow);
+    return this.sql.listModels.all().map(modelFromRow);
   }
 
   deleteModel(id: string): void {
-    this.db.prepare('DELETE FROM models WHERE id = ?').run(id);
+    this.sql.deleteModel.run(id);
   }
 }

@@ -53,4 +53,69 @@ describe('the job store', () => {
       store.close();
     }
   });
+
+  it('reads back after reopening what every write saved, NaN included, and pages and counts jobs', () => {
+    const path = join(dir, 'fastmlp.db');
+    const spec = { recipe: referenceRecipe, testEveryEpoch: false };
+    const epoch = (n: number) => ({ epoch: n, trainLoss: 1 / n, trainAccuracy: 0.5, validLoss: Number.NaN, validAccuracy: Number.POSITIVE_INFINITY, seconds: 0.25 });
+    const progress = (n: number) => ({ fold: 1, folds: 1, epoch: n, epochs: 50, fraction: n / 50, samplesPerSecond: 1000, etaSeconds: null });
+    const result = { folds: [{ fold: 1, bestEpoch: 2, trainAccuracy: 0.9, validAccuracy: Number.NaN, trainLoss: 0.3, validLoss: Number.NaN, history: [epoch(1), epoch(2)] }], selectedFold: 1, test: { accuracy: 0.91, loss: 0.3 }, seconds: 2 };
+    const model = (id: string, testAccuracy: number) => ({
+      id,
+      jobId: null,
+      createdAt: '2024-01-01T00:00:00.000Z',
+      checkpointPath: join(dir, `${id}.fmlp`),
+      architecture: { inputRows: 28, inputCols: 28, classes: 10, layers: [{ inputs: 784, outputs: 10, activation: 'softmax' as const }] },
+      recipe: referenceRecipe,
+      metrics: { fold: 1, epoch: 2, trainLoss: 0.3, trainAccuracy: 0.9, validLoss: Number.NaN, validAccuracy: Number.NaN },
+      testAccuracy,
+    });
+
+    const first = new JobStore(path);
+    const ids: string[] = [];
+    let saved: ReturnType<JobStore['job']>;
+    try {
+      for (let i = 0; i < 5; i++) ids.push(first.createJob(spec).id);
+      first.markRunning(ids[0]!);
+      // Many writes through the same statements, the last of which stays.
+      for (let n = 1; n <= 50; n++) first.saveProgress(ids[0]!, progress(n), n % 10 === 0 ? [[epoch(n / 10)]] : undefined);
+      first.finish(ids[0]!, 'succeeded', { result, modelId: 'model-a' });
+      first.finish(ids[1]!, 'failed', { error: { reason: 'error', message: 'out of memory' } });
+      first.finish(ids[2]!, 'cancelled');
+      first.deleteJob(ids[4]!);
+      first.addModel(model('model-a', 0.91));
+      first.addModel(model('model-b', 0.95));
+      first.addModel(model('model-c', 0.5));
+      first.deleteModel('model-c');
+      saved = first.job(ids[0]!);
+    } finally {
+      first.close();
+    }
+    expect(first.open).toBe(false);
+
+    const store = new JobStore(path);
+    try {
+      const job = store.job(ids[0]!)!;
+      expect(job).toEqual(saved);
+      expect(job).toMatchObject({ status: 'succeeded', modelId: 'model-a', progress: progress(50), history: [[epoch(5)]], result, error: null });
+      expect(store.job(ids[1]!)).toMatchObject({ status: 'failed', error: { reason: 'error', message: 'out of memory' }, result: null });
+      expect(store.job(ids[4]!)).toBeUndefined();
+      expect(store.totalJobs()).toBe(4);
+      expect(store.countJobs()).toEqual({ queued: 1, running: 0, cancelling: 0, succeeded: 1, failed: 1, cancelled: 1 });
+      const page = (options: Parameters<JobStore['listJobs']>[0]) => {
+        const { jobs, total } = store.listJobs(options);
+        return { ids: jobs.map((j) => j.id), total };
+      };
+      expect(page({ limit: 10, offset: 0 })).toEqual({ ids: [ids[3], ids[2], ids[1], ids[0]], total: 4 });
+      expect(page({ limit: 2, offset: 1 })).toEqual({ ids: [ids[2], ids[1]], total: 4 });
+      expect(page({ status: 'failed', limit: 10, offset: 0 })).toEqual({ ids: [ids[1]], total: 1 });
+      expect(page({ status: 'queued', limit: 10, offset: 1 })).toEqual({ ids: [], total: 1 });
+      expect(store.nextQueued()!.id).toBe(ids[3]);
+      expect(store.listModels().map((m) => m.id)).toEqual(['model-b', 'model-a']);
+      expect(store.model('model-a')).toEqual(model('model-a', 0.91));
+      expect(store.model('model-c')).toBeUndefined();
+    } finally {
+      store.close();
+    }
+  });
 });
