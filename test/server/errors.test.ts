@@ -1,8 +1,9 @@
 import type { InjectOptions } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { schemaType, floatsToBytes } from '../../src/proto/schema.js';
+import { JobStore } from '../../src/server/store.js';
 import { accurateRecipe } from '../../src/train/recipe.js';
 import { createJob, finished, longJob, makeDataDir, testApp, tinyJob, waitForJob, type DataDir, type TestApp } from './helpers.js';
 
@@ -124,16 +125,16 @@ describe('bad input is answered, never a crash', () => {
 });
 
 describe('before the first model', () => {
+  // Each test over an empty data directory of its own.
   let data: DataDir;
   let app: TestApp | undefined;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     data = await makeDataDir();
   });
   afterEach(async () => {
     await app?.close();
-  });
-  afterAll(async () => {
+    app = undefined;
     await data.remove();
   });
 
@@ -153,6 +154,9 @@ describe('before the first model', () => {
   });
 
   it('does not bootstrap again over a store that has jobs, and is not ready without model or job', async () => {
+    const store = new JobStore(join(data.dir, 'fastmlp.db'));
+    store.finish(store.createJob({ recipe: accurateRecipe, testEveryEpoch: false }).id, 'cancelled');
+    store.close();
     app = testApp(data, { bootstrap: true });
     expect((await app.inject({ url: '/jobs' })).json<{ total: number }>().total).toBe(1);
     expect((await app.inject({ url: '/readyz' })).statusCode).toBe(503);

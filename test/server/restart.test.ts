@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server/server.js';
 import { JobStore } from '../../src/server/store.js';
 import { trainKFold } from '../../src/train/kfold.js';
@@ -12,9 +12,12 @@ import { accurateRecipe } from '../../src/train/recipe.js';
 import { encodeTrainingState } from '../../src/train/resume.js';
 import type { TrainRecipe } from '../../src/train/types.js';
 import { smallMnist } from '../helpers/datasets.js';
-import { createJob, finished, getJob, longJob, makeDataDir, parseSse, testApp, tinyJob, waitForJob, type DataDir, type JobBody, type TestApp } from './helpers.js';
+import { createJob, finished, getJob, longJob, makeDataDir, parseSse, testApp, tinyJob, waitFor, waitForJob, type DataDir, type JobBody, type TestApp } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+
+/** Services started by a test; one a failed test left behind is killed after it. */
+const children = new Set<ChildProcess>();
 
 /** `fastmlp serve` in a child process on a free port; resolves with its URL once it listens. */
 async function serveInChild(dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
@@ -23,10 +26,11 @@ async function serveInChild(dataDir: string, extra: string[] = []): Promise<{ ch
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'info' },
   });
+  children.add(child);
   let output = '';
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the service did not start: ${output}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`waited 30000 ms for the service to listen: ${output}`)), 30_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
@@ -35,7 +39,10 @@ async function serveInChild(dataDir: string, extra: string[] = []): Promise<{ ch
         resolve(match[1]!);
       }
     });
-    child.once('exit', (code) => reject(new Error(`the service exited with ${code}: ${output}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the service exited with ${code}: ${output}`));
+    });
   });
   return { child, url };
 }
@@ -47,12 +54,29 @@ async function startJob(url: string, data: DataDir, body: Record<string, unknown
   const created = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect(created.status).toBe(202);
   const { id } = (await created.json()) as { id: string };
-  for (;;) {
-    const job = (await (await fetch(`${url}/jobs/${id}`)).json()) as JobBody;
-    const finished = job.history.reduce((sum, fold) => sum + fold.epochs.length, 0);
-    if (job.status === 'running' && finished >= epochs && existsSync(resumeFile(data, id))) return id;
-    if (!['queued', 'running'].includes(job.status)) throw new Error(`job ${id} is ${job.status}`);
-    await new Promise((r) => setTimeout(r, 25));
+  let last: JobBody | undefined;
+  const finishedEpochs = (job: JobBody) => job.history.reduce((sum, fold) => sum + fold.epochs.length, 0);
+  await waitFor(
+    async () => {
+      const job = (last = (await (await fetch(`${url}/jobs/${id}`)).json()) as JobBody);
+      if (!['queued', 'running'].includes(job.status)) throw new Error(`job ${id} is ${job.status}: ${JSON.stringify(job.error)}`);
+      return job.status === 'running' && finishedEpochs(job) >= epochs && existsSync(resumeFile(data, id));
+    },
+    30_000,
+    () => `job ${id} to run ${epochs} epochs and save its resume state (it is ${last?.status}, ${last ? finishedEpochs(last) : 0} epochs, resume state ${existsSync(resumeFile(data, id)) ? 'saved' : 'not saved'})`,
+  );
+  return id;
+}
+
+/** The child's exit code once it has exited, within a deadline. */
+async function exitOf(child: ChildProcess, timeoutMs = 30_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const timer = AbortSignal.timeout(timeoutMs);
+  try {
+    const [code] = (await once(child, 'exit', { signal: timer })) as [number | null];
+    return code;
+  } catch (error) {
+    throw timer.aborted ? new Error(`waited ${timeoutMs} ms for the service (pid ${child.pid}) to exit`) : error;
   }
 }
 
@@ -68,21 +92,33 @@ function withoutTimes(job: JobBody): unknown {
 }
 
 describe('persistence across restarts', () => {
+  // Each test over a data directory of its own: what one leaves running, the next start would resume.
   let data: DataDir;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     data = await makeDataDir();
   });
-  afterAll(async () => {
+  afterEach(async () => {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exitOf(child);
+      }
+    }
+    children.clear();
     await data.remove();
   });
 
   it('a new process over the same data directory sees the jobs and models and predicts', async () => {
     const first = testApp(data);
-    const id = await createJob(first, tinyJob(data));
-    const trained = await waitForJob(first, id, finished);
-    const prediction = (await first.inject({ method: 'POST', url: '/predict', payload: { pixels: Array.from(data.test.pixels.subarray(0, 784)) } })).json<{ label: number }>();
-    await first.close();
+    let id: string, trained: JobBody, prediction: unknown;
+    try {
+      id = await createJob(first, tinyJob(data));
+      trained = await waitForJob(first, id, finished);
+      prediction = (await first.inject({ method: 'POST', url: '/predict', payload: { pixels: Array.from(data.test.pixels.subarray(0, 784)) } })).json();
+    } finally {
+      await first.close();
+    }
 
     const second = testApp(data);
     try {
@@ -104,7 +140,7 @@ describe('persistence across restarts', () => {
     const { child, url } = await serveInChild(data.dir);
     const id = await startJob(url, data, body, 2);
     child.kill('SIGKILL');
-    await once(child, 'exit');
+    await exitOf(child);
 
     const app = testApp(data);
     try {
@@ -137,7 +173,7 @@ describe('persistence across restarts', () => {
     const damaged = await startJob(url, data);
     const missing = await startJob(url, data);
     child.kill('SIGKILL');
-    await once(child, 'exit');
+    await exitOf(child);
     const bytes = await readFile(resumeFile(data, damaged));
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     await writeFile(resumeFile(data, damaged), bytes);
@@ -163,8 +199,7 @@ describe('persistence across restarts', () => {
     const { child, url } = await serveInChild(data.dir);
     const id = await startJob(url, data);
     child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    expect(code).toBe(0);
+    expect(await exitOf(child)).toBe(0);
     expect(existsSync(resumeFile(data, id))).toBe(true);
 
     const app = testApp(data);
@@ -231,7 +266,7 @@ describe('a real listening server', () => {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const created = await fetch(`${server.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(tinyJob(data, { epochs: 4 })) });
       const { id } = (await created.json()) as { id: string };
-      const stream = await fetch(`${server.url}/jobs/${id}/events`);
+      const stream = await fetch(`${server.url}/jobs/${id}/events`, { signal: AbortSignal.timeout(30_000) });
       expect(stream.status).toBe(200);
       expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
       const events = parseSse(await stream.text());
