@@ -15,12 +15,14 @@ namespace {
 // Elements per task: large enough to amortize a task, small enough to balance two busy cores.
 constexpr int64_t kChunk = 1 << 15;
 
-// Calls fn(begin, end) over [0, n) in fixed chunks, in parallel when there is more than one.
+// Calls fn(begin, end) over [0, n) in fixed chunks, in parallel when there is more than one. Nothing for an
+// empty range, whose chunk may be empty too (the columns of a matrix with none).
 template <typename Fn>
 void for_chunks(int64_t n, int64_t chunk, Fn&& fn) {
+  if (n <= 0) return;
   const int64_t tasks = (n + chunk - 1) / chunk;
-  if (tasks <= 1) {
-    if (n > 0) fn(int64_t(0), n);
+  if (tasks == 1) {
+    fn(int64_t(0), n);
     return;
   }
   ThreadPool::instance().run(tasks, [&](int64_t task, int) {

@@ -46,7 +46,8 @@ describe.each(native.supportedIsas())('elementwise kernels on %s', (isa: Isa) =>
   it('bias add and column sums', () => {
     native.setIsa(isa);
     const rng = new Rng(23);
-    for (const [m, n] of [[1, 1], [3, 17], [2000, 256], [129, 10], [5000, 33]] as const) {
+    // With the empty shapes: no columns (nothing to sum) and no rows (sums of nothing).
+    for (const [m, n] of [[1, 1], [3, 17], [2000, 256], [129, 10], [5000, 33], [0, 0], [4, 0], [0, 5]] as const) {
       const x = randomArray(rng, m * n), bias = randomArray(rng, n), y = new Float32Array(m * n);
       native.biasAdd(x, bias, m, n, y);
       expect(y).toEqual(x.map((v, i) => Math.fround(v + bias[i % n]!)));
