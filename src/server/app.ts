@@ -77,7 +77,7 @@ export function buildApp(options: AppOptions) {
   mkdirSync(options.dataDir, { recursive: true });
   // The real path: dataset paths are checked against it, symbolic links included.
   const dataDir = realpathSync(resolve(options.dataDir));
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit, return503OnClosing: true }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit, return503OnClosing: true, frameworkErrors: errorHandler }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);

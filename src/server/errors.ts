@@ -1,4 +1,7 @@
-/** Errors the handlers raise on purpose, and the one place that turns any error into a response. */
+/**
+ * Errors the handlers raise on purpose, and the one place that turns any error into a response (Fastify's
+ * own errors before routing included: app.ts hands them here).
+ */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -22,6 +25,17 @@ export interface ErrorBody {
   field?: string;
 }
 
+/** The part of the request each of Fastify's own client errors is about. */
+const FRAMEWORK_ERROR_FIELDS: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'body',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'body',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'headers.content-type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'headers.content-length',
+  FST_ERR_BAD_URL: 'url',
+  FST_ERR_MAX_PARAM_LENGTH: 'params',
+};
+
 /** body.pixels.3 from the validation context and the JSON pointer of the issue. */
 function fieldPath(context: string | undefined, instancePath: string): string {
   const parts = instancePath.split('/').filter((p) => p !== '');
@@ -40,8 +54,9 @@ export function errorHandler(error: FastifyError | HttpError | Error, request: F
   } else {
     const status = (error as FastifyError).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
-      // Fastify's own client errors: malformed JSON, a body over the limit, an unsupported media type.
-      body = { statusCode: status, error: error.message };
+      // Fastify's own client errors: malformed JSON, a body over the limit, an unsupported media type, a bad URL.
+      const field = FRAMEWORK_ERROR_FIELDS[(error as FastifyError).code];
+      body = { statusCode: status, error: field ? `${field}: ${error.message}` : error.message, ...(field ? { field } : {}) };
     } else {
       request.log.error({ err: error }, 'request failed');
       body = { statusCode: 500, error: 'Internal server error' };

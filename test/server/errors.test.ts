@@ -52,8 +52,16 @@ describe('bad input is answered, never a crash', () => {
     await expectError(predict({ pixels: image(), images: [image()] }), 400, 'body.images');
     await expectError(predict({ images: [] }), 400, 'body.images');
     await expectError(predict({ images: [image(), [1]] }), 400, 'body.images.1');
-    const malformed = await app.inject({ method: 'POST', url: '/predict', payload: '{"pixels": [1,', headers: { 'content-type': 'application/json' } });
-    expect(malformed.statusCode).toBe(400);
+    const malformed = { method: 'POST' as const, url: '/predict', payload: '{"pixels": [1,', headers: { 'content-type': 'application/json' } };
+    await expectError(malformed, 400, 'body');
+    await expectError({ ...malformed, payload: '' }, 400, 'body');
+    await expectError({ ...malformed, headers: { 'content-type': 'application/xml' } }, 415, 'headers.content-type');
+  });
+
+  it('names the part of a request Fastify refuses before any route sees it', async () => {
+    await expectError({ url: '/jobs/%E0%A4%A' }, 400, 'url');
+    await expectError({ url: `/jobs/${'x'.repeat(101)}` }, 414, 'params');
+    await expectError({ method: 'POST', url: '/jobs', payload: '{}', headers: { 'content-type': 'application/json', 'content-length': '1' } }, 400, 'headers.content-length');
   });
 
   it('refuses NaN and a wrong count in protobuf', async () => {
