@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the native kernel and boundary tests against a build with AddressSanitizer and UndefinedBehaviorSanitizer:
+# Runs the native kernel, boundary and property tests against a build with AddressSanitizer and UndefinedBehaviorSanitizer:
 # any out-of-bounds read or write, or undefined behaviour, in the addon fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
