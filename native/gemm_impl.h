@@ -38,8 +38,9 @@ void gemm_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int
   }
 }
 
-// Portable PixelPacker: the rows ORed 8 bytes at a time, then each kept pixel read back by index.
-int64_t pack_pixels(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,
+// Portable PixelPacker: the rows ORed 8 bytes at a time, then each kept pixel read back by index. Unused where
+// the instruction set has its own (AVX-512).
+[[maybe_unused]] int64_t pack_pixels(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,
                     const float* row_scale, int mr, int64_t pitch, float* out, int32_t* pixels) {
   alignas(64) uint8_t any[512];
   int64_t p = 0;
