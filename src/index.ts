@@ -2,8 +2,12 @@
  * fastmlp: train and serve multilayer perceptrons for image classification on a SIMD C++ core.
  * The names below are the public library API the README documents.
  */
-export { native, withCallerThreads } from './native.js';
-export type { Isa, GemmArgs, NativeAddon, PixelsJson } from './native.js';
+import { native as addon, type LibraryNative } from './native.js';
+
+/** The native core: GEMM, the elementwise kernels, threads and instruction sets (see src/native.ts). */
+export const native: LibraryNative = addon;
+export { withCallerThreads } from './native.js';
+export type { Isa, GemmArgs, LibraryNative, PoolInfo, StandardizedRows } from './native.js';
 
 export { loadDataset, loadImageSet, loadMnist, mnistPaths, subset } from './data/dataset.js';
 export type { Dataset, DatasetFiles, ImageSet, ImageSetFiles } from './data/dataset.js';

@@ -297,6 +297,9 @@ function load(): NativeAddon {
 /** The addon, loaded once per thread (it is context-aware, so every worker thread may load it). */
 export const native: NativeAddon = load();
 
+/** The addon as the library offers it: every function but the service's /predict body reader. */
+export type LibraryNative = Omit<NativeAddon, 'readPixelsJson'>;
+
 /** Runs fn with the native calls it makes from this thread limited to `threads` threads (setCallerThreads). */
 export function withCallerThreads<T>(threads: number, fn: () => T): T {
   const before = native.getCallerThreads();
