@@ -10,9 +10,10 @@ import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { KFoldResult, TrainEvent } from './kfold.js';
 import { validateRecipe } from './recipe.js';
 import { writeRunArtifacts, type RunArtifacts } from './report.js';
+import { ResumeStateError } from './resume.js';
 import { TrainingCancelled } from './trainer.js';
 import type { FoldSummary, TestResult, TrainRecipe } from './types.js';
-import type { SnapshotMessage, WorkerInput, WorkerMessage } from './worker.js';
+import type { SnapshotMessage, WorkerError, WorkerInput, WorkerMessage } from './worker.js';
 
 export interface RunOptions {
   recipe: TrainRecipe;
@@ -51,6 +52,27 @@ function workerScript(): { script: URL | string; eval: boolean } {
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
   const source = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
   return { script: `import(${tsx}).then((tsx) => { tsx.register(); return import(${source}); });`, eval: true };
+}
+
+/** The training worker ended without an answer (it crashed, or was terminated). */
+export class TrainingWorkerExited extends Error {
+  override readonly name = 'TrainingWorkerExited';
+
+  constructor(readonly code: number) {
+    super(`the training worker exited with code ${code}`);
+  }
+}
+
+/** The worker's error as the type it was thrown as. */
+function rebuildError(error: WorkerError): Error {
+  switch (error.kind) {
+    case 'cancelled':
+      return new TrainingCancelled();
+    case 'resume-state':
+      return new ResumeStateError(error.source, error.problem);
+    case 'error':
+      return Object.assign(new Error(error.message), { name: error.name });
+  }
 }
 
 /** A run in a worker thread that can be stopped and resumed. */
@@ -112,13 +134,10 @@ export function trainInWorker(options: WorkerRunOptions): Promise<{ result: KFol
       if (message.type === 'event') options.onEvent?.(message.event);
       else if (message.type === 'snapshot') options.onSnapshot?.({ fold: message.fold, epoch: message.epoch, bytes: message.bytes });
       else if (message.type === 'done') finish(() => resolvePromise({ result: message.result, digits: message.digits }));
-      else {
-        const error = message.name === 'TrainingCancelled' ? new TrainingCancelled() : Object.assign(new Error(message.message), { name: message.name });
-        finish(() => reject(error));
-      }
+      else finish(() => reject(rebuildError(message.error)));
     });
     worker.on('error', (error) => finish(() => reject(error)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`the training worker exited with code ${code}`))));
+    worker.on('exit', (code) => finish(() => reject(new TrainingWorkerExited(code))));
   });
 }
 

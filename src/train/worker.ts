@@ -8,7 +8,8 @@ import { loadDataset, mnistPaths, type DatasetFiles } from '../data/dataset.js';
 import { standardizeRowsReference } from '../data/normalize.js';
 import { native } from '../native.js';
 import { trainKFold, type TrainEvent } from './kfold.js';
-import { decodeTrainingState, encodeTrainingState } from './resume.js';
+import { decodeTrainingState, encodeTrainingState, ResumeStateError } from './resume.js';
+import { TrainingCancelled } from './trainer.js';
 import type { TrainRecipe } from './types.js';
 
 export interface WorkerInput {
@@ -44,7 +45,20 @@ export type WorkerMessage =
   | { type: 'event'; event: TrainEvent }
   | SnapshotMessage
   | { type: 'done'; result: ReturnType<typeof trainKFold>; digits: { images: Float32Array; labels: Uint8Array; rows: number; cols: number } }
-  | { type: 'error'; name: string; message: string };
+  | { type: 'error'; error: WorkerError };
+
+/** An error of the run as it crosses to the parent thread: its kind, so that the parent throws the same type. */
+export type WorkerError =
+  | { kind: 'cancelled' }
+  | { kind: 'resume-state'; source: string; problem: string }
+  | { kind: 'error'; name: string; message: string };
+
+function describeError(error: unknown): WorkerError {
+  if (error instanceof TrainingCancelled) return { kind: 'cancelled' };
+  if (error instanceof ResumeStateError) return { kind: 'resume-state', source: error.source, problem: error.problem };
+  const e = error instanceof Error ? error : new Error(String(error));
+  return { kind: 'error', name: e.name, message: e.message };
+}
 
 async function main(input: WorkerInput): Promise<void> {
   const port = parentPort!;
@@ -95,6 +109,5 @@ async function main(input: WorkerInput): Promise<void> {
 }
 
 main(workerData as WorkerInput).catch((error: unknown) => {
-  const e = error instanceof Error ? error : new Error(String(error));
-  parentPort!.postMessage({ type: 'error', name: e.name, message: e.message } satisfies WorkerMessage);
+  parentPort!.postMessage({ type: 'error', error: describeError(error) } satisfies WorkerMessage);
 });

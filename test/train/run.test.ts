@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset, DatasetFiles } from '../../src/data/dataset.js';
-import { encodeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { Classifier } from '../../src/model/classifier.js';
+import { encodeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import type { TrainEvent } from '../../src/train/kfold.js';
-import { decodeTrainingState } from '../../src/train/resume.js';
+import { decodeTrainingState, ResumeStateError } from '../../src/train/resume.js';
 import { runTraining, trainInWorker, type RunOutcome } from '../../src/train/run.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';
 import type { TrainRecipe } from '../../src/train/types.js';
@@ -199,7 +199,9 @@ describe('trainInWorker with snapshots', () => {
     const damaged = snapshots[0]!.slice();
     damaged[20]! ^= 1;
     const error = await trainInWorker({ recipe: { ...recipe, epochs: 1, folds: 1 }, files, threads: 1, resume: damaged }).catch((e: unknown) => e);
-    expect((error as Error).name).toBe('ResumeStateError');
-    expect((error as Error).message).toMatch(/checksum mismatch/);
+    // The type it was thrown as in the worker, with its parts.
+    expect(error).toBeInstanceOf(ResumeStateError);
+    expect((error as ResumeStateError).problem).toMatch(/checksum mismatch/);
+    expect((error as Error).message).toBe(`${(error as ResumeStateError).source}: ${(error as ResumeStateError).problem}`);
   });
 });
