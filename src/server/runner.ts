@@ -186,23 +186,14 @@ class ResumeFileMissing extends Error {
   override readonly name = 'ResumeFileMissing';
 }
 
-/**
- * Errors cross from the training worker as a name and a message (trainInWorker): a resume state the worker
- * refused comes back here as the ResumeStateError it was, which failure() tells apart by type.
- */
-function asThrown(error: unknown): unknown {
-  if (!(error instanceof Error) || error instanceof ResumeStateError || error.name !== 'ResumeStateError') return error;
-  const colon = error.message.indexOf(': ');
-  return colon < 0 ? new ResumeStateError('resume state', error.message) : new ResumeStateError(error.message.slice(0, colon), error.message.slice(colon + 2));
-}
-
 /** How a run that did not succeed ends. */
 type Ending = { kind: 'resume-later' } | { kind: 'cancelled' } | { kind: 'failed'; error: JobError };
 
 /**
  * What a run's error comes to. A cancellation is the user's unless the service is closing; then the job
  * stays to resume at the next start if a resume state is on disk, else it was interrupted. A resume state
- * that does not fit, or a file that went missing, is an interruption it cannot survive.
+ * that does not fit, or a file that went missing, is an interruption it cannot survive. Anything else (bad
+ * data, a checkpoint that cannot be written, a worker that exited: TrainingWorkerExited) is an error.
  */
 function ending(error: unknown, stop: { closing: boolean; cancelling: boolean; resumable: boolean }): Ending {
   if (error instanceof TrainingCancelled) {
@@ -412,23 +403,19 @@ export class JobRunner {
       metrics.trainingSamplesPerSecond.set(event.samplesPerSecond);
       this.emit(job.id, { type: 'epoch', fold: event.fold, metrics: event.metrics, samplesPerSecond: event.samplesPerSecond, progress: { ...tracker.progress } });
     };
-    try {
-      return await trainInWorker({
-        recipe: job.spec.recipe,
-        ...(job.spec.dataset ? { files: job.spec.dataset } : {}),
-        testEveryEpoch: job.spec.testEveryEpoch,
-        ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}),
-        ...(resume ? { resume } : {}),
-        // Requests go first: the event loop keeps its priority while a job trains.
-        nice: TRAINING_NICE,
-        idle: true,
-        signal,
-        onEvent,
-        onSnapshot: (snapshot) => writer.offer(snapshot.bytes),
-      });
-    } catch (error) {
-      throw asThrown(error);
-    }
+    return trainInWorker({
+      recipe: job.spec.recipe,
+      ...(job.spec.dataset ? { files: job.spec.dataset } : {}),
+      testEveryEpoch: job.spec.testEveryEpoch,
+      ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}),
+      ...(resume ? { resume } : {}),
+      // Requests go first: the event loop keeps its priority while a job trains.
+      nice: TRAINING_NICE,
+      idle: true,
+      signal,
+      onEvent,
+      onSnapshot: (snapshot) => writer.offer(snapshot.bytes),
+    });
   }
 
   /**
