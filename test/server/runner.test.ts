@@ -68,9 +68,16 @@ describe('the job runner', () => {
     const jobs = runner();
     const job = store.createJob(spec());
     const events = listen(jobs, job.id);
+    // The store's row as each epoch is announced: saved before listeners hear of it.
+    const rows: ReturnType<JobStore['job']>[] = [];
+    jobs.subscribe(job.id, (event) => {
+      if (event.type === 'epoch') rows.push(store.job(job.id));
+    });
     jobs.pump();
     expect(store.job(job.id)!.status).toBe('running');
     const end = await events.end();
+    expect(rows.map((row) => row!.progress)).toEqual(events.epochs.map((e) => e.progress));
+    expect(rows.map((row) => row!.history[0]!.length)).toEqual([1, 2]);
 
     expect(end).toEqual({ type: 'end', status: 'succeeded', modelId: expect.stringMatching(/^model-/), error: null });
     const done = store.job(job.id)!;
