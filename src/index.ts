@@ -31,7 +31,13 @@ export type { RngState } from './nn/rng.js';
 
 export { trainKFold } from './train/kfold.js';
 export type { KFoldOptions, KFoldResult, TrainEvent } from './train/kfold.js';
-export { runTraining, trainInWorker } from './train/run.js';
+export { prepareRun } from './train/prepare.js';
+export type { FoldPlan, PreparedRun } from './train/prepare.js';
+export { trainFold } from './train/fold.js';
+export type { FoldOptions, FoldState } from './train/fold.js';
+export { selectFold } from './train/select.js';
+export type { Selection } from './train/select.js';
+export { runTraining, trainInWorker, TrainingWorkerExited } from './train/run.js';
 export type { RunOptions, RunOutcome, WorkerRunOptions } from './train/run.js';
 export { decodeTrainingState, encodeTrainingState, ResumeStateError } from './train/resume.js';
 export type { FinishedFold, TrainingState } from './train/resume.js';

@@ -52,3 +52,20 @@ export interface TestResult {
   accuracy: number;
   loss: number;
 }
+
+/** What a training run reports as it goes: folds, batches, epochs, and the test of the selected fold. */
+export type TrainEvent =
+  | {
+      type: 'fold-start';
+      fold: number;
+      folds: number;
+      epochs: number;
+      trainSamples: number;
+      validSamples: number;
+      /** When the run resumes inside this fold: the epochs it had finished before. */
+      resumedAfterEpoch?: number;
+    }
+  | { type: 'batch'; fold: number; epoch: number; batch: number; batches: number; progress: number }
+  | { type: 'epoch'; fold: number; metrics: EpochMetrics; samplesPerSecond: number; progress: number }
+  | { type: 'fold-end'; summary: FoldSummary }
+  | { type: 'test'; fold: number; test: TestResult; ensembleTest?: TestResult };
