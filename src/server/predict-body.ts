@@ -9,7 +9,6 @@ import { z } from 'zod';
 import { bytesToFloats, schemaType } from '../proto/schema.js';
 import { native, type PixelsJson } from '../native.js';
 import { HttpError } from './errors.js';
-import { FloatArena, joinFloats } from './float-arena.js';
 import { IMAGE_PIXELS, MAX_BATCH, checkRange } from './schemas.js';
 
 const scale = z.enum(['byte', 'unit']).default('byte').describe('byte: 0–255 as in MNIST; unit: 0–1');
@@ -116,21 +115,28 @@ export function predictFloats(body: PredictInput): Float32Array {
 
 /**
  * The JSON content parser of /predict: a body with the plain shape of a prediction is read straight into
- * floats in shared blocks (FloatArena) and checked at once; any other JSON goes to `fallback` (Fastify's
- * JSON.parse) and then to the validator.
+ * floats and checked at once; any other JSON goes to `fallback` (Fastify's JSON.parse) and then to the
+ * validator.
  */
 export function predictJsonParser(fallback: FastifyBodyParser<string>): FastifyBodyParser<Buffer> {
-  const arena = new FloatArena();
   return (request, body, done) => {
-    const read = native.readPixelsJson(body, IMAGE_PIXELS, MAX_BATCH, arena.free());
+    const read = native.readPixelsJson(body, IMAGE_PIXELS, MAX_BATCH);
     const input = read && acceptPixelsJson(read);
-    if (input) {
-      arena.take(input.floats);
-      done(null, input);
-    } else {
-      fallback(request, body.toString('utf8'), done);
-    }
+    if (input) done(null, input);
+    else fallback(request, body.toString('utf8'), done);
   };
+}
+
+/** The parts one after the other as floats, into the start of `into` when it is long enough. */
+export function joinFloats(parts: readonly ArrayLike<number>[], into?: Float32Array): Float32Array {
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
+  const joined = into !== undefined && into.length >= length ? into.subarray(0, length) : new Float32Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
 }
 
 interface PredictRequestMessage {

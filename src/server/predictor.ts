@@ -1,9 +1,9 @@
 /** Classifying images for /predict and /v2: picks the model, runs it, counts and times it. */
 import type { Classifier, Predictions, PixelScale } from '../model/classifier.js';
 import { HttpError } from './errors.js';
-import { joinFloats } from './float-arena.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { ModelRegistry } from './model-registry.js';
+import { joinFloats } from './predict-body.js';
 import type { JobStore, ModelRecord } from './store.js';
 
 export interface PredictorDeps {
@@ -62,10 +62,7 @@ const pendingBatches = new WeakMap<PredictorDeps, Map<string, PendingBatch>>();
 /** The pixels of batches predicted on the event loop, which are done before the next one is gathered. */
 let onLoopPixels = new Float32Array(0);
 
-/**
- * The waiting requests' pixels one after the other: a view when they lie side by side already (read into
- * the same block), else a copy, on the loop into a buffer kept for it.
- */
+/** The waiting requests' pixels one after the other; on the loop, into a buffer kept for it. */
 function gather(waiting: Waiting[], length: number, onLoop: boolean): Float32Array {
   if (onLoop && onLoopPixels.length < length) onLoopPixels = new Float32Array(length);
   return joinFloats(

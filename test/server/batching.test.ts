@@ -27,8 +27,7 @@ describe('concurrent single-image predictions', () => {
     const images = Array.from({ length: 40 }, (_, i) => Array.from(data.test.pixels.subarray(i * 784, (i + 1) * 784)));
     const predict = (pixels: number[], scale?: string) =>
       app.inject({ method: 'POST', url: '/predict', payload: { pixels, ...(scale ? { scale } : {}) } }).then((r) => r.json<Answer>());
-    // All at once first, bytes only: read side by side into the app's first block of request floats, a
-    // batch that is a view of them.
+    // All at once first, bytes only: one batch.
     const adjacent = await Promise.all(images.slice(0, 20).map((image) => predict(image)));
     // One at a time: each request alone in its batch.
     const alone: Answer[] = [];

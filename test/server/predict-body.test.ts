@@ -8,6 +8,7 @@ import {
   acceptPixelsJson,
   acceptPredictBody,
   checkedPredictBody,
+  joinFloats,
   predictBody,
   predictJsonParser,
   type PredictBody,
@@ -176,5 +177,21 @@ describe('the /predict body through the route', () => {
       expect(response.statusCode, response.body).toBe(404);
       expect(response.json()).toMatchObject({ statusCode: 404, field: 'body.model' });
     }
+  });
+});
+
+describe('joinFloats', () => {
+  it('copies the parts one after the other, into `into` when it is long enough', () => {
+    const buffer = Float32Array.from({ length: 10 }, (_, i) => i);
+    const into = new Float32Array(8);
+    const joined = joinFloats([buffer.subarray(4, 6), buffer.subarray(2, 4)], into);
+    expect(joined.buffer).toBe(into.buffer);
+    expect(Array.from(joined)).toEqual([4, 5, 2, 3]);
+    const short = joinFloats([buffer.subarray(0, 2), buffer.subarray(3, 5)], new Float32Array(3));
+    expect(short.length).toBe(4);
+    expect(Array.from(short)).toEqual([0, 1, 3, 4]);
+    expect(Array.from(joinFloats([Uint8Array.of(1, 255), buffer.subarray(2, 3)]))).toEqual([1, 255, 2]);
+    expect(Array.from(joinFloats([[1, 2], [0.5]]))).toEqual([1, 2, 0.5]);
+    expect(joinFloats([]).length).toBe(0);
   });
 });

@@ -6,7 +6,6 @@ import { serializerCompiler, validatorCompiler, type FastifyPluginAsyncZod } fro
 import type { FastifyRequest } from 'fastify';
 import { floatsToBytes, schemaType } from '../../proto/schema.js';
 import { sendBytes } from '../errors.js';
-import { lazyChildLoggerFactory } from '../lazy-logger.js';
 import { checkedPredictBody, decodePredictRequest, predictBody, predictFloats, predictJsonParser, type PredictInput } from '../predict-body.js';
 import { classify, pickModel } from '../predictor.js';
 import { MAX_BATCH, errorSchema, predictResponse } from '../schemas.js';
@@ -39,7 +38,6 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
       // Thousands of requests a second: their count and latency are in /metrics; per-request log lines
       // (two JSON lines each) would cost a good part of a request (`npm run bench -- serve`).
       logLevel: 'warn',
-      childLoggerFactory: lazyChildLoggerFactory,
       schema: {
         summary: 'Classify one image (pixels) or a batch (images)',
         description: `JSON, or a PredictRequest message with Content-Type ${PROTOBUF} (answered with a PredictResponse). At most ${MAX_BATCH} images.`,
