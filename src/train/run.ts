@@ -10,7 +10,7 @@ import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { KFoldResult, TrainEvent } from './kfold.js';
 import { validateRecipe } from './recipe.js';
 import { writeRunArtifacts, type RunArtifacts } from './report.js';
-import { ResumeStateError } from './resume.js';
+import { ResumeStateError, type FinishedFold } from './resume.js';
 import { TrainingCancelled } from './trainer.js';
 import type { FoldSummary, TestResult, TrainRecipe } from './types.js';
 import type { SnapshotMessage, WorkerError, WorkerInput, WorkerMessage } from './worker.js';
@@ -99,20 +99,54 @@ export interface WorkerRunOptions extends Omit<RunOptions, 'outDir'> {
 
 /** Runs the recipe off the main thread; rejects with TrainingCancelled if the signal aborts. */
 export function trainInWorker(options: WorkerRunOptions): Promise<{ result: KFoldResult; digits: Extract<WorkerMessage, { type: 'done' }>['digits'] }> {
-  const recipe = validateRecipe(options.recipe);
-  const stop = new SharedArrayBuffer(4);
-  const input: WorkerInput = {
-    recipe,
-    ...(options.files ? { files: options.files } : {}),
+  const input: Omit<WorkerInput, 'stop'> = {
+    ...workerSettings(options),
     ensemble: options.ensemble ?? false,
-    testEveryEpoch: options.testEveryEpoch ?? false,
-    ...(options.threads !== undefined ? { threads: options.threads } : {}),
-    ...(options.nice !== undefined ? { nice: options.nice, idle: options.idle ?? false } : {}),
-    stop,
     digits: 10,
     ...(options.resume ? { resume: options.resume } : {}),
     ...(options.onSnapshot ? { snapshotIntervalMs: options.snapshotIntervalMs ?? 1000 } : {}),
   };
+  return inWorker(input, options, (message) => (message.type === 'done' ? { result: message.result, digits: message.digits } : undefined));
+}
+
+/** One fold of a run in a worker thread. */
+export interface FoldWorkerOptions extends Pick<RunOptions, 'recipe' | 'files' | 'testEveryEpoch' | 'threads' | 'signal' | 'onEvent'>, Pick<WorkerRunOptions, 'nice' | 'idle'> {
+  /** 1-based. */
+  fold: number;
+}
+
+/**
+ * Trains one fold of the recipe's run off the main thread, from the run prepared anew there: the same
+ * summary and best parameters, to the bit, as trainFold in this thread. Rejects with TrainingCancelled if the
+ * signal aborts.
+ */
+export function trainFoldInWorker(options: FoldWorkerOptions): Promise<FinishedFold> {
+  if (!Number.isInteger(options.fold) || options.fold < 1 || options.fold > validateRecipe(options.recipe).folds) {
+    return Promise.reject(new RangeError(`Expected a fold from 1 to the recipe's folds but received ${options.fold}`));
+  }
+  const input: Omit<WorkerInput, 'stop'> = { ...workerSettings(options), ensemble: false, digits: 0, fold: options.fold };
+  return inWorker(input, options, (message) => (message.type === 'fold-done' ? message.fold : undefined));
+}
+
+/** What every worker run takes from its options: the recipe (validated), data, threads and priority. */
+function workerSettings(options: FoldWorkerOptions | WorkerRunOptions): Pick<WorkerInput, 'recipe' | 'files' | 'testEveryEpoch' | 'threads' | 'nice' | 'idle'> {
+  return {
+    recipe: validateRecipe(options.recipe),
+    ...(options.files ? { files: options.files } : {}),
+    testEveryEpoch: options.testEveryEpoch ?? false,
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.nice !== undefined ? { nice: options.nice, idle: options.idle ?? false } : {}),
+  };
+}
+
+/** Starts the worker and settles with what `answer` makes of its final message, or with its error. */
+function inWorker<T>(
+  settings: Omit<WorkerInput, 'stop'>,
+  options: Pick<WorkerRunOptions, 'signal' | 'onEvent' | 'onSnapshot'>,
+  answer: (message: WorkerMessage) => T | undefined,
+): Promise<T> {
+  const stop = new SharedArrayBuffer(4);
+  const input: WorkerInput = { ...settings, stop };
   return new Promise((resolvePromise, reject) => {
     if (options.signal?.aborted) {
       reject(new TrainingCancelled());
@@ -133,8 +167,11 @@ export function trainInWorker(options: WorkerRunOptions): Promise<{ result: KFol
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'event') options.onEvent?.(message.event);
       else if (message.type === 'snapshot') options.onSnapshot?.({ fold: message.fold, epoch: message.epoch, bytes: message.bytes });
-      else if (message.type === 'done') finish(() => resolvePromise({ result: message.result, digits: message.digits }));
-      else finish(() => reject(rebuildError(message.error)));
+      else if (message.type === 'error') finish(() => reject(rebuildError(message.error)));
+      else {
+        const value = answer(message);
+        if (value !== undefined) finish(() => resolvePromise(value));
+      }
     });
     worker.on('error', (error) => finish(() => reject(error)));
     worker.on('exit', (code) => finish(() => reject(new TrainingWorkerExited(code))));

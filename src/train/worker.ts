@@ -7,8 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadDataset, mnistPaths, type DatasetFiles } from '../data/dataset.js';
 import { standardizeRowsReference } from '../data/normalize.js';
 import { native } from '../native.js';
+import { trainFold } from './fold.js';
 import { trainKFold, type TrainEvent } from './kfold.js';
-import { decodeTrainingState, encodeTrainingState, ResumeStateError } from './resume.js';
+import { prepareRun } from './prepare.js';
+import { decodeTrainingState, encodeTrainingState, ResumeStateError, type FinishedFold } from './resume.js';
 import { TrainingCancelled } from './trainer.js';
 import type { TrainRecipe } from './types.js';
 
@@ -31,6 +33,8 @@ export interface WorkerInput {
   /** Post a snapshot after an epoch when this many milliseconds have passed since the last one, and always
    * after a fold's last epoch; absent: no snapshots. */
   snapshotIntervalMs?: number;
+  /** Train this fold (1-based) of the run alone and answer with 'fold-done', instead of the whole K-fold run. */
+  fold?: number;
 }
 
 /** A resume file's bytes (their ArrayBuffer is transferred, not copied) and the point they resume from. */
@@ -45,6 +49,7 @@ export type WorkerMessage =
   | { type: 'event'; event: TrainEvent }
   | SnapshotMessage
   | { type: 'done'; result: ReturnType<typeof trainKFold>; digits: { images: Float32Array; labels: Uint8Array; rows: number; cols: number } }
+  | { type: 'fold-done'; fold: FinishedFold }
   | { type: 'error'; error: WorkerError };
 
 /** An error of the run as it crosses to the parent thread: its kind, so that the parent throws the same type. */
@@ -67,8 +72,23 @@ async function main(input: WorkerInput): Promise<void> {
   if (input.threads !== undefined) native.setThreads(input.threads);
   const dataset = await loadDataset(input.files ?? mnistPaths());
   const flag = new Int32Array(input.stop);
+  const signal = { get aborted() { return Atomics.load(flag, 0) === 1; } };
   // Batch events are many; forward at most a few per second, and every other event as it comes.
   let lastBatch = 0;
+  const onEvent = (event: TrainEvent) => {
+    if (event.type === 'batch') {
+      const now = performance.now();
+      if (now - lastBatch < 100) return;
+      lastBatch = now;
+    }
+    port.postMessage({ type: 'event', event } satisfies WorkerMessage);
+  };
+  if (input.fold !== undefined) {
+    const fold = trainFold(prepareRun(input.recipe, dataset), input.fold, { signal, onEvent, testEveryEpoch: input.testEveryEpoch });
+    // The best parameters are a copy of the network's own: their buffer moves to the parent.
+    port.postMessage({ type: 'fold-done', fold } satisfies WorkerMessage, [fold.bestParams.buffer as ArrayBuffer]);
+    return;
+  }
   const interval = input.snapshotIntervalMs;
   let lastSnapshot = Number.NEGATIVE_INFINITY;
   const result = trainKFold({
@@ -90,15 +110,8 @@ async function main(input: WorkerInput): Promise<void> {
             port.postMessage(message, [bytes.buffer]);
           },
         }),
-    signal: { get aborted() { return Atomics.load(flag, 0) === 1; } },
-    onEvent: (event) => {
-      if (event.type === 'batch') {
-        const now = performance.now();
-        if (now - lastBatch < 100) return;
-        lastBatch = now;
-      }
-      port.postMessage({ type: 'event', event } satisfies WorkerMessage);
-    },
+    signal,
+    onEvent,
   });
   const { train } = dataset;
   const count = Math.min(input.digits, train.count);
