@@ -125,11 +125,13 @@ export class InferenceNetwork {
 
   /**
    * The same as predict, with every GEMM run off the calling thread: for large batches on an event loop
-   * that must keep answering. Calls may overlap; each has buffers of its own.
+   * that must keep answering. Calls may overlap; each has buffers of its own. Numbers are copied first, so
+   * the caller may reuse its array at once; bytes of 64 images or more are read in place, and must not
+   * change until the promise settles.
    */
   async predictAsync(images: Images, scale: PixelScale = 'byte'): Promise<Predictions> {
     const count = this.imageCount(images);
-    // A copy: the caller may reuse its array while the GEMMs run.
+    // Numbers as a copy (see above); bytes in place.
     const input = this.firstInput(images, 0, count, count, scale, () => new Float32Array(count * this.inputs), true);
     const outputs = this.layers.map((layer) => new Float32Array(count * layer.outputs));
     for (const product of this.products(count, input, outputs)) await native.gemmAsync(product);

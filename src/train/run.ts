@@ -121,10 +121,11 @@ export interface FoldWorkerOptions extends Pick<RunOptions, 'recipe' | 'files' |
  * signal aborts.
  */
 export function trainFoldInWorker(options: FoldWorkerOptions): Promise<FinishedFold> {
-  if (!Number.isInteger(options.fold) || options.fold < 1 || options.fold > validateRecipe(options.recipe).folds) {
-    return Promise.reject(new RangeError(`Expected a fold from 1 to the recipe's folds but received ${options.fold}`));
+  const settings = workerSettings(options);
+  if (!Number.isInteger(options.fold) || options.fold < 1 || options.fold > settings.recipe.folds) {
+    return Promise.reject(new RangeError(`Expected a fold from 1 to ${settings.recipe.folds} but received ${options.fold}`));
   }
-  const input: Omit<WorkerInput, 'stop'> = { ...workerSettings(options), ensemble: false, digits: 0, fold: options.fold };
+  const input: Omit<WorkerInput, 'stop'> = { ...settings, ensemble: false, digits: 0, fold: options.fold };
   return inWorker(input, options, (message) => (message.type === 'fold-done' ? message.fold : undefined));
 }
 
