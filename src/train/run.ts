@@ -110,9 +110,18 @@ export function trainInWorker(options: WorkerRunOptions): Promise<{ result: KFol
 }
 
 /** One fold of a run in a worker thread. */
-export interface FoldWorkerOptions extends Pick<RunOptions, 'recipe' | 'files' | 'testEveryEpoch' | 'threads' | 'signal' | 'onEvent'>, Pick<WorkerRunOptions, 'nice' | 'idle'> {
+export interface FoldWorkerOptions
+  extends Pick<RunOptions, 'recipe' | 'files' | 'testEveryEpoch' | 'threads' | 'signal' | 'onEvent'>,
+    Pick<WorkerRunOptions, 'nice' | 'idle' | 'snapshotIntervalMs'> {
   /** 1-based. */
   fold: number;
+  /** A fold snapshot's bytes (encodeFoldSnapshot) of this fold: continue from it, to the same bits. */
+  resume?: Uint8Array;
+  /**
+   * Receives the fold's state as a fold snapshot's bytes, after its first epoch, then after an epoch once
+   * `snapshotIntervalMs` has passed since the last, and after its last epoch. Absent: no snapshots.
+   */
+  onSnapshot?: WorkerRunOptions['onSnapshot'];
 }
 
 /**
@@ -125,12 +134,34 @@ export function trainFoldInWorker(options: FoldWorkerOptions): Promise<FinishedF
   if (!Number.isInteger(options.fold) || options.fold < 1 || options.fold > settings.recipe.folds) {
     return Promise.reject(new RangeError(`Expected a fold from 1 to ${settings.recipe.folds} but received ${options.fold}`));
   }
-  const input: Omit<WorkerInput, 'stop'> = { ...settings, ensemble: false, digits: 0, fold: options.fold };
+  const input: Omit<WorkerInput, 'stop'> = {
+    ...settings,
+    ensemble: false,
+    digits: 0,
+    fold: options.fold,
+    ...(options.resume ? { resume: options.resume } : {}),
+    ...(options.onSnapshot ? { snapshotIntervalMs: options.snapshotIntervalMs ?? 1000 } : {}),
+  };
   return inWorker(input, options, (message) => (message.type === 'fold-done' ? message.fold : undefined));
 }
 
+/** The selection among folds trained elsewhere, in a worker thread. */
+export interface SelectWorkerOptions extends Pick<RunOptions, 'recipe' | 'files' | 'ensemble' | 'threads' | 'signal'>, Pick<WorkerRunOptions, 'nice' | 'idle'> {
+  /** Every fold of the run, in fold order, as trainFold or trainFoldInWorker finished them. */
+  folds: FinishedFold[];
+}
+
+/**
+ * The last step of a run whose folds trained apart (in other workers, on other machines): the fold that
+ * validates best, tested, with the result and report digits trainInWorker gives for the whole run.
+ */
+export function selectInWorker(options: SelectWorkerOptions): ReturnType<typeof trainInWorker> {
+  const input: Omit<WorkerInput, 'stop'> = { ...workerSettings(options), ensemble: options.ensemble ?? false, digits: 10, select: options.folds };
+  return inWorker(input, options, (message) => (message.type === 'done' ? { result: message.result, digits: message.digits } : undefined));
+}
+
 /** What every worker run takes from its options: the recipe (validated), data, threads and priority. */
-function workerSettings(options: FoldWorkerOptions | WorkerRunOptions): Pick<WorkerInput, 'recipe' | 'files' | 'testEveryEpoch' | 'threads' | 'nice' | 'idle'> {
+function workerSettings(options: Pick<FoldWorkerOptions, 'recipe' | 'files' | 'testEveryEpoch' | 'threads' | 'nice' | 'idle'>): Pick<WorkerInput, 'recipe' | 'files' | 'testEveryEpoch' | 'threads' | 'nice' | 'idle'> {
   return {
     recipe: validateRecipe(options.recipe),
     ...(options.files ? { files: options.files } : {}),

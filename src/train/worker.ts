@@ -1,16 +1,18 @@
 /**
- * Worker-thread entry of a training run: loads the data, runs the K-fold recipe (or resumes it) and posts
- * its events, its snapshots when asked, and its result back. Cancellation arrives through a shared flag,
- * read between batches.
+ * Worker-thread entry of a training run: loads the data, runs the K-fold recipe (or resumes it), or one
+ * fold of it, or the selection among folds trained elsewhere, and posts its events, its snapshots when
+ * asked, and its result back. Cancellation arrives through a shared flag, read between batches.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadDataset, mnistPaths, type DatasetFiles } from '../data/dataset.js';
+import { loadDataset, mnistPaths, type Dataset, type DatasetFiles } from '../data/dataset.js';
 import { standardizeRowsReference } from '../data/normalize.js';
 import { native } from '../native.js';
+import { Mlp } from '../nn/mlp.js';
 import { trainFold } from './fold.js';
-import { trainKFold, type TrainEvent } from './kfold.js';
+import { trainKFold, type KFoldResult, type TrainEvent } from './kfold.js';
 import { prepareRun } from './prepare.js';
-import { decodeTrainingState, encodeTrainingState, ResumeStateError, type FinishedFold } from './resume.js';
+import { decodeFoldSnapshot, decodeTrainingState, encodeFoldSnapshot, encodeTrainingState, ResumeStateError, type FinishedFold } from './resume.js';
+import { selectFold } from './select.js';
 import { TrainingCancelled } from './trainer.js';
 import type { TrainRecipe } from './types.js';
 
@@ -28,13 +30,15 @@ export interface WorkerInput {
   stop: SharedArrayBuffer;
   /** Digits to return preprocessed, for the report's picture. */
   digits: number;
-  /** A resume file's bytes: continue the run it was taken from. */
+  /** A resume file's bytes: continue the run it was taken from (with `fold`: a fold snapshot's, of that fold). */
   resume?: Uint8Array;
   /** Post a snapshot after an epoch when this many milliseconds have passed since the last one, and always
    * after a fold's last epoch; absent: no snapshots. */
   snapshotIntervalMs?: number;
   /** Train this fold (1-based) of the run alone and answer with 'fold-done', instead of the whole K-fold run. */
   fold?: number;
+  /** Train nothing: select among these finished folds (every fold of the run, in order) and answer with 'done'. */
+  select?: FinishedFold[];
 }
 
 /** A resume file's bytes (their ArrayBuffer is transferred, not copied) and the point they resume from. */
@@ -83,31 +87,51 @@ async function main(input: WorkerInput): Promise<void> {
     }
     port.postMessage({ type: 'event', event } satisfies WorkerMessage);
   };
+  const interval = input.snapshotIntervalMs;
+  let lastSnapshot = Number.NEGATIVE_INFINITY;
+  // Encoding copies every parameter and buffer once: only when asked, at most once per interval, and
+  // always after a fold's last epoch.
+  const snapshotDue = (epoch: number, epochs: number) => {
+    if (interval === undefined) return false;
+    const now = performance.now();
+    if (now - lastSnapshot < interval && epoch < epochs) return false;
+    lastSnapshot = now;
+    return true;
+  };
+  const postSnapshot = (fold: number, epoch: number, bytes: Uint8Array<ArrayBuffer>) => {
+    port.postMessage({ type: 'snapshot', fold, epoch, bytes } satisfies SnapshotMessage, [bytes.buffer]);
+  };
   if (input.fold !== undefined) {
-    const fold = trainFold(prepareRun(input.recipe, dataset), input.fold, { signal, onEvent, testEveryEpoch: input.testEveryEpoch });
+    const run = prepareRun(input.recipe, dataset);
+    const { recipe } = run;
+    const trainSamples = dataset.train.count;
+    const resume = input.resume ? decodeFoldSnapshot(input.resume, 'fold snapshot') : undefined;
+    if (resume && JSON.stringify(resume.recipe) !== JSON.stringify(recipe)) throw new ResumeStateError('fold snapshot', 'the state was taken under another recipe');
+    if (resume && resume.trainSamples !== trainSamples) throw new ResumeStateError('fold snapshot', `the state was taken on ${resume.trainSamples} training samples, not ${trainSamples}`);
+    const fold = trainFold(run, input.fold, {
+      signal,
+      onEvent,
+      testEveryEpoch: input.testEveryEpoch,
+      ...(resume ? { resume } : {}),
+      onSnapshot: (state) => {
+        if (snapshotDue(state.epoch, recipe.epochs)) postSnapshot(state.fold, state.epoch, encodeFoldSnapshot({ recipe, trainSamples, ...state }));
+      },
+    });
     // The best parameters are a copy of the network's own: their buffer moves to the parent.
     port.postMessage({ type: 'fold-done', fold } satisfies WorkerMessage, [fold.bestParams.buffer as ArrayBuffer]);
     return;
   }
-  const interval = input.snapshotIntervalMs;
-  let lastSnapshot = Number.NEGATIVE_INFINITY;
-  const result = trainKFold({
+  const result = input.select ? selectOnly(input.recipe, dataset, input.select, input.ensemble) : trainKFold({
     recipe: input.recipe,
     dataset,
     ensemble: input.ensemble,
     testEveryEpoch: input.testEveryEpoch,
     ...(input.resume ? { resume: decodeTrainingState(input.resume, 'resume state') } : {}),
-    // Encoding copies every parameter and buffer once: only when asked, and at most once per interval.
     ...(interval === undefined
       ? {}
       : {
           onSnapshot: (state) => {
-            const now = performance.now();
-            if (now - lastSnapshot < interval && state.epoch < state.recipe.epochs) return;
-            lastSnapshot = now;
-            const bytes = encodeTrainingState(state);
-            const message: SnapshotMessage = { type: 'snapshot', fold: state.fold, epoch: state.epoch, bytes };
-            port.postMessage(message, [bytes.buffer]);
+            if (snapshotDue(state.epoch, state.recipe.epochs)) postSnapshot(state.fold, state.epoch, encodeTrainingState(state));
           },
         }),
     signal,
@@ -119,6 +143,20 @@ async function main(input: WorkerInput): Promise<void> {
   const images = standardizeRowsReference(train.pixels, train.features, indices, result.normalization, new Float32Array(count * train.features));
   const digits = { images, labels: train.labels.slice(0, count), rows: train.rows, cols: train.cols };
   port.postMessage({ type: 'done', result, digits } satisfies WorkerMessage);
+}
+
+/** The last step of a run whose folds trained elsewhere, with the result trainKFold gives. */
+function selectOnly(recipe: TrainRecipe, dataset: Dataset, folds: FinishedFold[], ensemble: boolean): KFoldResult {
+  const started = performance.now();
+  const run = prepareRun(recipe, dataset);
+  if (folds.length !== run.folds.length) throw new RangeError(`Expected the ${run.folds.length} folds of the run but received ${folds.length}`);
+  const parameters = new Mlp(run.shape).params.length;
+  folds.forEach((f, i) => {
+    if (f.summary.fold !== i + 1) throw new RangeError(`Expected fold ${i + 1} in place ${i + 1} but received fold ${f.summary.fold}`);
+    if (f.bestParams.length !== parameters) throw new RangeError(`Fold ${i + 1} holds ${f.bestParams.length} parameters, the network ${parameters}`);
+  });
+  const selection = selectFold(run, folds, { ensemble });
+  return { folds: folds.map((f) => f.summary), ...selection, normalization: run.normalization, seconds: (performance.now() - started) / 1000 };
 }
 
 main(workerData as WorkerInput).catch((error: unknown) => {

@@ -2,7 +2,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/dataset.js';
 import { encodeCheckpoint } from '../../src/train/checkpoint.js';
 import { trainKFold, type KFoldResult, type TrainEvent } from '../../src/train/kfold.js';
-import { decodeTrainingState, encodeTrainingState, ResumeStateError, RESUME_FORMAT_VERSION, type TrainingState } from '../../src/train/resume.js';
+import {
+  decodeFinishedFold,
+  decodeFoldSnapshot,
+  decodeTrainingState,
+  encodeFinishedFold,
+  encodeFoldSnapshot,
+  encodeTrainingState,
+  ResumeStateError,
+  RESUME_FORMAT_VERSION,
+  type TrainingState,
+} from '../../src/train/resume.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';
 import type { FoldSummary, TrainRecipe } from '../../src/train/types.js';
 import { smallMnist } from '../helpers/datasets.js';
@@ -138,4 +148,48 @@ describe('the training state and its file', () => {
     const inconsistent: TrainingState = { ...state, epoch: 2 };
     expect(() => trainKFold({ recipe, dataset, resume: inconsistent })).toThrow(ResumeStateError);
   });
+});
+
+describe('a fold snapshot and a finished fold as bytes', () => {
+  const recipe: TrainRecipe = { ...base, epochs: 2, hidden: [{ width: 16, activation: 'relu' }] };
+  let dataset: Dataset;
+  let state: TrainingState;
+
+  beforeAll(async () => {
+    dataset = await smallMnist(600, 200);
+    const states: Uint8Array[] = [];
+    trainKFold({ recipe, dataset, onSnapshot: (s) => void states.push(encodeTrainingState(s)) });
+    // Fold 2 after its first epoch: fold 1 is finished, as a run's state holds it.
+    state = decodeTrainingState(states[2]!);
+  });
+
+  it('round-trip, same state same bytes, and each form refuses the others', () => {
+    const { seconds: _, completed, ...alone } = state;
+    const bytes = encodeFoldSnapshot(alone);
+    const back = decodeFoldSnapshot(bytes);
+    expect(back).toEqual(alone);
+    expect(Buffer.from(encodeFoldSnapshot(back)).equals(Buffer.from(bytes))).toBe(true);
+    const finished = encodeFinishedFold(completed[0]!, recipe);
+    expect(decodeFinishedFold(finished)).toEqual({ fold: completed[0], recipe });
+    expect(() => decodeTrainingState(bytes)).toThrow(/not a fastmlp resume file/);
+    expect(() => decodeFoldSnapshot(finished)).toThrow(/not a fastmlp fold snapshot: .* instead of "FMFS"/);
+    expect(() => decodeFinishedFold(encodeTrainingState(state))).toThrow(/instead of "FMFR"/);
+  });
+
+  it('check what they hold: a damaged byte, a fold beyond the recipe, a history of the wrong length', () => {
+    const finished = encodeFinishedFold(completed(), recipe);
+    const flipped = finished.slice();
+    flipped[finished.length - 9]! ^= 1;
+    expect(() => decodeFinishedFold(flipped, 'result of fold 1')).toThrow(/result of fold 1: checksum mismatch/);
+    const beyond = { ...completed(), summary: { ...completed().summary, fold: 3 } };
+    expect(() => decodeFinishedFold(encodeFinishedFold(beyond, recipe))).toThrow(/fold 3 is beyond the recipe's 2 folds/);
+    const short = { ...completed(), summary: { ...completed().summary, history: completed().summary.history.slice(0, 1) } };
+    expect(() => encodeFinishedFold(short, recipe)).toThrow(/has 1 epochs, not 2/);
+    const { seconds: _, completed: __, ...alone } = state;
+    expect(() => encodeFoldSnapshot({ ...alone, fold: 3 })).toThrow(/fold 3 is beyond/);
+  });
+
+  function completed() {
+    return state.completed[0]!;
+  }
 });

@@ -9,8 +9,9 @@ import { encodeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js'
 import type { TrainEvent } from '../../src/train/kfold.js';
 import { trainFold } from '../../src/train/fold.js';
 import { prepareRun } from '../../src/train/prepare.js';
-import { decodeTrainingState, ResumeStateError, type FinishedFold } from '../../src/train/resume.js';
-import { runTraining, trainFoldInWorker, trainInWorker, type RunOutcome } from '../../src/train/run.js';
+import { decodeFoldSnapshot, decodeTrainingState, ResumeStateError, type FinishedFold } from '../../src/train/resume.js';
+import { trainKFold } from '../../src/train/kfold.js';
+import { runTraining, selectInWorker, trainFoldInWorker, trainInWorker, type RunOutcome } from '../../src/train/run.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';
 import type { TrainRecipe } from '../../src/train/types.js';
 import { quickRecipe, smallMnist, writeDatasetFiles } from '../helpers/datasets.js';
@@ -147,6 +148,42 @@ describe('trainFoldInWorker', () => {
     });
     await expect(run).rejects.toBeInstanceOf(TrainingCancelled);
     await expect(trainFoldInWorker({ recipe, files, fold: 3 })).rejects.toThrow(RangeError);
+  });
+
+  it('snapshots the fold after every epoch and resumes from any of them to the same bits', async () => {
+    const snapshots: { epoch: number; bytes: Uint8Array }[] = [];
+    const whole = await trainFoldInWorker({ recipe, files, fold: 2, threads: 1, snapshotIntervalMs: 0, onSnapshot: (s) => snapshots.push(s) });
+    expect(snapshots.map((s) => s.epoch)).toEqual([1, 2, 3]);
+    const first = decodeFoldSnapshot(snapshots[0]!.bytes);
+    expect(first).toMatchObject({ fold: 2, epoch: 1, trainSamples: 2000 });
+    for (const { epoch, bytes } of snapshots.slice(0, 2)) {
+      const events: TrainEvent[] = [];
+      const resumed = await trainFoldInWorker({ recipe, files, fold: 2, threads: 1, resume: bytes, onEvent: (e) => events.push(e) });
+      expect(Buffer.from(resumed.bestParams.buffer).equals(Buffer.from(whole.bestParams.buffer))).toBe(true);
+      expect(resumed.summary.history.map((m) => m.validAccuracy)).toEqual(whole.summary.history.map((m) => m.validAccuracy));
+      expect(events[0]).toMatchObject({ type: 'fold-start', fold: 2, resumedAfterEpoch: epoch });
+    }
+  });
+
+  it('refuses a snapshot of another fold or another recipe', async () => {
+    let bytes: Uint8Array | undefined;
+    await trainFoldInWorker({ recipe, files, fold: 1, threads: 1, snapshotIntervalMs: 0, onSnapshot: (s) => (bytes ??= s.bytes) });
+    await expect(trainFoldInWorker({ recipe, files, fold: 2, resume: bytes! })).rejects.toThrow(/fold 1, not 2/);
+    await expect(trainFoldInWorker({ recipe: { ...recipe, lr: 0.5 }, files, fold: 1, resume: bytes! })).rejects.toThrow(/another recipe/);
+  });
+});
+
+describe('selectInWorker', () => {
+  it('selects among folds trained apart exactly as trainKFold selects among its own', async () => {
+    const folds = await Promise.all([1, 2].map((fold) => trainFoldInWorker({ recipe, files, fold, threads: 1 })));
+    const { result, digits } = await selectInWorker({ recipe, files, folds, threads: 1 });
+    const whole = trainKFold({ recipe, dataset: await loadDataset(files) });
+    expect(result.selectedFold).toBe(whole.selectedFold);
+    expect(result.test).toEqual(whole.test);
+    expect(Buffer.from(encodeCheckpoint(result.checkpoint)).equals(Buffer.from(encodeCheckpoint(whole.checkpoint)))).toBe(true);
+    expect(digits.labels).toHaveLength(10);
+    await expect(selectInWorker({ recipe, files, folds: folds.slice(0, 1) })).rejects.toThrow(/the 2 folds/);
+    await expect(selectInWorker({ recipe, files, folds: [folds[1]!, folds[0]!] })).rejects.toThrow(/fold 1 in place 1/);
   });
 });
 
