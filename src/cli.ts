@@ -8,6 +8,8 @@ import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { FoldWorker } from './cluster/fold-worker.js';
 import { loadImageSet, type DatasetFiles } from './data/dataset.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
@@ -241,17 +243,35 @@ interface ServeFlags {
   maxQueued: number;
   threads?: number;
   bodyLimit: number;
+  redis?: string;
+  localWorker: boolean;
+  lockDuration?: number;
+}
+
+function checkInteger(flag: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`${flag} takes an integer from ${min} to ${max}, not ${value}.`);
+}
+
+/** A redis:// URL, or a UsageError naming the flag. */
+function checkRedisUrl(flag: string, url: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (parsed?.protocol !== 'redis:' && parsed?.protocol !== 'rediss:') throw new UsageError(`${flag} takes a URL such as redis://127.0.0.1:6379, not ${JSON.stringify(url)}.`);
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
-  const integer = (flag: string, value: number, min: number, max: number) => {
-    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`${flag} takes an integer from ${min} to ${max}, not ${value}.`);
-  };
+  const integer = checkInteger;
   integer('--port', flags.port, 0, 65535);
   integer('--concurrency', flags.concurrency, 1, 64);
   integer('--max-queued', flags.maxQueued, 1, 100_000);
   integer('--body-limit', flags.bodyLimit, 1024, 1024 ** 3);
   if (flags.threads !== undefined) integer('--threads', flags.threads, 1, 256);
+  if (flags.lockDuration !== undefined) integer('--lock-duration', flags.lockDuration, 1000, 3_600_000);
+  if (flags.redis !== undefined) checkRedisUrl('--redis', flags.redis);
   const token = process.env.FASTMLP_TOKEN;
   await startServer(
     {
@@ -264,9 +284,46 @@ async function serve(flags: ServeFlags): Promise<void> {
       bodyLimit: flags.bodyLimit,
       ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
       ...(token ? { token } : {}),
+      ...(flags.redis !== undefined ? { redis: flags.redis, localWorker: flags.localWorker } : {}),
+      ...(flags.lockDuration !== undefined ? { lockMs: flags.lockDuration } : {}),
     },
     true,
   );
+}
+
+interface WorkerFlags {
+  redis: string;
+  concurrency: number;
+  threads?: number;
+  lockDuration?: number;
+}
+
+/** A fold worker until SIGTERM or SIGINT, which put its folds back in the queue for another worker. */
+async function worker(flags: WorkerFlags): Promise<void> {
+  checkRedisUrl('--redis', flags.redis);
+  checkInteger('--concurrency', flags.concurrency, 1, 64);
+  if (flags.threads !== undefined) checkInteger('--threads', flags.threads, 1, 256);
+  if (flags.lockDuration !== undefined) checkInteger('--lock-duration', flags.lockDuration, 1000, 3_600_000);
+  const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const running = await FoldWorker.start({
+    redis: flags.redis,
+    concurrency: flags.concurrency,
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+    ...(flags.lockDuration !== undefined ? { lockMs: flags.lockDuration } : {}),
+    log,
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'stopping: folds under way go back to the queue');
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'stopping failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 interface PredictFlags {
@@ -378,7 +435,18 @@ export function program(): Command {
     .addOption(new Option('--max-queued <n>', 'queued jobs beyond which POST /jobs answers 503').default(32).argParser(number('--max-queued')))
     .option('--threads <n>', 'native threads per training job (default: all cores)', number('--threads'))
     .addOption(new Option('--body-limit <bytes>', 'largest request body; larger ones get 413').default(8 * 1024 * 1024).argParser(number('--body-limit')))
+    .addOption(new Option('--redis <url>', 'train on the fold workers of this Redis (see "Scaling out" in the README)').env('FASTMLP_REDIS_URL'))
+    .option('--no-local-worker', 'with --redis: train no folds in this process, only on `fastmlp worker`s')
+    .addOption(new Option('--lock-duration <ms>', 'with --redis: how long a silent worker keeps its fold').argParser(number('--lock-duration')))
     .action((flags: ServeFlags) => serve(flags));
+  cli
+    .command('worker')
+    .description('A fold worker: trains the folds of the jobs a `fastmlp serve --redis` puts on the queue.')
+    .addOption(new Option('--redis <url>', 'the Redis of the service').env('FASTMLP_REDIS_URL').makeOptionMandatory())
+    .addOption(new Option('--concurrency <n>', 'folds trained at once').default(1).argParser(number('--concurrency')))
+    .option('--threads <n>', 'native threads per fold (default: all cores); equal on every worker for equal bits', number('--threads'))
+    .addOption(new Option('--lock-duration <ms>', 'how long this worker keeps a fold without renewing its lock before another takes it').argParser(number('--lock-duration')))
+    .action((flags: WorkerFlags) => worker(flags));
   cli
     .command('info')
     .description('The native core: instruction set, threads, GEMM blocking.')

@@ -18,7 +18,8 @@ const allowed: Record<string, string[]> = {
   nn: ['native'],
   train: ['nn', 'data', 'native', 'proto', 'atomic-write'],
   model: ['nn', 'data', 'train'],
-  server: ['model', 'nn', 'train', 'data', 'proto', 'atomic-write'],
+  cluster: ['train'],
+  server: ['cluster', 'model', 'nn', 'train', 'data', 'proto', 'atomic-write'],
 };
 
 /** Files that may reach past the rule, and why. */

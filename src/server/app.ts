@@ -9,6 +9,8 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { ClusterCoordinator } from '../cluster/coordinator.js';
+import { FoldWorker } from '../cluster/fold-worker.js';
 import { packageRoot } from '../proto/schema.js';
 import { accurateRecipe } from '../train/recipe.js';
 import type { TrainRecipe } from '../train/types.js';
@@ -22,7 +24,7 @@ import { modelRoutes } from './routes/models.js';
 import { predictRoutes } from './routes/predict.js';
 import { v2Routes } from './routes/v2.js';
 import { webRoutes } from './routes/web.js';
-import { JobRunner } from './runner.js';
+import { JobRunner, TRAINING_NICE } from './runner.js';
 import { JobStore } from './store.js';
 
 export interface AppOptions {
@@ -48,10 +50,19 @@ export interface AppOptions {
   defaultMetrics?: boolean;
   /** The OpenAPI UI at /docs. Default true. */
   docs?: boolean;
+  /**
+   * redis://host:port: jobs train on the cluster of fold workers that share this Redis (`fastmlp worker`)
+   * instead of in this process. Default: none, the embedded mode.
+   */
+  redis?: string;
+  /** With redis: this process is a fold worker too (`concurrency` folds at a time). Default true. */
+  localWorker?: boolean;
+  /** With redis: a fold's lock lasts this long unrenewed before another worker takes it. Default 30 s. */
+  lockMs?: number;
 }
 
 export interface Services {
-  options: Required<Pick<AppOptions, 'maxQueuedJobs' | 'bodyLimit'>> & { dataDir: string; token?: string };
+  options: Required<Pick<AppOptions, 'maxQueuedJobs' | 'bodyLimit'>> & { dataDir: string; token?: string; cluster: boolean };
   version: string;
   store: JobStore;
   models: ModelRegistry;
@@ -88,11 +99,13 @@ export function buildApp(options: AppOptions) {
   const store = new JobStore(join(dataDir, 'fastmlp.db'));
   const models = new ModelRegistry(store);
   const version = packageVersion();
+  const cluster = options.redis === undefined ? undefined : new ClusterCoordinator({ redis: options.redis, log: app.log });
   const metrics = createMetrics({
     store,
     modelAccuracies: () => models.list().map((m) => ({ id: m.id, testAccuracy: m.testAccuracy })),
     version,
     defaultMetrics: options.defaultMetrics ?? true,
+    ...(cluster ? { cluster: () => cluster.stats() } : {}),
   });
   const runner = new JobRunner({
     store,
@@ -102,6 +115,7 @@ export function buildApp(options: AppOptions) {
     dataDir,
     concurrency: options.concurrency ?? 1,
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(cluster ? { cluster } : {}),
   });
   // Jobs the previous process left running resume, queued first; those that cannot fail as interrupted.
   runner.recover();
@@ -110,7 +124,7 @@ export function buildApp(options: AppOptions) {
     app.log.info({ job: job.id }, 'empty store: queued the first job with the high-accuracy recipe');
   }
   app.decorate('fastmlp', {
-    options: { dataDir, bodyLimit, maxQueuedJobs: options.maxQueuedJobs ?? 32, ...(options.token ? { token: options.token } : {}) },
+    options: { dataDir, bodyLimit, maxQueuedJobs: options.maxQueuedJobs ?? 32, cluster: cluster !== undefined, ...(options.token ? { token: options.token } : {}) },
     version,
     store,
     models,
@@ -124,9 +138,33 @@ export function buildApp(options: AppOptions) {
     metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
     done();
   });
-  app.addHook('onReady', async () => runner.pump());
+  let localWorker: FoldWorker | undefined;
+  app.addHook('onReady', async () => {
+    if (!cluster) {
+      runner.pump();
+      return;
+    }
+    await cluster.ready();
+    // Every job under way is waited for before the finished ones are taken from the queue.
+    runner.pump();
+    cluster.start();
+    if (options.localWorker ?? true) {
+      localWorker = await FoldWorker.start({
+        redis: cluster.url,
+        concurrency: options.concurrency ?? 1,
+        ...(options.threads !== undefined ? { threads: options.threads } : {}),
+        ...(options.lockMs !== undefined ? { lockMs: options.lockMs } : {}),
+        // Requests go first, as for the jobs of the embedded mode.
+        nice: TRAINING_NICE,
+        idle: true,
+        log: app.log,
+      });
+    }
+  });
   app.addHook('onClose', async () => {
     await runner.close();
+    await localWorker?.close();
+    await cluster?.close();
     store.close();
   });
 

@@ -3,6 +3,7 @@
  * Prometheus conventions: the fastmlp_ prefix, base units, _total on counters only, and no job ids as labels.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ClusterStats } from '../cluster/coordinator.js';
 import { backendInfo } from '../nn/backend.js';
 import { JOB_STATUSES, type JobStore } from './store.js';
 
@@ -27,7 +28,12 @@ export interface MetricsSources {
   version: string;
   /** Default process and Node.js metrics; off in tests that build many apps. */
   defaultMetrics: boolean;
+  /** The cluster's queue and workers, when jobs train on one. */
+  cluster?: () => Promise<ClusterStats>;
 }
+
+/** A scrape waits this long for Redis, then reports the cluster down rather than hang. */
+export const CLUSTER_SCRAPE_TIMEOUT_MS = 1000;
 
 export function createMetrics(sources: MetricsSources): ServiceMetrics {
   const registry = new Registry();
@@ -64,6 +70,7 @@ export function createMetrics(sources: MetricsSources): ServiceMetrics {
       for (const m of sources.modelAccuracies()) this.set({ model: m.id }, m.testAccuracy);
     },
   });
+  if (sources.cluster) clusterMetrics(registry, sources.cluster);
   return {
     registry,
     httpDuration: new Histogram({
@@ -94,4 +101,44 @@ export function createMetrics(sources: MetricsSources): ServiceMetrics {
       registers: [registry],
     }),
   };
+}
+
+/** Fold jobs by state, fold workers, and whether Redis answered this scrape. */
+function clusterMetrics(registry: Registry, stats: () => Promise<ClusterStats>): void {
+  // One look at Redis per scrape, shared by the three gauges.
+  let latest: Promise<ClusterStats | undefined> | undefined;
+  const look = () =>
+    (latest ??= Promise.race([
+      stats().catch(() => undefined),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), CLUSTER_SCRAPE_TIMEOUT_MS)),
+    ]).finally(() => setImmediate(() => (latest = undefined))));
+  new Gauge({
+    name: 'fastmlp_cluster_up',
+    help: 'Whether Redis answered this scrape: 1, or 0 (the other cluster figures are then absent).',
+    registers: [registry],
+    async collect() {
+      this.set((await look()) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'fastmlp_cluster_folds',
+    help: 'Fold jobs in the queue by state (waiting, active, delayed before a retry).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const s = await look();
+      if (s) for (const [state, n] of Object.entries(s.folds)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'fastmlp_cluster_workers',
+    help: 'Fold workers connected to the queue, this service\'s own included.',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const s = await look();
+      if (s) this.set(s.workers);
+    },
+  });
 }

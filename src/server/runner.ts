@@ -4,6 +4,9 @@
  * the store as it happens (progress within an epoch at most ten times a second), and the run's resume
  * state to <dataDir>/jobs/<id>/resume.bin (at most about once a second, atomically), so a job the service
  * stopped during continues at the next start.
+ * With a cluster (Redis), a job's folds train on the fold workers instead, side by side, their snapshots
+ * in Redis; the service selects among them and publishes, and a restart takes up the jobs still in the
+ * queues.
  * A succeeded job's checkpoint is written atomically into the data directory and registered as a model.
  * Listeners (the SSE route) hear each epoch and the end.
  */
@@ -13,12 +16,14 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { writeFileAtomic } from '../atomic-write.js';
+import type { ClusterCoordinator } from '../cluster/coordinator.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
+import { LatestWriter } from '../train/latest-writer.js';
 import type { TrainEvent } from '../train/kfold.js';
 import { validateRecipe } from '../train/recipe.js';
 import { writeRunArtifacts } from '../train/report.js';
 import { decodeTrainingState, ResumeStateError, type TrainingState } from '../train/resume.js';
-import { trainInWorker } from '../train/run.js';
+import { selectInWorker, trainInWorker } from '../train/run.js';
 import { TrainingCancelled } from '../train/trainer.js';
 import type { EpochMetrics } from '../train/types.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -48,6 +53,8 @@ export interface RunnerOptions {
   concurrency: number;
   /** Native threads per job; default the pool's size. */
   threads?: number;
+  /** Train on the cluster's fold workers; `concurrency` then no longer limits the jobs under way. */
+  cluster?: ClusterCoordinator;
 }
 
 interface Running {
@@ -65,47 +72,6 @@ export interface Recovery {
   resumed: string[];
   failed: string[];
   cancelled: string[];
-}
-
-/**
- * Writes a job's latest resume state atomically, one write at a time: a newer state replaces one still
- * waiting to be written, so a slow disk costs snapshots, never memory or order.
- */
-class ResumeWriter {
-  private waiting: Uint8Array | undefined;
-  private writing: Promise<void> | undefined;
-  /** A state is on disk. */
-  written = false;
-
-  constructor(
-    private readonly path: string,
-    private readonly log: FastifyBaseLogger,
-  ) {}
-
-  offer(bytes: Uint8Array): void {
-    this.waiting = bytes;
-    this.writing ??= this.drain();
-  }
-
-  /** Resolves once every offered state is written (or failed to be). */
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-  }
-
-  private async drain(): Promise<void> {
-    while (this.waiting) {
-      const bytes = this.waiting;
-      this.waiting = undefined;
-      try {
-        await writeFileAtomic(this.path, bytes);
-        this.written = true;
-      } catch (error) {
-        // The previous state (or none) stays; the job trains on, it only resumes from further back.
-        this.log.warn({ err: error, path: this.path }, 'could not write the resume state');
-      }
-    }
-    this.writing = undefined;
-  }
 }
 
 /** Batch progress goes to the store at most this often; fold starts and epochs go at once. */
@@ -139,7 +105,8 @@ class ProgressTracker {
   record(event: TrainEvent): void {
     const { progress, history } = this;
     if (event.type === 'fold-start') {
-      history[event.fold - 1] ??= [];
+      // A fold that starts again (on the cluster, after its worker died) keeps the epochs it resumes after.
+      history[event.fold - 1] = (history[event.fold - 1] ?? []).slice(0, event.resumedAfterEpoch ?? 0);
       this.trainSamples = event.trainSamples;
       Object.assign(progress, { fold: event.fold, folds: event.folds, epoch: event.resumedAfterEpoch ?? 0 });
       this.save(true);
@@ -180,6 +147,9 @@ class ProgressTracker {
     return done > 0 ? ((performance.now() - from.time) / 1000) * ((1 - fraction) / done) : null;
   }
 }
+
+/** A trained job, ready to publish; from the cluster, with the worker of each fold and the release of its copy there. */
+type Trained = Awaited<ReturnType<typeof trainInWorker>> & { workers?: string[]; release?: () => void };
 
 /** A job queued to resume whose resume state file is gone. */
 class ResumeFileMissing extends Error {
@@ -235,7 +205,9 @@ export class JobRunner {
 
   /** Starts queued jobs while there is room. */
   pump(): void {
-    const { store, concurrency } = this.options;
+    const { store, cluster } = this.options;
+    // On a cluster the fold queue holds back what the workers cannot take yet.
+    const concurrency = cluster ? Number.POSITIVE_INFINITY : this.options.concurrency;
     while (!this.closing && store.open && this.running.size < concurrency) {
       const job = store.nextQueued();
       if (job === undefined) return;
@@ -267,10 +239,17 @@ export class JobRunner {
     }
     if (job.status === 'running' || job.status === 'cancelling') {
       store.markCancelling(job.id);
+      this.cancelOnCluster(job);
       this.running.get(job.id)?.controller.abort();
       return true;
     }
     return false;
+  }
+
+  /** Stops the job's folds wherever they train; a failure to reach Redis is logged (the folds then finish unused). */
+  private cancelOnCluster(job: JobRecord): void {
+    const { cluster, log } = this.options;
+    cluster?.cancel(job.id, job.spec.recipe.folds).catch((error: unknown) => log.warn({ err: error, job: job.id }, 'could not cancel the job on the cluster'));
   }
 
   /** Listens to a job's epochs and end; returns the function that stops listening. */
@@ -286,14 +265,24 @@ export class JobRunner {
    * same point. A job left cancelling is cancelled: it was asked to stop.
    */
   recover(): Recovery {
-    const { store, log } = this.options;
+    const { store, log, cluster } = this.options;
     const recovery: Recovery = { resumed: [], failed: [], cancelled: [] };
     for (const job of store.interruptedJobs()) {
       const path = this.resumePath(job.id);
       if (job.status === 'cancelling') {
         store.finish(job.id, 'cancelled');
         rmSync(path, { force: true });
+        this.cancelOnCluster(job);
         recovery.cancelled.push(job.id);
+        continue;
+      }
+      if (cluster) {
+        // Its folds are in the queues with their snapshots: it is taken up there, as it stands.
+        rmSync(path, { force: true });
+        const point = { fold: job.progress?.fold ?? 1, epoch: job.progress?.epoch ?? 0, times: 1 };
+        store.queueToResume(job.id, point, job.history, job.progress ?? { fold: 1, folds: job.spec.recipe.folds, epoch: 0, epochs: job.spec.recipe.epochs, fraction: 0, samplesPerSecond: null, etaSeconds: null });
+        recovery.resumed.push(job.id);
+        log.info({ job: job.id }, 'job under way on the cluster at the previous stop taken up again');
         continue;
       }
       const state = readResumeState(path, job);
@@ -338,7 +327,7 @@ export class JobRunner {
   }
 
   /** A finished job needs its resume state no more (a write still under way lands first, then goes). */
-  private async discardResumeState(writer: ResumeWriter, path: string): Promise<void> {
+  private async discardResumeState(writer: LatestWriter, path: string): Promise<void> {
     await writer.flush();
     await rm(path, { force: true });
   }
@@ -352,11 +341,16 @@ export class JobRunner {
     const { store, log } = this.options;
     const resumeFile = this.resumePath(job.id);
     const tracker = new ProgressTracker(store, job);
-    const writer = new ResumeWriter(resumeFile, log);
+    // Atomically: a crash leaves the previous state whole.
+    const writer = new LatestWriter(
+      (bytes) => writeFileAtomic(resumeFile, bytes),
+      (error) => log.warn({ err: error, path: resumeFile }, 'could not write the resume state'),
+    );
     const resuming = job.resumePending;
     log.info({ job: job.id, ...(resuming ? { resumedFrom: job.resumedFrom } : {}) }, resuming ? 'training job resumed' : 'training job started');
+    let trained: Trained | undefined;
     try {
-      const trained = await this.train(job, tracker, writer, signal);
+      trained = this.options.cluster ? await this.trainOnCluster(job, this.options.cluster, tracker, signal) : await this.train(job, tracker, writer, signal);
       const published = await this.publish(job, trained);
       if (!store.open) return;
       this.settle(job.id);
@@ -369,7 +363,9 @@ export class JobRunner {
     } catch (error) {
       await writer.flush();
       if (!store.open) return;
-      const end = ending(error, { closing: this.closing, cancelling: store.job(job.id)?.status === 'cancelling', resumable: writer.written });
+      // On a cluster the job's state is in Redis, resumable from its folds' snapshots.
+      const resumable = writer.written || this.options.cluster !== undefined;
+      const end = ending(error, { closing: this.closing, cancelling: store.job(job.id)?.status === 'cancelling', resumable });
       if (end.kind === 'resume-later') {
         // Left running with its resume state on disk: the next start queues it to continue.
         log.info({ job: job.id }, 'training job stopped; it resumes at the next start');
@@ -386,15 +382,16 @@ export class JobRunner {
       store.finish(job.id, 'failed', { error: end.error });
       log.warn({ job: job.id, err: error }, 'training job failed');
       this.emit(job.id, { type: 'end', status: 'failed', modelId: null, error: end.error });
+    } finally {
+      // The cluster's copy of the folds goes once the job has ended here; a stop keeps it for the next start.
+      if (!this.closing) trained?.release?.();
     }
   }
 
-  /** Trains the job in a worker thread, from its resume state if it resumes; events go to the tracker and listeners. */
-  private async train(job: JobRecord, tracker: ProgressTracker, writer: ResumeWriter, signal: AbortSignal) {
+  /** What a job's epochs do here: the tracker, the metrics and the listeners hear them. */
+  private listener(job: JobRecord, tracker: ProgressTracker): (event: TrainEvent) => void {
     const { store, metrics } = this.options;
-    await mkdir(this.jobFolder(job.id), { recursive: true });
-    const resume = job.resumePending ? await readResumeFile(this.resumePath(job.id)) : undefined;
-    const onEvent = (event: TrainEvent) => {
+    return (event) => {
       if (!store.open) return;
       tracker.record(event);
       if (event.type !== 'epoch') return;
@@ -403,6 +400,33 @@ export class JobRunner {
       metrics.trainingSamplesPerSecond.set(event.samplesPerSecond);
       this.emit(job.id, { type: 'epoch', fold: event.fold, metrics: event.metrics, samplesPerSecond: event.samplesPerSecond, progress: { ...tracker.progress } });
     };
+  }
+
+  /**
+   * Trains the job's folds on the cluster, then selects among them here in a worker thread. The fold
+   * table names the worker of each fold.
+   */
+  private async trainOnCluster(job: JobRecord, cluster: ClusterCoordinator, tracker: ProgressTracker, signal: AbortSignal): Promise<Trained> {
+    const { recipe, testEveryEpoch, dataset } = job.spec;
+    if (dataset) throw new Error('a job on a dataset of its own cannot train on the cluster: the workers have MNIST only');
+    // Waited for before the first await: pump() has registered every job it starts when it returns.
+    const training = cluster.train({ jobId: job.id, recipe, testEveryEpoch }, { signal, onEvent: this.listener(job, tracker) });
+    await mkdir(this.jobFolder(job.id), { recursive: true });
+    const trained = await training;
+    try {
+      const selected = await selectInWorker({ recipe, folds: trained.folds, signal, ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}) });
+      return { ...selected, workers: trained.workers, release: trained.release };
+    } catch (error) {
+      if (!this.closing) trained.release();
+      throw error;
+    }
+  }
+
+  /** Trains the job in a worker thread, from its resume state if it resumes; events go to the tracker and listeners. */
+  private async train(job: JobRecord, tracker: ProgressTracker, writer: LatestWriter, signal: AbortSignal): Promise<Trained> {
+    await mkdir(this.jobFolder(job.id), { recursive: true });
+    const resume = job.resumePending ? await readResumeFile(this.resumePath(job.id)) : undefined;
+    const onEvent = this.listener(job, tracker);
     return trainInWorker({
       recipe: job.spec.recipe,
       ...(job.spec.dataset ? { files: job.spec.dataset } : {}),
@@ -423,7 +447,7 @@ export class JobRunner {
    * job's folder, then the model registered (unless the store closed meanwhile). Returns what the job
    * records of it.
    */
-  private async publish(job: JobRecord, { result, digits }: Awaited<ReturnType<typeof trainInWorker>>): Promise<{ result: JobResult; modelId: string }> {
+  private async publish(job: JobRecord, { result, digits, workers }: Trained): Promise<{ result: JobResult; modelId: string }> {
     const { dataDir, store, models } = this.options;
     const modelId = newId('model');
     const modelsFolder = join(dataDir, 'models');
@@ -431,7 +455,9 @@ export class JobRunner {
     const checkpointPath = join(modelsFolder, `${modelId}.fmlp`);
     await saveCheckpoint(checkpointPath, result.checkpoint);
     const recipe = job.spec.recipe;
-    const jobResult: JobResult = { folds: result.folds, selectedFold: result.selectedFold, test: result.test, seconds: result.seconds };
+    const folds = workers ? result.folds.map((f, i) => ({ ...f, worker: workers[i]! })) : result.folds;
+    const seconds = workers && job.startedAt ? (Date.now() - Date.parse(job.startedAt)) / 1000 : result.seconds;
+    const jobResult: JobResult = { folds, selectedFold: result.selectedFold, test: result.test, seconds };
     await writeRunArtifacts(this.jobFolder(job.id), { ...jobResult, recipe, digits });
     if (store.open) {
       const record = { id: modelId, jobId: job.id, createdAt: new Date().toISOString(), checkpointPath, architecture: result.checkpoint.architecture, recipe, metrics: result.checkpoint.metrics, testAccuracy: result.test.accuracy };

@@ -90,6 +90,7 @@ const foldRow = z.object({
   bestEpoch: z.number().int(),
   trainAccuracy: figure,
   validAccuracy: figure,
+  worker: z.string().optional().describe('the worker that trained the fold (host:pid), when the job trained on a cluster'),
 });
 
 const testSchema = z.object({ accuracy: z.number(), loss: z.number() });

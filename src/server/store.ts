@@ -34,7 +34,8 @@ export interface JobProgress {
 }
 
 export interface JobResult {
-  folds: FoldSummary[];
+  /** With the worker that trained each fold when they trained on a cluster (host:pid). */
+  folds: (FoldSummary & { worker?: string })[];
   selectedFold: number;
   test: TestResult;
   seconds: number;

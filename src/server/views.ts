@@ -21,8 +21,14 @@ export function epochView(m: EpochMetrics): EpochView {
   };
 }
 
-export function foldRows(folds: FoldSummary[]) {
-  return folds.map((f) => ({ fold: f.fold, bestEpoch: f.bestEpoch, trainAccuracy: finite(f.trainAccuracy), validAccuracy: finite(f.validAccuracy) }));
+export function foldRows(folds: (FoldSummary & { worker?: string })[]) {
+  return folds.map((f) => ({
+    fold: f.fold,
+    bestEpoch: f.bestEpoch,
+    trainAccuracy: finite(f.trainAccuracy),
+    validAccuracy: finite(f.validAccuracy),
+    ...(f.worker !== undefined ? { worker: f.worker } : {}),
+  }));
 }
 
 export function jobSummaryView(job: JobRecord, dataDir: string): Omit<JobView, 'history'> {

@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server/server.js';
 import { JobStore } from '../../src/server/store.js';
@@ -12,40 +9,8 @@ import { accurateRecipe } from '../../src/train/recipe.js';
 import { encodeTrainingState } from '../../src/train/resume.js';
 import type { TrainRecipe } from '../../src/train/types.js';
 import { smallMnist } from '../helpers/datasets.js';
+import { exitOf, killAll, serveInChild } from '../helpers/processes.js';
 import { createJob, finished, getJob, longJob, makeDataDir, parseSse, testApp, tinyJob, waitFor, waitForJob, type DataDir, type JobBody, type TestApp } from './helpers.js';
-
-const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-
-/** Services started by a test; one a failed test left behind is killed after it. */
-const children = new Set<ChildProcess>();
-
-/** `fastmlp serve` in a child process on a free port; resolves with its URL once it listens. */
-async function serveInChild(dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const args = ['--import', 'tsx', cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--no-bootstrap', '--threads', '1', ...extra];
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
-  });
-  children.add(child);
-  let output = '';
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`waited 30000 ms for the service to listen: ${output}`)), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the service exited with ${code}: ${output}`));
-    });
-  });
-  return { child, url };
-}
 
 const resumeFile = (data: DataDir, id: string) => join(data.dir, 'jobs', id, 'resume.bin');
 
@@ -68,18 +33,6 @@ async function startJob(url: string, data: DataDir, body: Record<string, unknown
   return id;
 }
 
-/** The child's exit code once it has exited, within a deadline. */
-async function exitOf(child: ChildProcess, timeoutMs = 30_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const timer = AbortSignal.timeout(timeoutMs);
-  try {
-    const [code] = (await once(child, 'exit', { signal: timer })) as [number | null];
-    return code;
-  } catch (error) {
-    throw timer.aborted ? new Error(`waited ${timeoutMs} ms for the service (pid ${child.pid}) to exit`) : error;
-  }
-}
-
 async function checkpointBytes(app: TestApp, modelId: string): Promise<Buffer> {
   const response = await app.inject({ url: `/models/${modelId}/checkpoint` });
   expect(response.statusCode).toBe(200);
@@ -99,13 +52,7 @@ describe('persistence across restarts', () => {
     data = await makeDataDir();
   });
   afterEach(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exitOf(child);
-      }
-    }
-    children.clear();
+    await killAll();
     await data.remove();
   });
 

@@ -75,8 +75,13 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const body = request.body;
       const recipe = recipeOf(body);
+      if (body.dataset !== undefined && options.cluster) {
+        throw new HttpError(400, 'body.dataset: jobs on a cluster train on MNIST only; a dataset of its own trains on a service without --redis', 'body.dataset');
+      }
       const dataset = body.dataset === undefined ? undefined : datasetFiles(options.dataDir, body.dataset);
-      if (store.countJobs().queued >= options.maxQueuedJobs) {
+      // On a cluster every job not finished is in the queues.
+      const counts = store.countJobs();
+      if (counts.queued + (options.cluster ? counts.running : 0) >= options.maxQueuedJobs) {
         throw new HttpError(503, `The queue is full (${options.maxQueuedJobs} jobs waiting); try again later`, undefined, { 'retry-after': '60' });
       }
       const job = store.createJob({ recipe, ...(dataset ? { dataset } : {}), testEveryEpoch: body.testEveryEpoch });
