@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- <gemm|train|serve> [--json]`: prints a table, or with --json exactly one JSON object.
+ * `npm run bench -- <gemm|train|serve|scale> [--json]`: prints a table, or with --json exactly one JSON object.
  */
 import { benchGemm, printGemm } from './gemm.js';
+import { benchScale, printScale } from './scale.js';
 import { benchServe, printServe } from './serve.js';
 import { benchTrain, printTrain } from './train.js';
 
@@ -9,6 +10,7 @@ const benches: Record<string, { run: () => Promise<Record<string, unknown>>; pri
   gemm: { run: benchGemm, print: printGemm },
   train: { run: benchTrain, print: printTrain },
   serve: { run: benchServe, print: printServe },
+  scale: { run: benchScale, print: printScale },
 };
 
 async function main(): Promise<void> {

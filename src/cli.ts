@@ -63,6 +63,7 @@ interface TrainFlags {
   batch?: number;
   epochs?: number;
   folds?: number;
+  holdout?: number;
   seed?: number;
   normalization?: TrainRecipe['normalization'];
   ensemble?: boolean;
@@ -110,6 +111,7 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
     batchSize: flags.batch ?? base.batchSize,
     epochs: flags.epochs ?? base.epochs,
     folds: flags.folds ?? base.folds,
+    ...(flags.holdout !== undefined ? { holdout: flags.holdout } : {}),
     seed: flags.seed ?? base.seed,
     normalization: flags.normalization ?? base.normalization,
   };
@@ -394,6 +396,7 @@ export function program(): Command {
     .option('--batch <size>', 'mini-batch size', number('--batch'))
     .option('--epochs <n>', 'epochs per fold', number('--epochs'))
     .option('--folds <k>', 'K of K-fold cross-validation (2–10), or 1 to train on everything', number('--folds'))
+    .option('--holdout <share>', 'with --folds 1: hold this share of the training set out to pick the best epoch', number('--holdout'))
     .option('--seed <n>', 'seed of every random choice', number('--seed'))
     .addOption(new Option('--normalization <mode>', 'standardization statistics').choices(['global', 'per-pixel']))
     .option('--ensemble', 'also test the ensemble of all fold checkpoints')

@@ -19,7 +19,8 @@ const allowed: Record<string, string[]> = {
   train: ['nn', 'data', 'native', 'proto', 'atomic-write'],
   model: ['nn', 'data', 'train'],
   cluster: ['train'],
-  server: ['cluster', 'model', 'nn', 'train', 'data', 'proto', 'atomic-write'],
+  sweep: ['train', 'nn'],
+  server: ['sweep', 'cluster', 'model', 'nn', 'train', 'data', 'proto', 'atomic-write'],
 };
 
 /** Files that may reach past the rule, and why. */

@@ -22,6 +22,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/models.js';
 import { predictRoutes } from './routes/predict.js';
+import { sweepRoutes } from './routes/sweeps.js';
 import { v2Routes } from './routes/v2.js';
 import { webRoutes } from './routes/web.js';
 import { JobRunner, TRAINING_NICE } from './runner.js';
@@ -180,6 +181,7 @@ export function buildApp(options: AppOptions) {
   }
   void app.register(healthRoutes);
   void app.register(jobRoutes);
+  void app.register(sweepRoutes);
   void app.register(modelRoutes);
   void app.register(predictRoutes);
   void app.register(v2Routes);

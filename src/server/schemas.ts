@@ -4,6 +4,7 @@
  * readings beside its schema, is in predict-body.ts.
  */
 import { z } from 'zod';
+import { MAX_TRIALS, sweepSpaceSchema, sweepStrategySchema } from '../sweep/space.js';
 import { recipeSchema } from '../train/recipe.js';
 import { JOB_STATUSES } from './store.js';
 
@@ -50,6 +51,7 @@ export const createJobBody = z
     batchSize: r.batchSize.optional(),
     epochs: r.epochs.optional(),
     folds: r.folds.optional(),
+    holdout: r.holdout.optional().describe('with folds = 1: the share of the training set held out to validate (and pick) epochs'),
     seed: r.seed.optional(),
     normalization: r.normalization.optional(),
     dataset: datasetBody.optional(),
@@ -256,3 +258,55 @@ export const v2InferResponse = z.object({
   id: z.string().optional(),
   outputs: z.array(z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()), data: z.array(z.number()) })),
 });
+
+// ---------------------------------------------------------------------------------------------------
+// Sweeps
+
+export const createSweepBody = z
+  .object({
+    base: createJobBody.prefault({}).describe('the job body every trial starts from; the space’s fields override it'),
+    space: sweepSpaceSchema,
+    strategy: sweepStrategySchema.default('grid').describe('grid: every combination; random: `trials` seeded draws'),
+    trials: z.number().int().min(1).max(MAX_TRIALS).optional().describe(`random: how many trials; grid: at most this many (default every combination, ${MAX_TRIALS} at most)`),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(1).describe('seeds the random draws'),
+    metric: z.enum(['validAccuracy']).default('validAccuracy').describe('trials compare on the mean of their folds’ best validation accuracy, never on the test set'),
+  })
+  .strict();
+export type CreateSweepBody = z.infer<typeof createSweepBody>;
+
+const trialSchema = z.object({
+  index: z.number().int(),
+  jobId: z.string(),
+  params: z.record(z.string(), z.unknown()).describe('the fields this trial sets'),
+  status: jobStatus,
+  validAccuracy: z.number().nullable().describe('mean over the folds of each fold’s best validation accuracy, once the trial succeeded'),
+  testAccuracy: z.number().nullable(),
+  seconds: z.number().nullable(),
+  modelId: z.string().nullable(),
+});
+
+export const sweepSchema = z
+  .object({
+    id: z.string(),
+    status: jobStatus.describe('queued until a trial runs; running; then succeeded (a trial at least succeeded), failed or cancelled'),
+    strategy: sweepStrategySchema,
+    metric: z.literal('validAccuracy'),
+    space: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+    trials: z.array(trialSchema),
+    best: z
+      .object({ index: z.number().int(), jobId: z.string(), modelId: z.string().nullable(), params: z.record(z.string(), z.unknown()), validAccuracy: z.number() })
+      .nullable()
+      .describe('the trial of the best validation accuracy so far (the first of equals)'),
+  })
+  .meta({ id: 'Sweep' });
+export type SweepView = z.infer<typeof sweepSchema>;
+
+export const sweepListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const sweepListSchema = z.object({ sweeps: z.array(sweepSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+
+export const sweepAccepted = z.object({ id: z.string(), status: jobStatus, trials: z.number().int() });

@@ -77,6 +77,33 @@ export interface JobRecord {
   resumePending: boolean;
 }
 
+/** A sweep as the store keeps it: what it searched, and its trials, each a job. */
+export interface SweepSpecRecord {
+  /** The job body every trial starts from (the sweep's `base`). */
+  base: Record<string, unknown>;
+  space: Record<string, unknown>;
+  strategy: 'grid' | 'random';
+  trials?: number;
+  seed: number;
+  metric: 'validAccuracy';
+}
+
+export interface SweepTrialRecord {
+  /** 0-based. */
+  index: number;
+  jobId: string;
+  params: Record<string, unknown>;
+}
+
+export interface SweepRecord {
+  id: string;
+  spec: SweepSpecRecord;
+  trials: SweepTrialRecord[];
+  /** Cancel was asked: its trials not finished then were cancelled. */
+  cancelled: boolean;
+  createdAt: string;
+}
+
 export interface ModelRecord {
   id: string;
   jobId: string | null;
@@ -161,7 +188,7 @@ function modelFromRow(row: ModelRow): ModelRecord {
 }
 
 /** Short, URL-safe, unguessable enough to not be enumerated by accident. */
-export function newId(prefix: 'job' | 'model'): string {
+export function newId(prefix: 'job' | 'model' | 'sweep'): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
 }
 
@@ -184,6 +211,20 @@ CREATE TABLE IF NOT EXISTS jobs (
   resume_pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE TABLE IF NOT EXISTS sweeps (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  spec TEXT NOT NULL,
+  cancelled INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_trials (
+  sweep_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  job_id TEXT NOT NULL UNIQUE,
+  params TEXT NOT NULL,
+  PRIMARY KEY (sweep_id, idx)
+);
 CREATE TABLE IF NOT EXISTS models (
   id TEXT PRIMARY KEY,
   job_id TEXT,
@@ -241,7 +282,30 @@ function prepareStatements(db: Database.Database) {
     model: db.prepare<[string], ModelRow>('SELECT * FROM models WHERE id = ?'),
     listModels: db.prepare<[], ModelRow>('SELECT * FROM models ORDER BY test_accuracy DESC, created_at DESC'),
     deleteModel: db.prepare<[string]>('DELETE FROM models WHERE id = ?'),
+    insertSweep: db.prepare<[string, string, string]>('INSERT INTO sweeps (id, spec, created_at) VALUES (?, ?, ?)'),
+    insertTrial: db.prepare<[string, number, string, string]>('INSERT INTO sweep_trials (sweep_id, idx, job_id, params) VALUES (?, ?, ?, ?)'),
+    sweep: db.prepare<[string], SweepRow>('SELECT * FROM sweeps WHERE id = ?'),
+    sweepPage: db.prepare<{ limit: number; offset: number }, SweepRow>('SELECT * FROM sweeps ORDER BY seq DESC LIMIT @limit OFFSET @offset'),
+    sweepTotal: db.prepare<[], { total: number }>('SELECT COUNT(*) AS total FROM sweeps'),
+    trials: db.prepare<[string], TrialRow>('SELECT * FROM sweep_trials WHERE sweep_id = ? ORDER BY idx'),
+    sweepOfJob: db.prepare<[string], { sweep_id: string }>('SELECT sweep_id FROM sweep_trials WHERE job_id = ?'),
+    cancelSweep: db.prepare<[string]>('UPDATE sweeps SET cancelled = 1 WHERE id = ?'),
   };
+}
+
+interface SweepRow {
+  seq: number;
+  id: string;
+  spec: string;
+  cancelled: number;
+  created_at: string;
+}
+
+interface TrialRow {
+  sweep_id: string;
+  idx: number;
+  job_id: string;
+  params: string;
 }
 
 export class JobStore {
@@ -385,5 +449,44 @@ export class JobStore {
 
   deleteModel(id: string): void {
     this.sql.deleteModel.run(id);
+  }
+
+  /** A sweep and one queued job per trial, in one transaction: all of them or none. */
+  createSweep(spec: SweepSpecRecord, trials: { job: JobSpec; params: Record<string, unknown> }[]): SweepRecord {
+    const id = newId('sweep');
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      this.sql.insertSweep.run(id, encode(spec), now);
+      trials.forEach((trial, index) => {
+        const jobId = newId('job');
+        this.sql.insertJob.run(jobId, 'queued', encode(trial.job), now);
+        this.sql.insertTrial.run(id, index, jobId, encode(trial.params));
+      });
+    })();
+    return this.sweep(id)!;
+  }
+
+  sweep(id: string): SweepRecord | undefined {
+    const row = this.sql.sweep.get(id);
+    return row === undefined ? undefined : this.sweepFromRow(row);
+  }
+
+  /** Newest first, a page at a time. */
+  listSweeps(options: { limit: number; offset: number }): { sweeps: SweepRecord[]; total: number } {
+    return { sweeps: this.sql.sweepPage.all(options).map((row) => this.sweepFromRow(row)), total: this.sql.sweepTotal.get()!.total };
+  }
+
+  /** The sweep a job is a trial of, if any. */
+  sweepOfJob(jobId: string): string | undefined {
+    return this.sql.sweepOfJob.get(jobId)?.sweep_id;
+  }
+
+  markSweepCancelled(id: string): void {
+    this.sql.cancelSweep.run(id);
+  }
+
+  private sweepFromRow(row: SweepRow): SweepRecord {
+    const trials = this.sql.trials.all(row.id).map((t) => ({ index: t.idx, jobId: t.job_id, params: decode<Record<string, unknown>>(t.params) }));
+    return { id: row.id, spec: decode<SweepSpecRecord>(row.spec), trials, cancelled: row.cancelled === 1, createdAt: row.created_at };
   }
 }

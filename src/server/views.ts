@@ -1,8 +1,9 @@
 /** Store records as the API shows them: NaN as null, dataset paths relative to the data directory. */
 import { relative } from 'node:path';
+import { bestTrial, trialScore } from '../sweep/space.js';
 import type { EpochMetrics, FoldSummary } from '../train/types.js';
-import type { EpochView, JobView, ModelView } from './schemas.js';
-import type { JobRecord, ModelRecord } from './store.js';
+import type { EpochView, JobView, ModelView, SweepView } from './schemas.js';
+import { FINISHED, type JobRecord, type JobStatus, type ModelRecord, type SweepRecord } from './store.js';
 
 export function finite(x: number): number | null {
   return Number.isFinite(x) ? x : null;
@@ -88,5 +89,45 @@ export function modelView(model: ModelRecord): ModelView {
       ...(m.testAccuracy === undefined ? {} : { testAccuracy: finite(m.testAccuracy) }),
     },
     testAccuracy: model.testAccuracy,
+  };
+}
+
+/** A sweep's status from its trials': cancelled once asked (cancelling while a trial still stops). */
+function sweepStatus(sweep: SweepRecord, statuses: JobStatus[]): JobStatus {
+  const done = statuses.every((s) => FINISHED.has(s));
+  if (sweep.cancelled) return done ? 'cancelled' : 'cancelling';
+  if (statuses.every((s) => s === 'queued')) return 'queued';
+  if (!done) return 'running';
+  return statuses.includes('succeeded') ? 'succeeded' : statuses.includes('cancelled') ? 'cancelled' : 'failed';
+}
+
+/** A sweep with each trial's job as it stands (a trial whose job is gone counts as failed). */
+export function sweepView(sweep: SweepRecord, jobOf: (id: string) => JobRecord | undefined): SweepView {
+  const trials = sweep.trials.map((t) => {
+    const job = jobOf(t.jobId);
+    const result = job?.status === 'succeeded' ? job.result : null;
+    const score = result ? trialScore(result.folds) : null;
+    return {
+      index: t.index,
+      jobId: t.jobId,
+      params: t.params,
+      status: job?.status ?? ('failed' as const),
+      validAccuracy: score === null ? null : finite(score),
+      testAccuracy: result?.test.accuracy ?? null,
+      seconds: result?.seconds ?? null,
+      modelId: job?.modelId ?? null,
+    };
+  });
+  const best = bestTrial(trials.map((t) => t.validAccuracy));
+  const b = trials[best];
+  return {
+    id: sweep.id,
+    status: sweepStatus(sweep, trials.map((t) => t.status)),
+    strategy: sweep.spec.strategy,
+    metric: sweep.spec.metric,
+    space: sweep.spec.space,
+    createdAt: sweep.createdAt,
+    trials,
+    best: b ? { index: b.index, jobId: b.jobId, modelId: b.modelId, params: b.params, validAccuracy: b.validAccuracy! } : null,
   };
 }

@@ -3,7 +3,7 @@
  * training set's statistics, the seeded folds), train each fold keeping the epoch with the best validation
  * accuracy (trainFold), then select the fold whose best checkpoint validates best and evaluate it on the test
  * set, optionally with the ensemble of every fold's checkpoint (selectFold). With folds = 1 the whole training
- * set trains, there is no validation part, and the last epoch is kept.
+ * set trains and the last epoch is kept, or, with a holdout, all but the held-out share, which picks the epoch.
  */
 import type { Dataset } from '../data/dataset.js';
 import type { Standardization } from '../data/normalize.js';

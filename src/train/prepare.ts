@@ -54,6 +54,13 @@ function samples(set: ImageSet, normalization: Standardization): SampleSource {
   };
 }
 
+/** The one "fold" of a run without folds: the set shuffled, and the holdout's share of it held out. */
+function wholeSet(count: number, holdout: number, rng: Rng): Pick<FoldPlan, 'fold' | 'train' | 'validation'> {
+  const order = shuffledIndices(count, rng);
+  const held = Math.round(count * holdout);
+  return { fold: 1, train: order.slice(held), validation: order.slice(0, held) };
+}
+
 /** Statistics, folds and loaders of the recipe on the dataset. */
 export function prepareRun(recipeInput: TrainRecipe, dataset: Dataset): PreparedRun {
   const recipe = validateRecipe(recipeInput);
@@ -64,10 +71,7 @@ export function prepareRun(recipeInput: TrainRecipe, dataset: Dataset): Prepared
   const trainLoader = new BatchLoader(samples(train, normalization));
   const testLoader = new BatchLoader(samples(test, normalization));
   const testIndices = testLoader.packingOrder(Int32Array.from({ length: test.count }, (_, i) => i));
-  const splits =
-    recipe.folds === 1
-      ? [{ fold: 1, train: shuffledIndices(train.count, rng), validation: new Int32Array(0) }]
-      : kFold(train.count, recipe.folds, rng);
+  const splits = recipe.folds === 1 ? [wholeSet(train.count, recipe.holdout ?? 0, rng)] : kFold(train.count, recipe.folds, rng);
   let batchesBefore = 0;
   // Every fold forks the run's generator in order, after the split: fold k draws the same whatever ran before.
   const folds = splits.map((split) => {

@@ -70,10 +70,12 @@ export const recipeSchema = z
     batchSize: z.number().int().min(1).max(LIMITS.maxBatch),
     epochs: z.number().int().min(1).max(LIMITS.maxEpochs),
     folds: z.number().int().min(1).max(MAX_FOLDS),
+    holdout: z.number().min(0.01).max(0.5).optional(),
     seed: z.number().int().min(0).max(2 ** 32 - 1),
     normalization: z.enum(['global', 'per-pixel']),
   })
-  .strict() satisfies z.ZodType<TrainRecipe>;
+  .strict()
+  .refine((r) => r.holdout === undefined || r.folds === 1, { path: ['holdout'], message: 'A holdout applies to folds = 1 only (the folds validate each other)' }) satisfies z.ZodType<TrainRecipe>;
 
 /** Checks a recipe from outside; throws a TypeError naming the first offending field. */
 export function validateRecipe(recipe: unknown): TrainRecipe {

@@ -17,6 +17,11 @@ export interface TrainRecipe {
   epochs: number;
   /** K of K-fold cross-validation, 2..10; 1 trains on the whole training set with no validation part. */
   folds: number;
+  /**
+   * With folds = 1: the fraction of the training set held out to validate each epoch (the best epoch is
+   * kept, as a fold's is). Absent: the whole set trains and the last epoch is kept.
+   */
+  holdout?: number;
   seed: number;
   normalization: NormalizationMode;
 }

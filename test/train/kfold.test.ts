@@ -218,3 +218,28 @@ describe('invalid recipes', () => {
     expect(validateRecipe(accurateRecipe)).toEqual(accurateRecipe);
   });
 });
+
+describe('folds = 1 with a holdout', () => {
+  it('holds the share out of training, validates every epoch on it and keeps the best epoch', async () => {
+    const dataset = await smallMnist(2000, 500);
+    const recipe = validateRecipe({ ...accurateRecipe, hidden: [{ width: 32, activation: 'relu' }], epochs: 4, holdout: 0.1 });
+    const starts: TrainEvent[] = [];
+    const result = trainKFold({ recipe, dataset, onEvent: (e) => void (e.type === 'fold-start' && starts.push(e)) });
+    expect(starts).toEqual([{ type: 'fold-start', fold: 1, folds: 1, epochs: 4, trainSamples: 1800, validSamples: 200 }]);
+    const [fold] = result.folds;
+    const valid = fold!.history.map((m) => m.validAccuracy);
+    expect(valid.every((a) => a > 0.5 && a <= 1)).toBe(true);
+    // The first epoch of the best validation accuracy.
+    expect(fold!.bestEpoch).toBe(valid.indexOf(Math.max(...valid)) + 1);
+    expect(result.checkpoint.metrics.validAccuracy).toBe(fold!.validAccuracy);
+    // Without it, the same seed trains on all 2000 images.
+    const whole = trainKFold({ recipe: { ...recipe, holdout: undefined }, dataset, onEvent: (e) => void (e.type === 'fold-start' && starts.push(e)) });
+    expect(starts[1]).toMatchObject({ trainSamples: 2000, validSamples: 0 });
+    expect(whole.folds[0]!.validAccuracy).toBeNaN();
+  });
+
+  it('applies to folds = 1 only', () => {
+    expect(() => validateRecipe({ ...referenceRecipe, holdout: 0.1 })).toThrow(/holdout: A holdout applies to folds = 1 only/);
+    expect(() => validateRecipe({ ...accurateRecipe, holdout: 0.9 })).toThrow(/holdout/);
+  });
+});

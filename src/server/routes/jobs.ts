@@ -1,7 +1,6 @@
 /** Training jobs: create, list, show, watch (SSE), cancel, delete, and each job's report and curves. */
 import { existsSync, realpathSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -11,6 +10,7 @@ import type { TrainRecipe } from '../../train/types.js';
 import { requireToken } from '../auth.js';
 import { HttpError, sendBytes } from '../errors.js';
 import type { JobEvent } from '../runner.js';
+import { EventStreams } from '../sse.js';
 import {
   createJobBody,
   errorSchema,
@@ -34,14 +34,15 @@ function insideDataDir(dataDir: string, path: string, field: string): string {
   return real;
 }
 
-function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody['dataset']>): DatasetFiles {
+/** A body's dataset as paths inside the data directory; `field` names it in errors. */
+export function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody['dataset']>, field = 'body.dataset'): DatasetFiles {
   const keys = ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const;
-  const files = Object.fromEntries(keys.map((k) => [k, insideDataDir(dataDir, dataset[k], `body.dataset.${k}`)]));
+  const files = Object.fromEntries(keys.map((k) => [k, insideDataDir(dataDir, dataset[k], `${field}.${k}`)]));
   return files as unknown as DatasetFiles;
 }
 
 /** The named recipe with every given field laid over it. */
-function recipeOf(body: CreateJobBody): TrainRecipe {
+export function recipeOf(body: CreateJobBody): TrainRecipe {
   const { recipe: name, dataset: _dataset, testEveryEpoch: _test, ...fields } = body;
   const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   return recipeSchema.parse({ ...recipes[name], ...defined }) as TrainRecipe;
@@ -54,11 +55,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { store, runner, options } = app.fastmlp;
   const guarded = requireToken(options.token);
   const getJob = (id: string): JobRecord => store.job(id) ?? (() => { throw notFound(id); })();
-  // Open event streams end when the app closes, or closing would wait for them forever.
-  const streams = new Set<ServerResponse>();
-  app.addHook('preClose', async () => {
-    for (const stream of streams) stream.end();
-  });
+  const streams = new EventStreams(app);
 
   app.post(
     '/jobs',
@@ -119,37 +116,24 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     (request, reply) => {
       const job = getJob(request.params.id);
-      reply.hijack();
-      const raw = reply.raw;
-      raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      let unsubscribe = () => {};
+      const stream = streams.start(reply, () => unsubscribe());
       const sendEnd = (record: JobRecord) => {
-        send('end', { id: record.id, status: record.status, modelId: record.modelId, error: record.error, test: record.result?.test ?? null });
-        raw.end();
+        stream.send('end', { id: record.id, status: record.status, modelId: record.modelId, error: record.error, test: record.result?.test ?? null });
+        stream.end();
       };
       // Replaying and subscribing happen in one turn of the event loop: no epoch can fall between them.
-      job.history.forEach((epochs, i) => epochs?.forEach((m) => send('epoch', { fold: i + 1, ...epochView(m) })));
+      job.history.forEach((epochs, i) => epochs?.forEach((m) => stream.send('epoch', { fold: i + 1, ...epochView(m) })));
       if (FINISHED.has(job.status)) {
         sendEnd(job);
         return;
       }
-      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
-      const stop = () => {
-        clearInterval(heartbeat);
-        unsubscribe();
-      };
-      const unsubscribe = runner.subscribe(job.id, (event: JobEvent) => {
+      unsubscribe = runner.subscribe(job.id, (event: JobEvent) => {
         if (event.type === 'epoch') {
-          send('epoch', { fold: event.fold, ...epochView(event.metrics), samplesPerSecond: event.samplesPerSecond, progress: event.progress });
+          stream.send('epoch', { fold: event.fold, ...epochView(event.metrics), samplesPerSecond: event.samplesPerSecond, progress: event.progress });
           return;
         }
-        stop();
         sendEnd(store.job(job.id) ?? { ...job, status: event.status, modelId: event.modelId, error: event.error });
-      });
-      streams.add(raw);
-      raw.on('close', () => {
-        streams.delete(raw);
-        stop();
       });
     },
   );
@@ -170,6 +154,8 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const job = getJob(request.params.id);
       if (!FINISHED.has(job.status)) throw new HttpError(409, `Job ${job.id} is ${job.status}; cancel it first`);
+      const sweep = store.sweepOfJob(job.id);
+      if (sweep !== undefined) throw new HttpError(409, `Job ${job.id} is a trial of sweep ${sweep}; it stays with the sweep`);
       store.deleteJob(job.id);
       await rm(runner.jobFolder(job.id), { recursive: true, force: true });
       return reply.code(204).send(null);
