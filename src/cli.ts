@@ -6,17 +6,22 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { z } from 'zod';
 import { FoldWorker } from './cluster/fold-worker.js';
 import { loadImageSet, type DatasetFiles } from './data/dataset.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
 import { Classifier } from './model/classifier.js';
 import type { TrainEvent } from './train/kfold.js';
-import { recipes, validateRecipe, type RecipeName } from './train/recipe.js';
+import { recipes, recipeWith, validateRecipe, type RecipeName } from './train/recipe.js';
 import { runTraining } from './train/run.js';
+import { saveCheckpoint } from './train/checkpoint.js';
+import { runSweep } from './sweep/run.js';
+import { MAX_TRIALS, SweepSpaceError, sweepSpaceSchema, sweepStrategySchema, type SweepPlan } from './sweep/space.js';
 import { TrainingCancelled } from './train/trainer.js';
 import { startServer } from './server/server.js';
 import type { HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
@@ -293,6 +298,120 @@ async function serve(flags: ServeFlags): Promise<void> {
   );
 }
 
+interface SweepFlags {
+  space: string;
+  trials?: number;
+  strategy?: 'grid' | 'random';
+  seed?: number;
+  redis?: string;
+  threads?: number;
+  trainImages?: string;
+  trainLabels?: string;
+  testImages?: string;
+  testLabels?: string;
+  out?: string;
+  json?: boolean;
+}
+
+/** A sweep file: a whole sweep ({ base, space, strategy, trials, seed }) or a space alone. */
+const sweepFileSchema = z
+  .object({
+    base: z.object({ recipe: z.enum(['reference', 'accurate']).default('reference') }).catchall(z.unknown()).prefault({}),
+    space: sweepSpaceSchema,
+    strategy: sweepStrategySchema.default('grid'),
+    trials: z.number().int().min(1).max(MAX_TRIALS).optional(),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
+  })
+  .strict();
+
+function readSweepFile(path: string): z.infer<typeof sweepFileSchema> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--space ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const whole = typeof json === 'object' && json !== null && 'space' in json ? json : { space: json };
+  const parsed = sweepFileSchema.safeParse(whole);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UsageError(`--space ${path}: ${issue.path.join('.') || 'the file'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** The trial's fields, short: `lr=0.01 hidden=256:relu`. */
+function describeParams(params: Record<string, unknown>): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${k === 'hidden' && Array.isArray(v) ? (v as { width: number; activation: string }[]).map((h) => `${h.width}:${h.activation}`).join(',') : typeof v === 'number' ? Number(v.toPrecision(4)) : JSON.stringify(v)}`)
+    .join(' ');
+}
+
+async function sweep(flags: SweepFlags): Promise<void> {
+  const file = readSweepFile(flags.space);
+  if (flags.redis !== undefined) checkRedisUrl('--redis', flags.redis);
+  if (flags.threads !== undefined) checkInteger('--threads', flags.threads, 1, 256);
+  const { recipe: name, ...fields } = file.base;
+  let base: TrainRecipe;
+  try {
+    base = recipeWith(name, fields as Partial<TrainRecipe>);
+  } catch (error) {
+    throw new UsageError(`--space ${flags.space}: base: ${(error as Error).message}`);
+  }
+  const files = datasetFiles(flags);
+  if (files && flags.redis !== undefined) throw new UsageError('A sweep on a cluster (--redis) trains on MNIST only: drop the dataset flags.');
+  const plan: SweepPlan = {
+    space: file.space,
+    strategy: flags.strategy ?? file.strategy,
+    seed: flags.seed ?? file.seed,
+    ...((flags.trials ?? file.trials) !== undefined ? { trials: flags.trials ?? file.trials } : {}),
+  };
+  const outDir = flags.out ?? join('runs', `sweep-${defaultRunFolder().slice('runs/'.length)}`);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await runSweep({
+      base,
+      plan,
+      ...(files ? { files } : {}),
+      ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+      ...(flags.redis !== undefined ? { redis: flags.redis } : {}),
+      signal: controller.signal,
+      onTrial: (t, done, total) => {
+        if (flags.json) return;
+        process.stderr.write(`trial ${t.index + 1} (${done}/${total}) ${describeParams(t.params)} · valid ${(100 * t.validAccuracy).toFixed(2)}% · test ${(100 * t.test.accuracy).toFixed(2)}% · ${t.seconds.toFixed(1)} s\n`);
+      },
+    });
+    const best = result.trials[result.best];
+    await mkdir(outDir, { recursive: true });
+    const checkpoint = best ? join(outDir, 'best.fmlp') : null;
+    if (best) await saveCheckpoint(checkpoint!, best.checkpoint);
+    const summary = {
+      trials: result.trials.map((t) => ({ index: t.index, params: t.params, validAccuracy: t.validAccuracy, testAccuracy: t.test.accuracy, seconds: t.seconds })),
+      best: best ? { index: best.index, params: best.params, validAccuracy: best.validAccuracy, testAccuracy: best.test.accuracy, recipe: best.recipe, checkpoint } : null,
+      seconds: result.seconds,
+    };
+    await writeFile(join(outDir, 'sweep.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+    } else if (best) {
+      console.log(`best: trial ${best.index + 1} ${describeParams(best.params)} · valid ${(100 * best.validAccuracy).toFixed(2)}% · test ${(100 * best.test.accuracy).toFixed(2)}%`);
+      console.log(`${result.seconds.toFixed(1)} s · checkpoint ${checkpoint} · trials ${join(outDir, 'sweep.json')}`);
+    }
+  } catch (error) {
+    if (error instanceof TrainingCancelled) {
+      console.error('cancelled');
+      process.exitCode = 130;
+      return;
+    }
+    if (error instanceof SweepSpaceError) throw new UsageError(`--space ${flags.space}: ${error.message}`);
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 interface WorkerFlags {
   redis: string;
   concurrency: number;
@@ -442,6 +561,22 @@ export function program(): Command {
     .option('--no-local-worker', 'with --redis: train no folds in this process, only on `fastmlp worker`s')
     .addOption(new Option('--lock-duration <ms>', 'with --redis: how long a silent worker keeps its fold').argParser(number('--lock-duration')))
     .action((flags: ServeFlags) => serve(flags));
+  cli
+    .command('sweep')
+    .description('A hyperparameter sweep: every trial trained, compared on validation accuracy, the best saved.')
+    .requiredOption('--space <file>', 'JSON: a space ({"lr": [0.01, 0.05], …}) or a whole sweep ({ "base", "space", "strategy", "trials", "seed" })')
+    .option('--trials <n>', 'random: trials to draw; grid: at most this many', number('--trials'))
+    .addOption(new Option('--strategy <s>', 'grid (every combination) or random').choices(['grid', 'random']))
+    .option('--seed <n>', 'seeds the random draws', number('--seed'))
+    .addOption(new Option('--redis <url>', 'train the trials on the fold workers of this Redis, all at once').env('FASTMLP_REDIS_URL'))
+    .option('--threads <n>', 'native threads per trial (default: all cores)', number('--threads'))
+    .option('--train-images <path>', 'idx file (plain or .gz); default MNIST')
+    .option('--train-labels <path>', 'idx file')
+    .option('--test-images <path>', 'idx file')
+    .option('--test-labels <path>', 'idx file')
+    .option('--out <dir>', 'folder for best.fmlp and sweep.json (default: a new folder under ./runs/)')
+    .option('--json', 'print one JSON object at the end, nothing else on stdout')
+    .action((flags: SweepFlags) => sweep(flags));
   cli
     .command('worker')
     .description('A fold worker: trains the folds of the jobs a `fastmlp serve --redis` puts on the queue.')

@@ -37,17 +37,35 @@ export { trainFold } from './train/fold.js';
 export type { FoldOptions, FoldState } from './train/fold.js';
 export { selectFold } from './train/select.js';
 export type { Selection } from './train/select.js';
-export { runTraining, trainFoldInWorker, trainInWorker, TrainingWorkerExited } from './train/run.js';
-export type { FoldWorkerOptions, RunOptions, RunOutcome, WorkerRunOptions } from './train/run.js';
-export { decodeTrainingState, encodeTrainingState, ResumeStateError } from './train/resume.js';
-export type { FinishedFold, TrainingState } from './train/resume.js';
-export { accurateRecipe, recipes, referenceRecipe, recipeSchema, validateRecipe } from './train/recipe.js';
+export { runTraining, selectInWorker, trainFoldInWorker, trainInWorker, TrainingWorkerExited } from './train/run.js';
+export type { FoldWorkerOptions, RunOptions, RunOutcome, SelectWorkerOptions, WorkerRunOptions } from './train/run.js';
+export {
+  decodeFinishedFold,
+  decodeFoldSnapshot,
+  decodeTrainingState,
+  encodeFinishedFold,
+  encodeFoldSnapshot,
+  encodeTrainingState,
+  ResumeStateError,
+} from './train/resume.js';
+export type { FinishedFold, FoldSnapshot, TrainingState } from './train/resume.js';
+export { accurateRecipe, RecipeFieldError, recipes, recipeWith, referenceRecipe, recipeSchema, validateRecipe } from './train/recipe.js';
 export { CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export type { Checkpoint } from './train/checkpoint.js';
 export { Classifier } from './model/classifier.js';
 export type { Evaluation, PixelScale, Predictions } from './model/classifier.js';
 export { TrainingCancelled } from './train/trainer.js';
 export type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './train/types.js';
+
+export { ClusterCoordinator, ClusterJobFailed } from './cluster/coordinator.js';
+export type { ClusterJobSpec, ClusterStats, ClusterTrainOptions, CoordinatorOptions, TrainedFolds } from './cluster/coordinator.js';
+export { FoldWorker } from './cluster/fold-worker.js';
+export type { ClusterLog, FoldWorkerOptions as ClusterWorkerOptions } from './cluster/fold-worker.js';
+
+export { runSweep } from './sweep/run.js';
+export type { SweepOptions, SweepResult, TrialOutcome } from './sweep/run.js';
+export { bestTrial, DEFAULT_HOLDOUT, MAX_TRIALS, SweepSpaceError, sweepSpaceSchema, trialParams, trialRecipe, trialScore } from './sweep/space.js';
+export type { Range, SweepPlan, SweepSpace } from './sweep/space.js';
 
 export { buildApp, DEFAULT_BODY_LIMIT } from './server/app.js';
 export type { AppOptions } from './server/app.js';

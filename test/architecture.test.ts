@@ -19,7 +19,7 @@ const allowed: Record<string, string[]> = {
   train: ['nn', 'data', 'native', 'proto', 'atomic-write'],
   model: ['nn', 'data', 'train'],
   cluster: ['train'],
-  sweep: ['train', 'nn'],
+  sweep: ['cluster', 'train', 'nn', 'data'],
   server: ['sweep', 'cluster', 'model', 'nn', 'train', 'data', 'proto', 'atomic-write'],
 };
 

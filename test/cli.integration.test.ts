@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -196,6 +196,32 @@ describe('fastmlp train, predict and eval', () => {
 });
 
 // Each case is a separate process; they run side by side.
+describe('fastmlp sweep', () => {
+  it('trains every trial of a grid, names the best by validation accuracy and saves its checkpoint', async () => {
+    const space = join(dir, 'space.json');
+    await writeFile(space, JSON.stringify({ base: { recipe: 'accurate', epochs: 1, hidden: [{ width: 16, activation: 'relu' }] }, space: { lr: [1e-4, 3e-3], batchSize: [100] } }));
+    const out = join(dir, 'sweep');
+    const run = await fastmlp('sweep', '--space', space, '--json', '--out', out, ...dataFlags());
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { trials: { index: number; params: Record<string, unknown>; validAccuracy: number }[]; best: { index: number; validAccuracy: number; checkpoint: string; recipe: { holdout: number } } };
+    expect(summary.trials.map((t) => t.params)).toEqual([{ lr: 1e-4, batchSize: 100 }, { lr: 3e-3, batchSize: 100 }]);
+    const scores = summary.trials.map((t) => t.validAccuracy);
+    expect(summary.best.index).toBe(scores.indexOf(Math.max(...scores)));
+    expect(summary.best.recipe.holdout).toBe(0.1);
+    const checkpoint = await loadCheckpoint(summary.best.checkpoint);
+    expect(checkpoint.metrics.validAccuracy).toBe(summary.best.validAccuracy);
+    expect(JSON.parse(await readFile(join(out, 'sweep.json'), 'utf8'))).toEqual(summary);
+  });
+
+  it('refuses a space that does not fit with code 2, naming the field', async () => {
+    const space = join(dir, 'bad-space.json');
+    await writeFile(space, JSON.stringify({ lr: { min: 0.01, max: 0.1 } }));
+    const run = await fastmlp('sweep', '--space', space);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^fastmlp: --space .*bad-space\.json: space\.lr: a range needs strategy "random"/);
+  });
+});
+
 describe.concurrent('fastmlp with bad flags', () => {
   // Checked by fastmlp itself (the recipe and the data files): exit code 2, as the README says.
   it.for([

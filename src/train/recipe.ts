@@ -77,13 +77,34 @@ export const recipeSchema = z
   .strict()
   .refine((r) => r.holdout === undefined || r.folds === 1, { path: ['holdout'], message: 'A holdout applies to folds = 1 only (the folds validate each other)' }) satisfies z.ZodType<TrainRecipe>;
 
-/** Checks a recipe from outside; throws a TypeError naming the first offending field. */
+/** A recipe field that does not fit: its path (e.g. `hidden.0.width`) and what is wrong with it. */
+export class RecipeFieldError extends TypeError {
+  override readonly name = 'RecipeFieldError';
+
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`Invalid recipe field ${path}: ${problem}`);
+  }
+}
+
+/** Checks a recipe from outside; throws a RecipeFieldError (a TypeError) naming the first offending field. */
 export function validateRecipe(recipe: unknown): TrainRecipe {
   const parsed = recipeSchema.safeParse(recipe);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const path = issue.path.length ? issue.path.join('.') : 'recipe';
-    throw new TypeError(`Invalid recipe field ${path}: ${issue.message}`);
+    throw new RecipeFieldError(issue.path.length ? issue.path.join('.') : 'recipe', issue.message);
   }
   return parsed.data as TrainRecipe;
+}
+
+/**
+ * The named recipe with every defined field laid over it, validated.
+ *
+ * @throws TypeError naming the first offending field
+ */
+export function recipeWith(name: RecipeName, fields: Partial<Record<keyof TrainRecipe, unknown>>): TrainRecipe {
+  const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  return validateRecipe({ ...recipes[name], ...defined });
 }

@@ -4,6 +4,7 @@
  * networks on MNIST, a few seconds each; every worker runs one native thread, as does the in-process run
  * each model is compared with, bit for bit.
  */
+import { writeFile } from 'node:fs/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint.j
 import { decodeFoldSnapshot } from '../../src/train/resume.js';
 import { trainInWorker } from '../../src/train/run.js';
 import type { TrainRecipe } from '../../src/train/types.js';
-import { exitOf, killAll, serveInChild, startCli, type CliProcess } from '../helpers/processes.js';
+import { exitOf, killAll, runCli, serveInChild, startCli, type CliProcess } from '../helpers/processes.js';
 import { haveRedis, TestRedis } from '../helpers/redis.js';
 import { makeDataDir, waitFor, type DataDir } from '../server/helpers.js';
 
@@ -232,6 +233,44 @@ describe.skipIf(!haveRedis)('the cluster through processes', () => {
     const job = await waitForStatus(second.url, id, finished);
     expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
     expect(Buffer.from(await servedCheckpoint(second.url, job.modelId!)).equals(Buffer.from(await trainedHere(job.recipe)))).toBe(true);
+  });
+
+  it('fans a sweep of 4 trials out over two workers and names the best trial', async () => {
+    const [a, b] = await Promise.all([startWorker(redis), startWorker(redis)]);
+    const { url } = await serveInChild(data.dir, ['--redis', redis.url, '--no-local-worker']);
+    const body = { base: { recipe: 'accurate', epochs: 1, hidden: [{ width: 16, activation: 'relu' }] }, space: { lr: [1e-4, 1e-3, 3e-3, 1e-2] } };
+    const created = await fetch(`${url}/sweeps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(created.status).toBe(202);
+    const { id } = await json<{ id: string }>(created);
+    const sweep = await waitFor(
+      async () => {
+        const s = await json<{ status: string; trials: { jobId: string; validAccuracy: number | null }[]; best: { index: number } | null }>(await fetch(`${url}/sweeps/${id}`));
+        return finished(s.status) && s;
+      },
+      120_000,
+      `sweep ${id} to finish`,
+    );
+    expect(sweep.status).toBe('succeeded');
+    const scores = sweep.trials.map((t) => t.validAccuracy!);
+    expect(sweep.best!.index).toBe(scores.indexOf(Math.max(...scores)));
+    const workers = new Set<number>();
+    for (const trial of sweep.trials) {
+      const job = await json<JobView>(await fetch(`${url}/jobs/${trial.jobId}`));
+      for (const f of job.folds!) workers.add(Number(f.worker!.split(':').at(-1)));
+    }
+    expect(workers).toEqual(new Set([a.child.pid, b.child.pid]));
+  });
+
+  it('fastmlp sweep --redis trains its trials on the workers', async () => {
+    await Promise.all([startWorker(redis), startWorker(redis)]);
+    const space = `${data.dir}/space.json`;
+    await writeFile(space, JSON.stringify({ base: { recipe: 'accurate', epochs: 1, hidden: [{ width: 16, activation: 'relu' }] }, space: { lr: [1e-4, 3e-3] } }));
+    const run = await runCli(['sweep', '--space', space, '--redis', redis.url, '--threads', '1', '--json', '--out', `${data.dir}/sweep`]);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { trials: { validAccuracy: number }[]; best: { index: number } };
+    const scores = summary.trials.map((t) => t.validAccuracy);
+    expect(summary.trials).toHaveLength(2);
+    expect(summary.best.index).toBe(scores.indexOf(Math.max(...scores)));
   });
 
   it('refuses a job on a dataset of its own on a cluster, naming the field', async () => {

@@ -46,6 +46,18 @@ export async function startCli(args: string[], ready: RegExp, timeoutMs = 30_000
   return { child, ready: match, output: () => output };
 }
 
+/** `fastmlp ...args` to its end: its exit code and output. */
+export async function runCli(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await exitOf(child, timeoutMs);
+  return { code, stdout, stderr };
+}
+
 /** `fastmlp serve` on a free loopback port over the data directory; resolves with its URL once it listens. */
 export async function serveInChild(dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; output(): string }> {
   const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--no-bootstrap', '--threads', '1', ...extra];

@@ -113,7 +113,7 @@ describe('sweeps', () => {
     await refused({ space: { lr: [0.01] }, trials: 65 }, 'body.trials');
     await refused({ space: { lr: Array.from({ length: 9 }, (_, i) => 0.01 * (i + 1)), epochs: [1, 2, 3, 4, 5, 6, 7, 8] } }, 'body.space');
     // A base of three folds with a holdout, or a combination that is no recipe.
-    await refused({ base: { folds: 3, holdout: 0.1 }, space: { lr: [0.01] } }, 'body.base');
+    await refused({ base: { folds: 3, holdout: 0.1 }, space: { lr: [0.01] } }, 'body.base.holdout');
     await refused({ base: { recipe: 'accurate' }, space: { folds: [1, 3], holdout: [0.2] } }, 'body.space');
     await refused({ base: { dataset: { ...data.dataset, trainImages: '../outside' } }, space: { lr: [0.01] } }, 'body.base.dataset.trainImages');
     expect((await app.inject({ url: '/sweeps' })).json()).toMatchObject({ total: 0 });

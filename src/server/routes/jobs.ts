@@ -5,7 +5,7 @@ import { isAbsolute, join, resolve, sep } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DatasetFiles } from '../../data/dataset.js';
-import { recipes, recipeSchema } from '../../train/recipe.js';
+import { RecipeFieldError, recipeWith } from '../../train/recipe.js';
 import type { TrainRecipe } from '../../train/types.js';
 import { requireToken } from '../auth.js';
 import { HttpError, sendBytes } from '../errors.js';
@@ -42,10 +42,15 @@ export function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody
 }
 
 /** The named recipe with every given field laid over it. */
-export function recipeOf(body: CreateJobBody): TrainRecipe {
+export function recipeOf(body: CreateJobBody, field = 'body'): TrainRecipe {
   const { recipe: name, dataset: _dataset, testEveryEpoch: _test, ...fields } = body;
-  const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-  return recipeSchema.parse({ ...recipes[name], ...defined }) as TrainRecipe;
+  try {
+    return recipeWith(name, fields);
+  } catch (error) {
+    // Fields that pass one by one but not together (a holdout with folds).
+    if (error instanceof RecipeFieldError) throw new HttpError(400, `${field}.${error.path}: ${error.problem}`, `${field}.${error.path}`);
+    throw error;
+  }
 }
 
 const withId = { params: idParams };
