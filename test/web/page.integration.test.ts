@@ -102,6 +102,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
   let page: Page;
   let test: Awaited<ReturnType<typeof smallMnist>>['test'];
   let modelId: string;
+  let dataset: { trainImages: string; trainLabels: string; testImages: string; testLabels: string };
   const offsite: string[] = [];
   const consoleErrors: string[] = [];
 
@@ -114,7 +115,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     const mnist = await smallMnist(10_000, 1000);
     test = mnist.test;
     await mkdir(join(dataDir, 'digits'));
-    const dataset = { trainImages: 'digits/train-images', trainLabels: 'digits/train-labels', testImages: 'digits/test-images', testLabels: 'digits/test-labels' };
+    dataset = { trainImages: 'digits/train-images', trainLabels: 'digits/train-labels', testImages: 'digits/test-images', testLabels: 'digits/test-labels' };
     await writeIdx(join(dataDir, dataset.trainImages), [mnist.train.count, 28, 28], mnist.train.pixels);
     await writeIdx(join(dataDir, dataset.trainLabels), [mnist.train.count], mnist.train.labels);
     await writeIdx(join(dataDir, dataset.testImages), [test.count, 28, 28], test.pixels);
@@ -310,6 +311,38 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.screenshot({ path: join(SCREENSHOTS, 'phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it('shows a sweep: its trials sortable by any column, the best marked, validation accuracy against a parameter', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const created = await app.inject({ method: 'POST', url: '/sweeps', payload: { base: { recipe: 'accurate', epochs: 1, hidden: [{ width: 16, activation: 'relu' }], dataset }, space: { lr: [1e-4, 1e-3, 1e-2] } } });
+    expect(created.statusCode).toBe(202);
+    const id = created.json<{ id: string }>().id;
+    const deadline = Date.now() + 60_000;
+    let sweep: { status: string; best: { index: number } | null };
+    for (;;) {
+      sweep = (await app.inject({ url: `/sweeps/${id}` })).json();
+      if (sweep.status === 'succeeded') break;
+      if (Date.now() > deadline) throw new Error(`sweep ${id} still ${sweep.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.waitForSelector('#sweeps:not([hidden]) #sweep-status[data-status="succeeded"]', { timeout: 20_000 });
+    const rows = page.locator('#trial-table tbody tr');
+    expect(await rows.count()).toBe(3);
+    const best = String(sweep.best!.index);
+    expect(await page.locator('#trial-table tbody tr.best').getAttribute('data-index')).toBe(best);
+    const header = page.locator('#trial-table thead button', { hasText: 'Validation accuracy' });
+    await header.click();
+    expect(await page.locator('#trial-table thead th').filter({ hasText: 'Validation accuracy' }).getAttribute('aria-sort')).toBe('descending');
+    expect(await rows.first().getAttribute('data-index')).toBe(best);
+    await header.click();
+    expect(await rows.last().getAttribute('data-index')).toBe(best);
+    await page.locator('#trial-table thead button', { hasText: 'lr' }).click();
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.children[1]!.textContent))).toEqual(['0.0001', '0.001', '0.01']);
+    // lr spans two decades: a log axis, one point per trial.
+    await page.waitForSelector('#sweep-chart[data-points="3"][data-axis="log"]');
+    expect(await page.locator('#sweep-best').textContent()).toMatch(new RegExp(`^Best so far: trial ${sweep.best!.index + 1} \\(lr `));
+    await page.locator('#sweeps').screenshot({ path: join(SCREENSHOTS, 'sweep.png') });
   });
 
   it('fetched nothing from anywhere else and logged no error', () => {

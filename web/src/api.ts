@@ -1,7 +1,13 @@
 /** The service's HTTP API as the page uses it: typed requests, errors carrying the API's field. */
-import type { EpochView, JobView, ModelView } from '../../src/server/schemas.js';
+import type { EpochView, JobView, ModelView, SweepView } from '../../src/server/schemas.js';
 
-export type { EpochView, JobView, ModelView };
+export type { EpochView, JobView, ModelView, SweepView };
+export type TrialView = SweepView['trials'][number];
+
+export interface SweepList {
+  sweeps: SweepView[];
+  total: number;
+}
 export type JobSummary = Omit<JobView, 'history'>;
 export type JobStatus = JobView['status'];
 export type Recipe = JobView['recipe'];
@@ -98,4 +104,5 @@ export const api = {
   createJob: (body: JobRequest, token?: string) => post<{ id: string; status: JobStatus }>('jobs', body, token),
   cancelJob: (id: string, token?: string) => post<{ id: string; status: JobStatus }>(`jobs/${encodeURIComponent(id)}/cancel`, undefined, token),
   eventsUrl: (id: string) => `jobs/${encodeURIComponent(id)}/events`,
+  sweeps: (limit = 20) => call<SweepList>(`sweeps?limit=${limit}`),
 };

@@ -1,7 +1,8 @@
 /**
- * Charts drawn with Chart.js (bundled, only the parts used): the ten probabilities as bars, and a job's
- * accuracy or loss per epoch with one line per fold and part (training, validation). Animation is off: the
- * curves grow live and the bars follow the pen.
+ * Charts drawn with Chart.js (bundled, only the parts used): the ten probabilities as bars, a job's
+ * accuracy or loss per epoch with one line per fold and part (training, validation), and a sweep's trials
+ * as points of a parameter against validation accuracy. Animation is off: the curves grow live and the
+ * bars follow the pen.
  */
 import {
   BarController,
@@ -12,12 +13,14 @@ import {
   LineController,
   LineElement,
   LinearScale,
+  LogarithmicScale,
   PointElement,
+  ScatterController,
   Tooltip,
   type ChartDataset,
 } from 'chart.js';
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Legend, Tooltip);
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, ScatterController, Legend, Tooltip);
 Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 Chart.defaults.color = '#475569';
 Chart.defaults.animation = false;
@@ -142,5 +145,87 @@ export class CurveChart {
     for (const dataset of this.series.values()) points += dataset.data.length;
     this.canvas.dataset.series = String(this.series.size);
     this.canvas.dataset.points = String(points);
+  }
+}
+
+/** A log axis's label: 1, 2 and 5 of each decade, nothing between. */
+function logTick(v: number): string {
+  const mantissa = v / 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6) ? String(Number(v.toPrecision(1))) : '';
+}
+
+/** A trial as the scatter chart draws it. */
+export interface TrialPoint {
+  index: number;
+  /** The parameter's value; numbers go on a numeric axis, anything else on one tick per distinct value. */
+  value: unknown;
+  label: string;
+  validAccuracy: number;
+  best: boolean;
+}
+
+/**
+ * Validation accuracy of each finished trial against one parameter: a log axis for positive numbers
+ * spread over more than a decade, a linear one for other numbers, one tick per value otherwise. The best
+ * trial in the accent colour. `data-points` and `data-axis` on the canvas say what is drawn.
+ */
+export class TrialChart {
+  private readonly chart: Chart<'scatter', { x: number; y: number }[]>;
+  private labels: string[] = [];
+
+  constructor(private readonly canvas: HTMLCanvasElement) {
+    this.chart = new Chart(canvas, {
+      type: 'scatter',
+      data: { datasets: [{ label: 'trials', data: [], pointRadius: 5, pointHoverRadius: 7 }] },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: (item) => `${this.tips[item.dataIndex] ?? ''}: ${(item.parsed.y! * 100).toFixed(2)} % validation` } },
+        },
+        scales: {
+          x: { type: 'linear', title: { display: true, text: 'parameter' } },
+          y: { title: { display: true, text: 'validation accuracy' }, ticks: { callback: (v: number | string) => `${(Number(v) * 100).toFixed(1)} %` } },
+        },
+      },
+    });
+  }
+
+  private tips: string[] = [];
+
+  show(parameter: string, points: TrialPoint[]): void {
+    const numeric = points.length > 0 && points.every((p) => typeof p.value === 'number');
+    const values = numeric ? points.map((p) => p.value as number) : [];
+    const log = numeric && values.every((v) => v > 0) && Math.max(...values) / Math.min(...values) >= 20;
+    this.labels = numeric ? [] : [...new Set(points.map((p) => p.label))];
+    const x = (p: TrialPoint) => (numeric ? (p.value as number) : this.labels.indexOf(p.label));
+    const dataset = this.chart.data.datasets[0]!;
+    dataset.data = points.map((p) => ({ x: x(p), y: p.validAccuracy }));
+    dataset.backgroundColor = points.map((p) => (p.best ? ACCENT : '#94a3b8'));
+    dataset.borderColor = dataset.backgroundColor;
+    this.tips = points.map((p) => `trial ${p.index + 1}, ${parameter} ${p.label}`);
+    const labels = this.labels;
+    const [low, high] = numeric ? [Math.min(...values), Math.max(...values)] : [0, 0];
+    this.chart.options.scales!.x = log
+      ? {
+          type: 'logarithmic',
+          title: { display: true, text: `${parameter} (log scale)` },
+          // Half a step of room at both ends; labels at 1, 2 and 5 of each decade only.
+          min: low / 1.5,
+          max: high * 1.5,
+          ticks: { callback: (v: number | string) => logTick(Number(v)) },
+        }
+      : numeric
+        ? { type: 'linear', title: { display: true, text: parameter }, ...(low === high ? { min: low - 1, max: high + 1 } : { grace: '5%' }) }
+        : { type: 'linear', title: { display: true, text: parameter }, min: -0.5, max: labels.length - 0.5, ticks: { stepSize: 1, callback: (v: number | string) => labels[Number(v)] ?? '' } };
+    this.chart.update();
+    this.canvas.dataset.points = String(points.length);
+    this.canvas.dataset.axis = numeric ? (log ? 'log' : 'linear') : 'category';
+    const best = points.find((p) => p.best);
+    this.canvas.setAttribute(
+      'aria-label',
+      points.length ? `Validation accuracy of ${points.length} trials against ${parameter}${best ? `; best: trial ${best.index + 1}, ${parameter} ${best.label}, ${(best.validAccuracy * 100).toFixed(2)} %` : ''}` : 'No finished trial yet',
+    );
   }
 }

@@ -1,9 +1,10 @@
-/** The page: draw a digit and see what the model thinks; start a job and watch it learn. */
+/** The page: draw a digit and see what the model thinks; start a job and watch it learn; follow sweeps. */
 import { ApiError, api, type ModelView } from './api.js';
 import { ProbabilityChart } from './charts.js';
 import { DrawingPad } from './drawing.js';
 import { JobForm } from './job-form.js';
 import { JobsPanel } from './jobs.js';
+import { SweepsPanel } from './sweeps.js';
 import { SIDE, preprocessRgba } from './preprocess.js';
 
 /** While drawing, predictions are asked at most this often; a finished stroke asks at once. */
@@ -138,6 +139,7 @@ new JobForm($<HTMLFormElement>('#job-form'), (id) => {
   void jobs.refresh().then(() => jobs.select(id));
 });
 jobs.start();
+new SweepsPanel($('#sweeps')).start();
 
 loadModels().then(
   () => predictNow(),
