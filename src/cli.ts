@@ -417,6 +417,7 @@ interface WorkerFlags {
   concurrency: number;
   threads?: number;
   lockDuration?: number;
+  snapshotInterval?: number;
 }
 
 /** A fold worker until SIGTERM or SIGINT, which put its folds back in the queue for another worker. */
@@ -425,12 +426,14 @@ async function worker(flags: WorkerFlags): Promise<void> {
   checkInteger('--concurrency', flags.concurrency, 1, 64);
   if (flags.threads !== undefined) checkInteger('--threads', flags.threads, 1, 256);
   if (flags.lockDuration !== undefined) checkInteger('--lock-duration', flags.lockDuration, 1000, 3_600_000);
+  if (flags.snapshotInterval !== undefined) checkInteger('--snapshot-interval', flags.snapshotInterval, 0, 3_600_000);
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });
   const running = await FoldWorker.start({
     redis: flags.redis,
     concurrency: flags.concurrency,
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     ...(flags.lockDuration !== undefined ? { lockMs: flags.lockDuration } : {}),
+    ...(flags.snapshotInterval !== undefined ? { snapshotIntervalMs: flags.snapshotInterval } : {}),
     log,
   });
   const stop = (signal: NodeJS.Signals) => {
@@ -584,6 +587,7 @@ export function program(): Command {
     .addOption(new Option('--concurrency <n>', 'folds trained at once').default(1).argParser(number('--concurrency')))
     .option('--threads <n>', 'native threads per fold (default: all cores); equal on every worker for equal bits', number('--threads'))
     .addOption(new Option('--lock-duration <ms>', 'how long this worker keeps a fold without renewing its lock before another takes it').argParser(number('--lock-duration')))
+    .addOption(new Option('--snapshot-interval <ms>', 'least time between two snapshots of a fold to Redis').default(1000).argParser(number('--snapshot-interval')))
     .action((flags: WorkerFlags) => worker(flags));
   cli
     .command('info')
