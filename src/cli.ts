@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { defaultCacheDir } from './cluster/datasets.js';
 import { FoldWorker } from './cluster/fold-worker.js';
 import { loadImageSet, type DatasetFiles } from './data/dataset.js';
 import { readIdxImages } from './data/idx.js';
@@ -253,6 +254,7 @@ interface ServeFlags {
   redis?: string;
   localWorker: boolean;
   lockDuration?: number;
+  publicUrl?: string;
 }
 
 function checkInteger(flag: string, value: number, min: number, max: number): void {
@@ -293,6 +295,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       ...(token ? { token } : {}),
       ...(flags.redis !== undefined ? { redis: flags.redis, localWorker: flags.localWorker } : {}),
       ...(flags.lockDuration !== undefined ? { lockMs: flags.lockDuration } : {}),
+      ...(flags.publicUrl !== undefined ? { publicUrl: flags.publicUrl } : {}),
     },
     true,
   );
@@ -418,6 +421,8 @@ interface WorkerFlags {
   threads?: number;
   lockDuration?: number;
   snapshotInterval?: number;
+  service?: string;
+  cacheDir?: string;
 }
 
 /** A fold worker until SIGTERM or SIGINT, which put its folds back in the queue for another worker. */
@@ -434,6 +439,9 @@ async function worker(flags: WorkerFlags): Promise<void> {
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     ...(flags.lockDuration !== undefined ? { lockMs: flags.lockDuration } : {}),
     ...(flags.snapshotInterval !== undefined ? { snapshotIntervalMs: flags.snapshotInterval } : {}),
+    ...(flags.service !== undefined ? { service: flags.service } : {}),
+    ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
+    ...(process.env.FASTMLP_TOKEN ? { token: process.env.FASTMLP_TOKEN } : {}),
     log,
   });
   const stop = (signal: NodeJS.Signals) => {
@@ -563,6 +571,7 @@ export function program(): Command {
     .addOption(new Option('--redis <url>', 'train on the fold workers of this Redis (see "Scaling out" in the README)').env('FASTMLP_REDIS_URL'))
     .option('--no-local-worker', 'with --redis: train no folds in this process, only on `fastmlp worker`s')
     .addOption(new Option('--lock-duration <ms>', 'with --redis: how long a silent worker keeps its fold').argParser(number('--lock-duration')))
+    .addOption(new Option('--public-url <url>', 'with --redis: where workers reach this service for datasets of their own (default http://host:port)').env('FASTMLP_PUBLIC_URL'))
     .action((flags: ServeFlags) => serve(flags));
   cli
     .command('sweep')
@@ -588,6 +597,8 @@ export function program(): Command {
     .option('--threads <n>', 'native threads per fold (default: all cores); equal on every worker for equal bits', number('--threads'))
     .addOption(new Option('--lock-duration <ms>', 'how long this worker keeps a fold without renewing its lock before another takes it').argParser(number('--lock-duration')))
     .addOption(new Option('--snapshot-interval <ms>', 'least time between two snapshots of a fold to Redis').default(1000).argParser(number('--snapshot-interval')))
+    .option('--service <url>', "the service's URL for datasets of their own (default: the one it advertises in Redis)")
+    .addOption(new Option('--cache-dir <dir>', 'where dataset files fetched from the service are kept by hash').default(defaultCacheDir(), '~/.cache/fastmlp/datasets'))
     .action((flags: WorkerFlags) => worker(flags));
   cli
     .command('info')

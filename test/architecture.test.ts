@@ -18,7 +18,7 @@ const allowed: Record<string, string[]> = {
   nn: ['native'],
   train: ['nn', 'data', 'native', 'proto', 'atomic-write'],
   model: ['nn', 'data', 'train'],
-  cluster: ['train'],
+  cluster: ['train', 'data'],
   sweep: ['cluster', 'train', 'nn', 'data'],
   server: ['sweep', 'cluster', 'model', 'nn', 'train', 'data', 'proto', 'atomic-write'],
 };

@@ -13,6 +13,8 @@ import type { Redis } from 'ioredis';
 import { decodeFinishedFold, type FinishedFold } from '../train/resume.js';
 import { TrainingCancelled } from '../train/trainer.js';
 import type { TrainEvent, TrainRecipe } from '../train/types.js';
+import type { DatasetFiles } from '../data/dataset.js';
+import { DatasetRegistry } from './datasets.js';
 import type { ClusterLog } from './fold-worker.js';
 import {
   CANCEL_CHANNEL,
@@ -44,6 +46,8 @@ export interface ClusterJobSpec {
   /** Validated. */
   recipe: TrainRecipe;
   testEveryEpoch: boolean;
+  /** A dataset of its own (paths on this machine), served to the workers by hash; absent: MNIST. */
+  dataset?: DatasetFiles;
 }
 
 /** Every fold of a job, trained; `release` lets the parent complete once the caller is done with them. */
@@ -110,6 +114,7 @@ export class ClusterCoordinator {
   private readonly selectEvents: QueueEvents;
   private selectWorker: Worker<SelectJobData> | undefined;
   private readonly waiters = new Map<string, Waiter>();
+  private readonly datasets = new DatasetRegistry();
   private readonly log: ClusterLog;
   private readonly connections: Redis[] = [];
   private readonly connection: () => Redis;
@@ -233,7 +238,19 @@ export class ClusterCoordinator {
     await this.redis.quit().catch(() => undefined);
   }
 
-  private async submit({ jobId, recipe, testEveryEpoch }: ClusterJobSpec): Promise<void> {
+  /** Where workers fetch datasets: this service's URL, as they can reach it. */
+  async advertise(url: string): Promise<void> {
+    await this.redis.set(keys.service, url);
+  }
+
+  /** The path of a file of a job this coordinator trains, by its SHA-256. */
+  datasetFile(hash: string): string | undefined {
+    return this.datasets.path(hash);
+  }
+
+  private async submit({ jobId, recipe, testEveryEpoch, dataset }: ClusterJobSpec): Promise<void> {
+    // Registered on every start too: a job taken up again after a restart keeps its files downloadable.
+    const ref = dataset ? await this.datasets.register(dataset) : undefined;
     if (await this.selectQueue.getJob(jobId)) {
       this.log.info({ job: jobId }, 'cluster: taking up the job already in the queues');
       return;
@@ -247,7 +264,7 @@ export class ClusterCoordinator {
       children: Array.from({ length: recipe.folds }, (_, i) => ({
         name: 'fold',
         queueName: FOLD_QUEUE,
-        data: { jobId, fold: i + 1, recipe, testEveryEpoch } satisfies FoldJobData,
+        data: { jobId, fold: i + 1, recipe, testEveryEpoch, ...(ref ? { dataset: ref } : {}) } satisfies FoldJobData,
         opts: {
           jobId: foldJobId(jobId, i + 1),
           attempts: this.options.attempts ?? 3,

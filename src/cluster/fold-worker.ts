@@ -9,6 +9,7 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { LatestWriter } from '../train/latest-writer.js';
+import { DatasetCache, DatasetFetchError, defaultCacheDir } from './datasets.js';
 import { encodeFinishedFold, ResumeStateError } from '../train/resume.js';
 import { trainFoldInWorker } from '../train/run.js';
 import { TrainingCancelled } from '../train/trainer.js';
@@ -49,6 +50,12 @@ export interface FoldWorkerOptions {
   /** Default: host:pid. */
   name?: string;
   log?: ClusterLog;
+  /** The service's URL for datasets of their own; default the one the service advertised in Redis. */
+  service?: string;
+  /** The service's token (FASTMLP_TOKEN), when it has one. */
+  token?: string;
+  /** Where downloaded dataset files are kept by hash. Default ~/.cache/fastmlp/datasets. */
+  cacheDir?: string;
 }
 
 /** Batch progress goes to Redis at most this often; fold starts, epochs and fold ends at once. */
@@ -69,6 +76,7 @@ export class FoldWorker {
   private readonly running = new Map<string, Set<AbortController>>();
   private closing = false;
   private closed: Promise<void> | undefined;
+  private readonly datasets: DatasetCache;
 
   private constructor(
     private readonly options: FoldWorkerOptions,
@@ -77,6 +85,7 @@ export class FoldWorker {
   ) {
     this.redis = connect(options.redis);
     this.subscriber = this.redis.duplicate();
+    this.datasets = new DatasetCache(options.cacheDir ?? defaultCacheDir(), () => this.serviceUrl(), options.token);
     const lockDuration = options.lockMs ?? DEFAULT_LOCK_MS;
     this.blocking = this.redis.duplicate();
     this.worker = new Worker<FoldJobData, FoldJobResult>(FOLD_QUEUE, (job, token, signal) => this.process(job, token, signal), {
@@ -129,6 +138,12 @@ export class FoldWorker {
     return this.closed;
   }
 
+  private async serviceUrl(): Promise<string> {
+    const url = this.options.service ?? (await this.redis.get(keys.service));
+    if (!url) throw new DatasetFetchError('no service URL to fetch the dataset from: the service has not advertised one (it does once it listens), and no --service was given');
+    return url;
+  }
+
   private stopJob(jobId: string): void {
     const set = this.running.get(jobId);
     if (!set) return;
@@ -161,8 +176,9 @@ export class FoldWorker {
   }
 
   private async train(job: Job<FoldJobData, FoldJobResult>, signal: AbortSignal): Promise<FoldJobResult> {
-    const { jobId, fold, recipe, testEveryEpoch } = job.data;
+    const { jobId, fold, recipe, testEveryEpoch, dataset } = job.data;
     const { options, log, name } = this;
+    const files = dataset ? await this.datasets.files(dataset) : undefined;
     const snapshotKey = keys.snapshot(jobId, fold);
     const resume = (await this.redis.getBuffer(snapshotKey)) ?? undefined;
     // A failed SET keeps the previous snapshot: a retry resumes from further back, to the same bits.
@@ -188,6 +204,7 @@ export class FoldWorker {
         recipe,
         fold,
         testEveryEpoch,
+        ...(files ? { files } : {}),
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
         ...(options.nice !== undefined ? { nice: options.nice, idle: options.idle ?? false } : {}),
         ...(resume ? { resume } : {}),

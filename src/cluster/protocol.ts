@@ -10,6 +10,7 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { TrainEvent, TrainRecipe } from '../train/types.js';
+import type { DatasetRef } from './datasets.js';
 
 export const FOLD_QUEUE = 'fastmlp-folds';
 export const SELECT_QUEUE = 'fastmlp-select';
@@ -29,6 +30,8 @@ export const keys = {
   result: (jobId: string, fold: number) => `fastmlp:job:${jobId}:result:${fold}`,
   /** Set when the job was cancelled: a worker that takes one of its folds later drops it. */
   cancelled: (jobId: string) => `fastmlp:job:${jobId}:cancelled`,
+  /** The service's base URL, where workers fetch the files of a dataset of its own. */
+  service: 'fastmlp:service:url',
   /** Every key of a job (for clean-up). */
   all: (jobId: string, folds: number) => [
     ...Array.from({ length: folds }, (_, i) => keys.snapshot(jobId, i + 1)),
@@ -54,6 +57,8 @@ export interface FoldJobData {
   /** Validated: every worker prepares the same run from it. */
   recipe: TrainRecipe;
   testEveryEpoch: boolean;
+  /** A dataset of its own, by its files' hashes; absent: MNIST. */
+  dataset?: DatasetRef;
 }
 
 /** A fold job's return value; the fold itself is at keys.result. */

@@ -17,6 +17,7 @@ import type { TrainRecipe } from '../train/types.js';
 import { HttpError, errorHandler } from './errors.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -64,6 +65,8 @@ export interface AppOptions {
 
 export interface Services {
   options: Required<Pick<AppOptions, 'maxQueuedJobs' | 'bodyLimit'>> & { dataDir: string; token?: string; cluster: boolean };
+  /** With redis: the service's side of the cluster. */
+  cluster?: ClusterCoordinator;
   version: string;
   store: JobStore;
   models: ModelRegistry;
@@ -131,6 +134,7 @@ export function buildApp(options: AppOptions) {
     models,
     runner,
     metrics,
+    ...(cluster ? { cluster } : {}),
   } satisfies Services);
 
   // Request duration by route template, never the raw URL (ids would explode the label set).
@@ -186,6 +190,7 @@ export function buildApp(options: AppOptions) {
   void app.register(predictRoutes);
   void app.register(v2Routes);
   void app.register(metricsRoutes);
+  if (cluster) void app.register(clusterRoutes);
   void app.register(webRoutes);
   return app;
 }

@@ -2,6 +2,7 @@
  * Errors the handlers raise on purpose, and the one place that turns any error into a response (Fastify's
  * own errors before routing included: app.ts hands them here).
  */
+import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -65,7 +66,7 @@ export function errorHandler(error: FastifyError | HttpError | Error, request: F
   void reply.code(body.statusCode).type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
-/** Sends bytes or text as they are (a checkpoint, a figure, a protobuf message, JSON already written). */
-export function sendBytes(reply: FastifyReply, type: string, bytes: Uint8Array | string): FastifyReply {
+/** Sends bytes, text or a stream as they are (a checkpoint, a figure, a protobuf message, JSON already written, a file). */
+export function sendBytes(reply: FastifyReply, type: string, bytes: Uint8Array | string | Readable): FastifyReply {
   return reply.type(type).send(bytes);
 }

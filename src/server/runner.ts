@@ -408,13 +408,18 @@ export class JobRunner {
    */
   private async trainOnCluster(job: JobRecord, cluster: ClusterCoordinator, tracker: ProgressTracker, signal: AbortSignal): Promise<Trained> {
     const { recipe, testEveryEpoch, dataset } = job.spec;
-    if (dataset) throw new Error('a job on a dataset of its own cannot train on the cluster: the workers have MNIST only');
     // Waited for before the first await: pump() has registered every job it starts when it returns.
-    const training = cluster.train({ jobId: job.id, recipe, testEveryEpoch }, { signal, onEvent: this.listener(job, tracker) });
+    const training = cluster.train({ jobId: job.id, recipe, testEveryEpoch, ...(dataset ? { dataset } : {}) }, { signal, onEvent: this.listener(job, tracker) });
     await mkdir(this.jobFolder(job.id), { recursive: true });
     const trained = await training;
     try {
-      const selected = await selectInWorker({ recipe, folds: trained.folds, signal, ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}) });
+      const selected = await selectInWorker({
+        recipe,
+        folds: trained.folds,
+        signal,
+        ...(dataset ? { files: dataset } : {}),
+        ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}),
+      });
       return { ...selected, workers: trained.workers, release: trained.release };
     } catch (error) {
       if (!this.closing) trained.release();

@@ -2,6 +2,7 @@
  * The listening service: builds the app, listens, and on SIGTERM or SIGINT stops accepting, finishes the
  * requests in flight, records a running job as interrupted and exits.
  */
+import { hostname } from 'node:os';
 import type { FastifyServerOptions } from 'fastify';
 import { buildApp, type AppOptions } from './app.js';
 
@@ -9,6 +10,8 @@ export interface ServeOptions extends AppOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** With redis: the URL fold workers reach this service at, for datasets of their own. Default http://host:port as it listens. */
+  publicUrl?: string;
 }
 
 export interface RunningServer {
@@ -28,6 +31,9 @@ export async function startServer(options: ServeOptions, handleSignals = false):
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  // A service listening on every address is reached by its name.
+  const reachable = options.host === '0.0.0.0' || options.host === '::' ? hostname() : host;
+  await app.fastmlp.cluster?.advertise(options.publicUrl ?? `http://${reachable}:${port}`);
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= app.close());
   if (handleSignals) {

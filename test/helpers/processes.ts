@@ -19,10 +19,10 @@ export interface CliProcess {
 }
 
 /** `fastmlp ...args` in a child; resolves once its output matches `ready`, rejects if it exits first. */
-export async function startCli(args: string[], ready: RegExp, timeoutMs = 30_000): Promise<CliProcess> {
+export async function startCli(args: string[], ready: RegExp, timeoutMs = 30_000, env: Record<string, string> = {}): Promise<CliProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
   });
   children.add(child);
   let output = '';
@@ -59,9 +59,9 @@ export async function runCli(args: string[], timeoutMs = 120_000): Promise<{ cod
 }
 
 /** `fastmlp serve` on a free loopback port over the data directory; resolves with its URL once it listens. */
-export async function serveInChild(dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; output(): string }> {
+export async function serveInChild(dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output(): string }> {
   const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--no-bootstrap', '--threads', '1', ...extra];
-  const started = await startCli(args, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+  const started = await startCli(args, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/, 30_000, env);
   return { child: started.child, url: started.ready[1]!, output: started.output };
 }
 

@@ -77,9 +77,6 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const body = request.body;
       const recipe = recipeOf(body);
-      if (body.dataset !== undefined && options.cluster) {
-        throw new HttpError(400, 'body.dataset: jobs on a cluster train on MNIST only; a dataset of its own trains on a service without --redis', 'body.dataset');
-      }
       const dataset = body.dataset === undefined ? undefined : datasetFiles(options.dataDir, body.dataset);
       // On a cluster every job not finished is in the queues.
       const counts = store.countJobs();

@@ -34,9 +34,6 @@ export const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const body = request.body;
-      if (body.base.dataset !== undefined && options.cluster) {
-        throw new HttpError(400, 'body.base.dataset: jobs on a cluster train on MNIST only; a dataset of its own trains on a service without --redis', 'body.base.dataset');
-      }
       const base = recipeOf(body.base, 'body.base');
       const dataset = body.base.dataset === undefined ? undefined : datasetFiles(options.dataDir, body.base.dataset, 'body.base.dataset');
       let trials: { job: { recipe: TrainRecipe; testEveryEpoch: boolean }; params: Record<string, unknown> }[];
