@@ -6,6 +6,8 @@
  *   seconds, speed-up of 2 workers over 1, and the queue's overhead per fold: from the moment a fold could
  *   start (queued, and its worker free) to the moment a worker took it, and from the last fold's end to
  *   the service holding every fold.
+ * - a sweep of 8 short trials (the accurate recipe, 1 epoch, 8 learning rates): in this process, trial after
+ *   trial on both cores, and on 2 fold workers of one thread each.
  * Every run must give the same checkpoint, to the bit; the benchmark fails otherwise.
  * `FASTMLP_SCALE_EPOCHS` shortens the folds (default: the recipe's 50).
  */
@@ -16,7 +18,8 @@ import { ClusterCoordinator } from '../src/cluster/coordinator.js';
 import { FoldWorker } from '../src/cluster/fold-worker.js';
 import { FOLD_QUEUE, foldJobId, type FoldJobResult } from '../src/cluster/protocol.js';
 import { encodeCheckpoint } from '../src/train/checkpoint.js';
-import { referenceRecipe, validateRecipe } from '../src/train/recipe.js';
+import { runSweep } from '../src/sweep/run.js';
+import { accurateRecipe, referenceRecipe, validateRecipe } from '../src/train/recipe.js';
 import { selectInWorker, trainInWorker } from '../src/train/run.js';
 import { TestRedis } from '../test/helpers/redis.js';
 import { median, round } from './stats.js';
@@ -63,6 +66,20 @@ async function onCluster(redis: TestRedis, workers: number, recipe: ReturnType<t
   }
 }
 
+/** The sweep in this process (both cores) and on 2 workers of one thread: seconds of each, same best trial. */
+async function sweeps(redis: TestRedis): Promise<{ trials: number; embeddedSeconds: number; twoWorkersSeconds: number; sameBest: boolean }> {
+  const base = validateRecipe({ ...accurateRecipe, epochs: 1 });
+  const plan = { space: { lr: [3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2] }, strategy: 'grid' as const, seed: 1 };
+  const here = await runSweep({ base, plan });
+  const pool = await Promise.all([0, 1].map((i) => FoldWorker.start({ redis: redis.url, threads: 1, name: `bench-sweep-${i}` })));
+  try {
+    const there = await runSweep({ base, plan, redis: redis.url, threads: 1 });
+    return { trials: here.trials.length, embeddedSeconds: round(here.seconds, 2), twoWorkersSeconds: round(there.seconds, 2), sameBest: here.best === there.best };
+  } finally {
+    await Promise.all(pool.map((w) => w.close()));
+  }
+}
+
 export async function benchScale(): Promise<Record<string, unknown>> {
   const epochs = Number(process.env.FASTMLP_SCALE_EPOCHS ?? referenceRecipe.epochs);
   const recipe = validateRecipe({ ...referenceRecipe, folds: FOLDS, epochs });
@@ -78,6 +95,7 @@ export async function benchScale(): Promise<Record<string, unknown>> {
       if (!reference.equals(Buffer.from(run.checkpoint))) throw new Error(`the checkpoint of ${name} differs from the embedded run's`);
     }
     const overheads = [...one.startOverheadMs, ...two.startOverheadMs];
+    const sweep = await sweeps(redis);
     return {
       cpu: cpus()[0]?.model ?? 'unknown',
       cores: cpus().length,
@@ -91,6 +109,7 @@ export async function benchScale(): Promise<Record<string, unknown>> {
       collectOverheadMs: { oneWorker: one.collectOverheadMs, twoWorkers: two.collectOverheadMs },
       sameCheckpoint: true,
       testAccuracy: embedded.result.test.accuracy,
+      sweep: { ...sweep, speedUp: round(sweep.embeddedSeconds / sweep.twoWorkersSeconds, 3) },
     };
   } finally {
     await redis.close();
@@ -98,11 +117,17 @@ export async function benchScale(): Promise<Record<string, unknown>> {
 }
 
 export function printScale(r: Record<string, unknown>): void {
-  const o = r as Awaited<ReturnType<typeof benchScale>> & { foldStartOverheadMs: { median: number; max: number }; collectOverheadMs: { oneWorker: number; twoWorkers: number } };
+  const o = r as Awaited<ReturnType<typeof benchScale>> & {
+    foldStartOverheadMs: { median: number; max: number };
+    collectOverheadMs: { oneWorker: number; twoWorkers: number };
+    sweep: Awaited<ReturnType<typeof sweeps>> & { speedUp: number };
+  };
   console.log(`scale: ${String(o.recipe)} on ${String(o.cpu)} (${String(o.cores)} cores)`);
   console.log(`  embedded, 1 thread   ${String(o.embeddedSeconds)} s`);
   console.log(`  cluster, 1 worker    ${String(o.oneWorkerSeconds)} s (${String(o.clusterOverOneThreadEmbedded)}× the embedded run)`);
   console.log(`  cluster, 2 workers   ${String(o.twoWorkersSeconds)} s: speed-up ${String(o.speedUp)}`);
   console.log(`  queue overhead per fold: start ${o.foldStartOverheadMs.median} ms median (max ${o.foldStartOverheadMs.max}); last fold to service ${o.collectOverheadMs.oneWorker} / ${o.collectOverheadMs.twoWorkers} ms`);
   console.log(`  every run the same checkpoint, test accuracy ${String(o.testAccuracy)}`);
+  const w = o.sweep;
+  console.log(`  sweep of ${w.trials} short trials: in-process (2 threads) ${w.embeddedSeconds} s, 2 workers (1 thread each) ${w.twoWorkersSeconds} s: ${w.speedUp}×${w.sameBest ? ', same best trial' : ', ANOTHER best trial'}`);
 }
