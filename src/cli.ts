@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { writeFileAtomic } from './atomic-write.js';
 import { z } from 'zod';
 import { defaultCacheDir } from './cluster/datasets.js';
 import { FoldWorker } from './cluster/fold-worker.js';
@@ -557,6 +558,16 @@ export function program(): Command {
     .requiredOption('--labels <idx>', 'idx labels')
     .option('--json', 'print one JSON object')
     .action((flags: PredictFlags) => predict({ ...flags, confusion: true }));
+  cli
+    .command('export')
+    .description('A checkpoint as an ONNX model (opset 13) for ONNX Runtime and other runtimes.')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--out <file>', 'the ONNX file to write (e.g. model.onnx)')
+    .action(async (flags: { model: string; out: string }) => {
+      const classifier = await Classifier.load(flags.model);
+      await writeFileAtomic(flags.out, classifier.toOnnx(version));
+      console.log(`${flags.out}: pixels FLOAT [N, ${classifier.features}] 0–255 → probabilities FLOAT [N, ${classifier.classes}], label INT64 [N]`);
+    });
   cli
     .command('serve')
     .description('The HTTP service: training jobs, predictions, Prometheus metrics (see the README).')

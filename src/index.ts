@@ -52,6 +52,8 @@ export type { FinishedFold, FoldSnapshot, TrainingState } from './train/resume.j
 export { accurateRecipe, RecipeFieldError, recipes, recipeWith, referenceRecipe, recipeSchema, validateRecipe } from './train/recipe.js';
 export { CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export type { Checkpoint } from './train/checkpoint.js';
+export { exportOnnx, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/export.js';
+export type { OnnxExportOptions } from './onnx/export.js';
 export { Classifier } from './model/classifier.js';
 export type { Evaluation, PixelScale, Predictions } from './model/classifier.js';
 export { TrainingCancelled } from './train/trainer.js';

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetFiles } from '../src/data/dataset.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
@@ -184,6 +185,15 @@ describe('fastmlp train, predict and eval', () => {
     for (const label of testLabels) perLabel[label]!++;
     expect(matrix.map((row) => row.reduce((s, c) => s + c, 0))).toEqual(perLabel);
     expect(matrix.reduce((s, row, i) => s + row[i]!, 0) / testCount).toBe(summary.test.accuracy);
+  });
+
+  it('export writes the checkpoint as an ONNX model', async () => {
+    const out = join(outDir, 'model.onnx');
+    const run = await fastmlp('export', '--model', summary.checkpoint, '--out', out);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('pixels FLOAT [N, 784] 0–255 → probabilities FLOAT [N, 10], label INT64 [N]');
+    const model = onnxProto.onnx.ModelProto.decode(await readFile(out));
+    expect(model.graph!.node!.map((n) => n.opType)).toEqual(['Gemm', 'Relu', 'Gemm', 'Softmax', 'ArgMax']);
   });
 
   it('eval names a checkpoint that does not exist and exits with 1', async () => {

@@ -5,6 +5,7 @@
 import type { ImageSet } from '../data/dataset.js';
 import { inverseStd } from '../data/normalize.js';
 import { InferenceNetwork, type Images, type PixelScale, type PredictOptions, type Predictions } from '../nn/inference.js';
+import { exportOnnx } from '../onnx/export.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 
 export type { Images, PixelScale, PredictOptions, Predictions } from '../nn/inference.js';
@@ -55,6 +56,19 @@ export class Classifier {
   /** predict with every GEMM off the calling thread; calls may overlap. */
   predictAsync(images: Images, scale: PixelScale = 'byte'): Promise<Predictions> {
     return this.network.predictAsync(images, scale);
+  }
+
+  /**
+   * The model as an ONNX file's bytes (onnx/export.ts): pixels 0–255 in, probabilities and label out, the
+   * recipe, metrics and normalization mode as metadata.
+   */
+  toOnnx(version?: string): Uint8Array {
+    const { recipe, metrics, normalization } = this.checkpoint;
+    return exportOnnx(this.network, {
+      metadata: { recipe: JSON.stringify(recipe), metrics: JSON.stringify(metrics), normalization: normalization.mode, input: `pixels FLOAT [N, ${this.features}]: grayscale 0–255, white digit on black` },
+      ...(version ? { version } : {}),
+      description: 'A multilayer perceptron trained by fastmlp; the standardization is folded into the first Gemm.',
+    });
   }
 
   /** Accuracy, loss and confusion matrix on a labelled image set of the model's input size. */

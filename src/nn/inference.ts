@@ -88,6 +88,15 @@ export class InferenceNetwork {
     this.folded = foldStandardization(layers[0]!, standardization);
   }
 
+  /**
+   * The first layer as it takes pixels 0–255 unstandardized: the folded weights and bias (copies), the
+   * layer any other runtime runs to answer as this network does.
+   */
+  foldedFirstLayer(): InferenceLayer {
+    const first = this.layers[0]!;
+    return { ...first, weights: this.folded.weights.slice(), bias: this.folded.bias.slice() };
+  }
+
   /** The network of a trained Mlp (its parameters shared, not copied) for inputs with the given statistics. */
   static fromMlp(model: Mlp, standardization: InputStandardization): InferenceNetwork {
     const layers = model.innerProducts.map((ip, l) => ({

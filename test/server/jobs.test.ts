@@ -1,4 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
+import onnxProto from 'onnx-proto';
+import { Classifier } from '../../src/model/classifier.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaType } from '../../src/proto/schema.js';
 import { accurateRecipe } from '../../src/train/recipe.js';
@@ -108,6 +110,14 @@ describe('the life of a job', () => {
     expect(file.headers['content-type']).toBe('application/x-protobuf');
     const checkpoint = decodeCheckpoint(file.rawPayload);
     expect(checkpoint.metrics.testAccuracy).toBeCloseTo(testAccuracy, 12);
+    // The same model as ONNX: the file the classifier exports, its recipe in the metadata.
+    const onnxFile = await app.inject({ url: `/models/${modelId}/model.onnx` });
+    expect(onnxFile.statusCode).toBe(200);
+    expect(onnxFile.headers['content-disposition']).toBe(`attachment; filename="${modelId}.onnx"`);
+    expect(Buffer.from(onnxFile.rawPayload).equals(Buffer.from(new Classifier(checkpoint).toOnnx(app.fastmlp.version)))).toBe(true);
+    const onnxModel = onnxProto.onnx.ModelProto.decode(onnxFile.rawPayload);
+    expect(JSON.parse(onnxModel.metadataProps.find((p) => p.key === 'recipe')!.value!)).toEqual(checkpoint.recipe);
+    expect((await app.inject({ url: '/models/model-none/model.onnx' })).statusCode).toBe(404);
   });
 
   it('predicts the test digits through /predict with the accuracy the job reported', async () => {

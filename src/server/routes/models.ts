@@ -1,4 +1,4 @@
-/** Trained models: list, show, download the checkpoint, delete. */
+/** Trained models: list, show, download the checkpoint or the ONNX model, delete. */
 import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -48,6 +48,26 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       });
       reply.header('content-disposition', `attachment; filename="${model.id}.fmlp"`);
       return sendBytes(reply, 'application/x-protobuf', bytes);
+    },
+  );
+
+  app.get(
+    '/models/:id/model.onnx',
+    {
+      schema: {
+        summary: 'The model as ONNX (opset 13): pixels FLOAT [N, 784] 0–255 in; probabilities FLOAT [N, 10] and label INT64 [N] out',
+        tags: ['models'],
+        params: idParams,
+        response: { 200: z.string().describe('application/octet-stream'), 404: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const model = getModel(request.params.id);
+      const classifier = await models.classifier(model).catch((error: unknown) => {
+        throw new HttpError(404, `The checkpoint of model ${model.id} cannot be read from the data directory: ${error instanceof Error ? error.message : String(error)}`);
+      });
+      reply.header('content-disposition', `attachment; filename="${model.id}.onnx"`);
+      return sendBytes(reply, 'application/octet-stream', classifier.toOnnx(app.fastmlp.version));
     },
   );
 
