@@ -115,6 +115,8 @@ export class ClusterCoordinator {
   private selectWorker: Worker<SelectJobData> | undefined;
   private readonly waiters = new Map<string, Waiter>();
   private readonly datasets = new DatasetRegistry();
+  /** Jobs whose state is being looked at in Redis. */
+  private readonly checking = new Set<string>();
   private readonly log: ClusterLog;
   private readonly connections: Redis[] = [];
   private readonly connection: () => Redis;
@@ -294,12 +296,16 @@ export class ClusterCoordinator {
   /** Settles a job's waiter if its flow failed or is gone; a look that an event may have been missed. */
   private async check(jobId: string): Promise<void> {
     const waiter = this.waiters.get(jobId);
-    if (!waiter) return;
+    // One look at a time: while Redis is away, a look waits for it, and the next ones would pile up.
+    if (!waiter || this.checking.has(jobId)) return;
+    this.checking.add(jobId);
     let state: string;
     try {
       state = await this.selectQueue.getJobState(jobId);
     } catch {
       return;
+    } finally {
+      this.checking.delete(jobId);
     }
     if (state === 'unknown') {
       waiter.reject(new ClusterJobFailed('the job is no longer in Redis (was Redis restarted without its data?)'));
