@@ -12,11 +12,11 @@ export interface PredictorDeps {
   metrics: ServiceMetrics;
 }
 
-/** The model asked for, or the best one; 404 for an unknown id, 503 while no model exists yet. */
+/** The model asked for (an id or a name, see ModelRegistry.resolve), or the best one; 404 for an unknown one, 503 while no model exists yet. */
 export function pickModel(deps: PredictorDeps, id: string | undefined, field: string): ModelRecord {
   if (id !== undefined) {
-    const model = deps.models.get(id);
-    if (model === undefined) throw new HttpError(404, `No model ${id}`, field);
+    const model = deps.models.resolve(id);
+    if (model === undefined) throw new HttpError(404, `No model ${id} (an id, a name, name@version or name@alias)`, field);
     return model;
   }
   const best = deps.models.best();

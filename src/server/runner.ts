@@ -465,7 +465,7 @@ export class JobRunner {
     const jobResult: JobResult = { folds, selectedFold: result.selectedFold, test: result.test, seconds };
     await writeRunArtifacts(this.jobFolder(job.id), { ...jobResult, recipe, digits });
     if (store.open) {
-      const record = { id: modelId, jobId: job.id, createdAt: new Date().toISOString(), checkpointPath, architecture: result.checkpoint.architecture, recipe, metrics: result.checkpoint.metrics, testAccuracy: result.test.accuracy };
+      const record = { id: modelId, name: job.spec.name ?? null, jobId: job.id, createdAt: new Date().toISOString(), checkpointPath, architecture: result.checkpoint.architecture, recipe, metrics: result.checkpoint.metrics, testAccuracy: result.test.accuracy };
       models.add(record, result.checkpoint);
     }
     return { result: jobResult, modelId };

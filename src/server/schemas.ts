@@ -4,6 +4,7 @@
  * readings beside its schema, is in predict-body.ts.
  */
 import { z } from 'zod';
+import { MODEL_NAME } from './model-registry.js';
 import { MAX_TRIALS, sweepSpaceSchema, sweepStrategySchema } from '../sweep/space.js';
 import { recipeSchema } from '../train/recipe.js';
 import { JOB_STATUSES } from './store.js';
@@ -25,6 +26,8 @@ export const errorSchema = z
 
 export const idParams = z.object({ id: z.string().min(1).max(64) });
 
+const modelName = z.string().regex(MODEL_NAME, 'Expected a name of lower-case letters, digits, - and _, starting with a letter (and not model-…)');
+
 // ---------------------------------------------------------------------------------------------------
 // Jobs
 
@@ -42,6 +45,7 @@ const r = recipeSchema.shape;
 export const createJobBody = z
   .object({
     recipe: z.enum(['reference', 'accurate']).default('reference').describe('the settings every other field overrides'),
+    name: modelName.optional().describe('the model’s name: it becomes the next version of that name (`digits` → `digits@1`, `digits@2`, …)'),
     hidden: r.hidden.optional(),
     init: r.init.optional(),
     optimizer: r.optimizer.optional(),
@@ -101,6 +105,7 @@ export const jobSummarySchema = z
   .object({
     id: z.string(),
     status: jobStatus,
+    name: z.string().nullable().describe('the name its model gets a version of'),
     recipe: recipeSchema,
     dataset: datasetBody.nullable(),
     testEveryEpoch: z.boolean(),
@@ -158,6 +163,9 @@ export const reportSchema = z.object({
 export const modelSchema = z
   .object({
     id: z.string(),
+    name: z.string().nullable(),
+    version: z.number().int().nullable().describe('its version of the name, from 1'),
+    aliases: z.array(z.string()).describe('the aliases of its name that point at it'),
     jobId: z.string().nullable(),
     createdAt: z.string(),
     architecture: z.object({
@@ -182,7 +190,17 @@ export const modelSchema = z
   .meta({ id: 'Model' });
 export type ModelView = z.infer<typeof modelSchema>;
 
-export const modelListSchema = z.object({ models: z.array(modelSchema), defaultModel: z.string().nullable() });
+export const modelListSchema = z.object({
+  models: z.array(modelSchema),
+  defaultModel: z.string().nullable(),
+  names: z
+    .array(z.object({ name: z.string(), versions: z.array(z.object({ version: z.number().int(), id: z.string(), testAccuracy: z.number() })), aliases: z.record(z.string(), z.number().int()), resolves: z.number().int().describe('the version the bare name predicts with') }))
+    .describe('the named models, each with its versions (oldest first) and aliases'),
+});
+
+export const aliasParams = z.object({ name: modelName, alias: modelName });
+export const aliasBody = z.object({ version: z.number().int().min(1) }).strict();
+export const aliasSchema = z.object({ name: z.string(), alias: z.string(), version: z.number().int() });
 
 // ---------------------------------------------------------------------------------------------------
 // Predictions
@@ -209,6 +227,7 @@ export const predictResponse = z.union([
 // Open Inference Protocol (KServe v2)
 
 export const v2ModelParams = z.object({ name: z.string().min(1).max(64) });
+export const v2VersionParams = z.object({ name: modelName, version: z.string().regex(/^[1-9]\d{0,8}$/, 'Expected a version number') });
 
 const tensorMetadata = z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()) });
 

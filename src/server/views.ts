@@ -37,6 +37,7 @@ export function jobSummaryView(job: JobRecord, dataDir: string): Omit<JobView, '
   return {
     id: job.id,
     status: job.status,
+    name: job.spec.name ?? null,
     recipe: job.spec.recipe,
     dataset:
       dataset === undefined
@@ -70,10 +71,13 @@ export function jobView(job: JobRecord, dataDir: string): JobView {
   };
 }
 
-export function modelView(model: ModelRecord): ModelView {
+export function modelView(model: ModelRecord, aliases: string[] = []): ModelView {
   const m = model.metrics;
   return {
     id: model.id,
+    name: model.name,
+    version: model.version,
+    aliases,
     jobId: model.jobId,
     createdAt: model.createdAt,
     architecture: model.architecture,

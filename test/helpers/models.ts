@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { saveCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js';
 import { trainKFold } from '../../src/train/kfold.js';
-import type { ModelRecord } from '../../src/server/store.js';
+import type { NewModel } from '../../src/server/store.js';
 import { quickRecipe, smallMnist } from './datasets.js';
 
 /** Checkpoints of a 784→32 ReLU→10 network trained for one epoch on 2000 digits, one per seed. */
@@ -12,7 +12,7 @@ export async function tinyCheckpoints(seeds: number[]): Promise<Checkpoint[]> {
 }
 
 /** Saves the checkpoint under dir and returns the record that registers it. */
-export async function modelRecord(dir: string, id: string, checkpoint: Checkpoint, testAccuracy: number): Promise<ModelRecord> {
+export async function modelRecord(dir: string, id: string, checkpoint: Checkpoint, testAccuracy: number): Promise<NewModel> {
   const checkpointPath = join(dir, `${id}.fmlp`);
   await saveCheckpoint(checkpointPath, checkpoint);
   return {

@@ -1,4 +1,5 @@
 /** A small MNIST in a temporary data directory, tiny recipes, and waiting for jobs. */
+import { afterEach, beforeEach } from 'vitest';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,21 @@ export function tinyJob(data: DataDir, overrides: Record<string, unknown> = {}):
 /** A job that keeps training until cancelled: many epochs of small batches. */
 export function longJob(data: DataDir): Record<string, unknown> {
   return tinyJob(data, { hidden: [{ width: 256, activation: 'relu' }], batchSize: 10, epochs: 1000 });
+}
+
+/** A data directory and a ready app of its own for every test of the block, closed and removed after it. */
+export function appPerTest(options: Partial<AppOptions> = {}): { data: DataDir; app: TestApp } {
+  const context = {} as { data: DataDir; app: TestApp };
+  beforeEach(async () => {
+    context.data = await makeDataDir();
+    context.app = testApp(context.data, options);
+    await context.app.ready();
+  });
+  afterEach(async () => {
+    await context.app.close();
+    await context.data.remove();
+  });
+  return context;
 }
 
 export function testApp(data: DataDir, options: Partial<AppOptions> = {}): TestApp {

@@ -43,7 +43,7 @@ describe('ModelRegistry', () => {
     expect(models.best()?.id).toBe('m1');
     models.add(better, checkpoints[1]!);
     expect(models.best()?.id).toBe('m2');
-    expect(models.get('m1')).toEqual(worse);
+    expect(models.get('m1')).toEqual({ ...worse, name: null, version: null });
     expect(models.list().map((m) => m.id)).toEqual(['m2', 'm1']);
     const classifier = models.inMemory('m2');
     expect(classifier).toBeInstanceOf(Classifier);

@@ -37,9 +37,8 @@ afterEach(async () => {
 });
 
 async function register(id: string, accuracy: number): Promise<{ record: ModelRecord; classifier: Classifier }> {
-  const record = await modelRecord(dir, id, checkpoint, accuracy);
-  deps.models.add(record, checkpoint);
-  return { record, classifier: deps.models.inMemory(id)! };
+  deps.models.add(await modelRecord(dir, id, checkpoint, accuracy), checkpoint);
+  return { record: deps.models.get(id)!, classifier: deps.models.inMemory(id)! };
 }
 
 const image = (i: number) => Float32Array.from(test.pixels.subarray(i * 784, (i + 1) * 784));

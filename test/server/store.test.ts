@@ -112,7 +112,7 @@ describe('the job store', () => {
       expect(page({ status: 'queued', limit: 10, offset: 1 })).toEqual({ ids: [], total: 1 });
       expect(store.nextQueued()!.id).toBe(ids[3]);
       expect(store.listModels().map((m) => m.id)).toEqual(['model-b', 'model-a']);
-      expect(store.model('model-a')).toEqual(model('model-a', 0.91));
+      expect(store.model('model-a')).toEqual({ ...model('model-a', 0.91), name: null, version: null });
       expect(store.model('model-c')).toBeUndefined();
     } finally {
       store.close();

@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SweepView } from '../../src/server/schemas.js';
 import { trialScore } from '../../src/sweep/space.js';
-import { getJob, makeDataDir, parseSse, testApp, tinyJob, waitFor, type DataDir, type TestApp } from './helpers.js';
+import { appPerTest, getJob, parseSse, testApp, tinyJob, waitFor, type TestApp } from './helpers.js';
 
 async function createSweep(app: TestApp, body: Record<string, unknown>): Promise<string> {
   const response = await app.inject({ method: 'POST', url: '/sweeps', payload: body });
@@ -23,23 +23,12 @@ async function waitForSweep(app: TestApp, id: string, deadlineMs = 60_000): Prom
 }
 
 describe('sweeps', () => {
-  let data: DataDir;
-  let app: TestApp;
-
-  beforeEach(async () => {
-    data = await makeDataDir();
-    app = testApp(data);
-    await app.ready();
-  });
-  afterEach(async () => {
-    await app.close();
-    await data.remove();
-  });
+  const ctx = appPerTest();
 
   it('runs a grid of 4 trials as jobs, each scored on validation, and names the best', async () => {
-    const base = tinyJob(data, { epochs: 2, hidden: [{ width: 16, activation: 'relu' }] });
-    const id = await createSweep(app, { base, space: { lr: [1e-4, 3e-3], batchSize: [50, 200] } });
-    const sweep = await waitForSweep(app, id);
+    const base = tinyJob(ctx.data, { epochs: 2, hidden: [{ width: 16, activation: 'relu' }] });
+    const id = await createSweep(ctx.app, { base, space: { lr: [1e-4, 3e-3], batchSize: [50, 200] } });
+    const sweep = await waitForSweep(ctx.app, id);
     expect(sweep.status).toBe('succeeded');
     expect(sweep.trials.map((t) => t.params)).toEqual([
       { lr: 1e-4, batchSize: 50 },
@@ -49,7 +38,7 @@ describe('sweeps', () => {
     ]);
     for (const trial of sweep.trials) {
       expect(trial.status).toBe('succeeded');
-      const job = await getJob(app, trial.jobId);
+      const job = await getJob(ctx.app, trial.jobId);
       // The base with the trial's fields, and a validation part held out of its one fold.
       expect(job.recipe).toMatchObject({ lr: trial.params.lr, batchSize: trial.params.batchSize, folds: 1, holdout: 0.1, epochs: 2 });
       expect(trial.validAccuracy).toBe(trialScore(job.folds as { validAccuracy: number }[]));
@@ -62,46 +51,46 @@ describe('sweeps', () => {
     // 1e-4 learns far less in two epochs than 3e-3.
     expect(Math.max(scores[2]!, scores[3]!)).toBeGreaterThan(Math.max(scores[0]!, scores[1]!));
 
-    const listed = (await app.inject({ url: '/sweeps' })).json<{ sweeps: SweepView[]; total: number }>();
+    const listed = (await ctx.app.inject({ url: '/sweeps' })).json<{ sweeps: SweepView[]; total: number }>();
     expect(listed.total).toBe(1);
     expect(listed.sweeps[0]).toEqual(sweep);
     // A trial's job stays with its sweep.
-    expect((await app.inject({ method: 'DELETE', url: `/jobs/${sweep.trials[0]!.jobId}` })).statusCode).toBe(409);
+    expect((await ctx.app.inject({ method: 'DELETE', url: `/jobs/${sweep.trials[0]!.jobId}` })).statusCode).toBe(409);
 
     // The event stream of a finished sweep: every trial, then the end.
-    const events = parseSse((await app.inject({ url: `/sweeps/${id}/events` })).body);
+    const events = parseSse((await ctx.app.inject({ url: `/sweeps/${id}/events` })).body);
     expect(events.map((e) => e.event)).toEqual(['trial', 'trial', 'trial', 'trial', 'end']);
     expect(events.at(-1)!.data).toEqual({ id, status: 'succeeded', best: sweep.best });
   });
 
   it('draws random trials from its seed, within the ranges', async () => {
-    const body = { base: tinyJob(data, { epochs: 1 }), space: { lr: { min: 1e-4, max: 1e-2, log: true }, hidden: [[{ width: 8, activation: 'relu' }], [{ width: 16, activation: 'sigmoid' }]] }, strategy: 'random', trials: 3, seed: 4 };
-    const a = await waitForSweep(app, await createSweep(app, body));
-    const b = await getSweep(app, await createSweep(app, body));
+    const body = { base: tinyJob(ctx.data, { epochs: 1 }), space: { lr: { min: 1e-4, max: 1e-2, log: true }, hidden: [[{ width: 8, activation: 'relu' }], [{ width: 16, activation: 'sigmoid' }]] }, strategy: 'random', trials: 3, seed: 4 };
+    const a = await waitForSweep(ctx.app, await createSweep(ctx.app, body));
+    const b = await getSweep(ctx.app, await createSweep(ctx.app, body));
     expect(b.trials.map((t) => t.params)).toEqual(a.trials.map((t) => t.params));
     expect(a.trials).toHaveLength(3);
     for (const t of a.trials) {
       expect(t.params.lr).toBeGreaterThanOrEqual(1e-4);
       expect(t.params.lr).toBeLessThanOrEqual(1e-2);
     }
-    await waitForSweep(app, b.id);
+    await waitForSweep(ctx.app, b.id);
   });
 
   it('cancels every trial not finished', async () => {
-    const id = await createSweep(app, { base: tinyJob(data, { epochs: 1000, batchSize: 10 }), space: { lr: [1e-3, 2e-3] } });
-    await waitFor(async () => (await getSweep(app, id)).status === 'running', 30_000, 'the first trial to run');
-    const cancel = await app.inject({ method: 'POST', url: `/sweeps/${id}/cancel` });
+    const id = await createSweep(ctx.app, { base: tinyJob(ctx.data, { epochs: 1000, batchSize: 10 }), space: { lr: [1e-3, 2e-3] } });
+    await waitFor(async () => (await getSweep(ctx.app, id)).status === 'running', 30_000, 'the first trial to run');
+    const cancel = await ctx.app.inject({ method: 'POST', url: `/sweeps/${id}/cancel` });
     expect(cancel.statusCode).toBe(202);
-    const sweep = await waitForSweep(app, id);
+    const sweep = await waitForSweep(ctx.app, id);
     expect(sweep.status).toBe('cancelled');
     expect(sweep.trials.map((t) => t.status)).toEqual(['cancelled', 'cancelled']);
     expect(sweep.best).toBeNull();
-    expect((await app.inject({ method: 'POST', url: `/sweeps/${id}/cancel` })).statusCode).toBe(409);
+    expect((await ctx.app.inject({ method: 'POST', url: `/sweeps/${id}/cancel` })).statusCode).toBe(409);
   });
 
   it('answers 400 naming the field for spaces that do not fit', async () => {
     const refused = async (body: Record<string, unknown>, field: string, message?: RegExp) => {
-      const response = await app.inject({ method: 'POST', url: '/sweeps', payload: body });
+      const response = await ctx.app.inject({ method: 'POST', url: '/sweeps', payload: body });
       expect(response.statusCode, response.body).toBe(400);
       expect(response.json()).toMatchObject({ field, ...(message ? { error: expect.stringMatching(message) } : {}) });
     };
@@ -115,17 +104,17 @@ describe('sweeps', () => {
     // A base of three folds with a holdout, or a combination that is no recipe.
     await refused({ base: { folds: 3, holdout: 0.1 }, space: { lr: [0.01] } }, 'body.base.holdout');
     await refused({ base: { recipe: 'accurate' }, space: { folds: [1, 3], holdout: [0.2] } }, 'body.space');
-    await refused({ base: { dataset: { ...data.dataset, trainImages: '../outside' } }, space: { lr: [0.01] } }, 'body.base.dataset.trainImages');
-    expect((await app.inject({ url: '/sweeps' })).json()).toMatchObject({ total: 0 });
-    expect((await app.inject({ url: '/sweeps/sweep-none' })).statusCode).toBe(404);
+    await refused({ base: { dataset: { ...ctx.data.dataset, trainImages: '../outside' } }, space: { lr: [0.01] } }, 'body.base.dataset.trainImages');
+    expect((await ctx.app.inject({ url: '/sweeps' })).json()).toMatchObject({ total: 0 });
+    expect((await ctx.app.inject({ url: '/sweeps/sweep-none' })).statusCode).toBe(404);
   });
 
   it('keeps a sweep across a restart of the service', async () => {
-    const id = await createSweep(app, { base: tinyJob(data, { epochs: 1 }), space: { seed: [1, 2] } });
-    const sweep = await waitForSweep(app, id);
-    await app.close();
-    app = testApp(data);
-    await app.ready();
-    expect(await getSweep(app, id)).toEqual(sweep);
+    const id = await createSweep(ctx.app, { base: tinyJob(ctx.data, { epochs: 1 }), space: { seed: [1, 2] } });
+    const sweep = await waitForSweep(ctx.app, id);
+    await ctx.app.close();
+    ctx.app = testApp(ctx.data);
+    await ctx.app.ready();
+    expect(await getSweep(ctx.app, id)).toEqual(sweep);
   });
 });

@@ -43,9 +43,9 @@ export function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody
 
 /** The named recipe with every given field laid over it. */
 export function recipeOf(body: CreateJobBody, field = 'body'): TrainRecipe {
-  const { recipe: name, dataset: _dataset, testEveryEpoch: _test, ...fields } = body;
+  const { recipe: named, name: _name, dataset: _dataset, testEveryEpoch: _test, ...fields } = body;
   try {
-    return recipeWith(name, fields);
+    return recipeWith(named, fields);
   } catch (error) {
     // Fields that pass one by one but not together (a holdout with folds).
     if (error instanceof RecipeFieldError) throw new HttpError(400, `${field}.${error.path}: ${error.problem}`, `${field}.${error.path}`);
@@ -83,7 +83,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       if (counts.queued + (options.cluster ? counts.running : 0) >= options.maxQueuedJobs) {
         throw new HttpError(503, `The queue is full (${options.maxQueuedJobs} jobs waiting); try again later`, undefined, { 'retry-after': '60' });
       }
-      const job = store.createJob({ recipe, ...(dataset ? { dataset } : {}), testEveryEpoch: body.testEveryEpoch });
+      const job = store.createJob({ ...(body.name ? { name: body.name } : {}), recipe, ...(dataset ? { dataset } : {}), testEveryEpoch: body.testEveryEpoch });
       runner.pump();
       return reply.code(202).header('location', `/jobs/${job.id}`).send({ id: job.id, status: 'queued' });
     },
