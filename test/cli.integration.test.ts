@@ -220,6 +220,7 @@ describe('fastmlp sweep', () => {
     expect(summary.best.recipe.holdout).toBe(0.1);
     const checkpoint = await loadCheckpoint(summary.best.checkpoint);
     expect(checkpoint.metrics.validAccuracy).toBe(summary.best.validAccuracy);
+    expect(checkpoint.recipe.holdout).toBe(0.1);
     expect(JSON.parse(await readFile(join(out, 'sweep.json'), 'utf8'))).toEqual(summary);
   });
 

@@ -157,6 +157,7 @@ interface RecipeObject {
   batchSize: number;
   epochs: number;
   folds: number;
+  holdout?: number | null;
   seed: number;
   normalization: string;
 }
@@ -224,6 +225,7 @@ function recipeObject(recipe: TrainRecipe): RecipeObject {
     batchSize: recipe.batchSize,
     epochs: recipe.epochs,
     folds: recipe.folds,
+    ...(recipe.holdout !== undefined ? { holdout: recipe.holdout } : {}),
     seed: recipe.seed,
     normalization: NORMALIZATION_NAMES[recipe.normalization],
   };
@@ -292,6 +294,7 @@ function trainRecipe(recipe: RecipeObject, fail: Fail): TrainRecipe {
     batchSize: recipe.batchSize,
     epochs: recipe.epochs,
     folds: recipe.folds,
+    ...(recipe.holdout !== undefined && recipe.holdout !== null ? { holdout: recipe.holdout } : {}),
     seed: recipe.seed,
     normalization:
       literalOf(NORMALIZATION_NAMES, recipe.normalization) ??

@@ -161,6 +161,15 @@ describe('encodeCheckpoint / decodeCheckpoint', () => {
     expect(metrics).not.toHaveProperty('testAccuracy');
   });
 
+  it('keeps a one-fold recipe\'s holdout, and its absence', () => {
+    const c = sample();
+    c.recipe = { ...c.recipe, folds: 1, holdout: 0.1 };
+    expect(decodeCheckpoint(encodeCheckpoint(c)).recipe).toEqual(c.recipe);
+    const { holdout: _, ...without } = c.recipe;
+    c.recipe = without;
+    expect(decodeCheckpoint(encodeCheckpoint(c)).recipe).not.toHaveProperty('holdout');
+  });
+
   it('round-trips every optimizer and schedule', () => {
     const c = sample();
     for (const [optimizer, schedule] of [
