@@ -14,7 +14,8 @@ import { writeFileAtomic } from './atomic-write.js';
 import { z } from 'zod';
 import { defaultCacheDir } from './cluster/datasets.js';
 import { FoldWorker } from './cluster/fold-worker.js';
-import { loadImageSet, type DatasetFiles } from './data/dataset.js';
+import { readCsvImages } from './data/csv.js';
+import { fileFormat, loadImageSet, type DatasetSource } from './data/dataset.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
 import { Classifier } from './model/classifier.js';
@@ -80,6 +81,8 @@ interface TrainFlags {
   trainLabels?: string;
   testImages?: string;
   testLabels?: string;
+  trainData?: string;
+  testData?: string;
   out?: string;
   json?: boolean;
 }
@@ -129,8 +132,16 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
   }
 }
 
-function datasetFiles(flags: Pick<TrainFlags, 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels'>): DatasetFiles | undefined {
+type DataFlags = Pick<TrainFlags, 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels' | 'trainData' | 'testData'>;
+
+function datasetFiles(flags: DataFlags): DatasetSource | undefined {
   const given = [flags.trainImages, flags.trainLabels, flags.testImages, flags.testLabels].filter((f) => f !== undefined);
+  const pair = [flags.trainData, flags.testData].filter((f) => f !== undefined);
+  if (given.length > 0 && pair.length > 0) throw new UsageError('--train-data and --test-data replace the four idx flags: give one kind or the other.');
+  if (pair.length > 0) {
+    if (pair.length !== 2) throw new UsageError('--train-data and --test-data go together.');
+    return { train: flags.trainData!, test: flags.testData! };
+  }
   if (given.length === 0) return undefined;
   if (given.length !== 4) throw new UsageError('--train-images, --train-labels, --test-images and --test-labels go together.');
   return { trainImages: flags.trainImages!, trainLabels: flags.trainLabels!, testImages: flags.testImages!, testLabels: flags.testLabels! };
@@ -313,6 +324,8 @@ interface SweepFlags {
   trainLabels?: string;
   testImages?: string;
   testLabels?: string;
+  trainData?: string;
+  testData?: string;
   out?: string;
   json?: boolean;
 }
@@ -468,10 +481,18 @@ interface PredictFlags {
   limit?: number;
 }
 
-async function predict(flags: PredictFlags): Promise<void> {
+/**
+ * predict and eval: the images of an idx file (labels from --labels) or of a CSV (its label column, if it
+ * has one); with labels, the accuracy (and for eval the confusion matrix), else one prediction per image.
+ */
+async function predict(flags: PredictFlags & { needLabels?: boolean }): Promise<void> {
   const classifier = await Classifier.load(flags.model);
-  if (flags.labels) {
-    const set = await loadImageSet({ images: flags.images, labels: flags.labels, classes: classifier.classes });
+  const csv = (await fileFormat(flags.images)) === 'csv' ? await readCsvImages(flags.images) : undefined;
+  if (csv && flags.labels) throw new UsageError(`--labels: ${flags.images} is a CSV, whose label column holds the labels`);
+  const labelled = csv ? csv.labels !== undefined : flags.labels !== undefined;
+  if (flags.needLabels && !labelled) throw new UsageError(csv ? `${flags.images} has no label column to evaluate against` : '--labels: eval of idx images needs their labels');
+  if (labelled) {
+    const set = csv ? { ...csv, features: csv.rows * csv.cols, labels: csv.labels!, classes: classifier.classes } : await loadImageSet({ images: flags.images, labels: flags.labels!, classes: classifier.classes });
     const e = classifier.evaluate(set);
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ count: e.count, accuracy: e.accuracy, loss: e.loss, confusion: e.confusion })}\n`);
@@ -481,7 +502,7 @@ async function predict(flags: PredictFlags): Promise<void> {
     if (flags.confusion) printConfusion(e.confusion);
     return;
   }
-  const images = await readIdxImages(flags.images);
+  const images = csv ?? (await readIdxImages(flags.images));
   const p = classifier.predict(images.pixels);
   const limit = Math.min(flags.limit ?? images.count, images.count);
   const rows = Array.from({ length: limit }, (_, i) => ({
@@ -537,6 +558,8 @@ export function program(): Command {
     .option('--train-labels <path>', 'idx file')
     .option('--test-images <path>', 'idx file')
     .option('--test-labels <path>', 'idx file')
+    .option('--train-data <file>', 'the training set as one CSV (label,pixel0,…), plain or .gz, instead of the idx flags')
+    .option('--test-data <file>', 'the test set as one CSV, with --train-data')
     .option('--out <dir>', 'output folder (default: a new folder under ./runs/)')
     .option('--json', 'print one JSON object at the end, nothing else on stdout')
     .action((flags: TrainFlags) => train(flags));
@@ -544,7 +567,7 @@ export function program(): Command {
     .command('predict')
     .description('Predict the class of every image; with --labels, the accuracy instead.')
     .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
-    .requiredOption('--images <idx>', 'idx images (plain or .gz)')
+    .requiredOption('--images <file>', 'idx images or a CSV (plain or .gz); a CSV with a label column reports accuracy')
     .option('--labels <idx>', 'idx labels: report accuracy and loss')
     .option('--confusion', 'with --labels, also print the confusion matrix')
     .option('--limit <n>', 'print at most n predictions', number('--limit'))
@@ -554,10 +577,10 @@ export function program(): Command {
     .command('eval')
     .description('Accuracy, loss and confusion matrix of a checkpoint on labelled images.')
     .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
-    .requiredOption('--images <idx>', 'idx images (plain or .gz)')
-    .requiredOption('--labels <idx>', 'idx labels')
+    .requiredOption('--images <file>', 'idx images or a CSV with a label column (plain or .gz)')
+    .option('--labels <idx>', 'idx labels (for idx images)')
     .option('--json', 'print one JSON object')
-    .action((flags: PredictFlags) => predict({ ...flags, confusion: true }));
+    .action((flags: PredictFlags) => predict({ ...flags, confusion: true, needLabels: true }));
   cli
     .command('export')
     .description('A checkpoint as an ONNX model (opset 13) for ONNX Runtime and other runtimes.')
@@ -597,6 +620,8 @@ export function program(): Command {
     .option('--train-labels <path>', 'idx file')
     .option('--test-images <path>', 'idx file')
     .option('--test-labels <path>', 'idx file')
+    .option('--train-data <file>', 'the training set as one CSV (label,pixel0,…), plain or .gz, instead of the idx flags')
+    .option('--test-data <file>', 'the test set as one CSV, with --train-data')
     .option('--out <dir>', 'folder for best.fmlp and sweep.json (default: a new folder under ./runs/)')
     .option('--json', 'print one JSON object at the end, nothing else on stdout')
     .action((flags: SweepFlags) => sweep(flags));

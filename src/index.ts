@@ -9,8 +9,10 @@ export const native: LibraryNative = addon;
 export { withCallerThreads } from './native.js';
 export type { Isa, GemmArgs, LibraryNative, PoolInfo, StandardizedRows } from './native.js';
 
-export { loadDataset, loadImageSet, loadMnist, mnistPaths, subset } from './data/dataset.js';
-export type { Dataset, DatasetFiles, ImageSet, ImageSetFiles } from './data/dataset.js';
+export { fileFormat, loadDataset, loadImageSet, loadLabelledFile, loadMnist, mnistPaths, subset } from './data/dataset.js';
+export type { Dataset, DatasetFiles, DatasetPair, DatasetSource, ImageSet, ImageSetFiles } from './data/dataset.js';
+export { CsvFormatError, readCsvImages } from './data/csv.js';
+export type { CsvImages, CsvOptions } from './data/csv.js';
 export { IdxFormatError, readIdx, readIdxImages, readIdxLabels, writeIdx } from './data/idx.js';
 export { computeStandardization, inverseStd } from './data/normalize.js';
 export type { NormalizationMode, Standardization } from './data/normalize.js';

@@ -8,7 +8,7 @@ import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetFiles } from '../src/data/dataset.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { smallMnist, writeDatasetFiles } from './helpers/datasets.js';
+import { smallMnist, writeCsv, writeDatasetFiles } from './helpers/datasets.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist', 'cli.js');
@@ -194,6 +194,24 @@ describe('fastmlp train, predict and eval', () => {
     expect(run.stdout).toContain('pixels FLOAT [N, 784] 0–255 → probabilities FLOAT [N, 10], label INT64 [N]');
     const model = onnxProto.onnx.ModelProto.decode(await readFile(out));
     expect(model.graph!.node!.map((n) => n.opType)).toEqual(['Gemm', 'Relu', 'Gemm', 'Softmax', 'ArgMax']);
+  });
+
+  it('trains from CSV files and evaluates a CSV, as from the idx files', async () => {
+    const dataset = await smallMnist(2000, 600);
+    const train = await writeCsv(join(dir, 'train.csv'), dataset.train);
+    const test = await writeCsv(join(dir, 'test.csv'), dataset.test);
+    const out = join(dir, 'from-csv');
+    const run = await fastmlp('train', '--json', '--epochs', '2', '--folds', '2', '--batch', '500', '--hidden', '64:relu', '--optimizer', 'adam', '--lr', '0.005', '--seed', '5', '--out', out, '--train-data', train, '--test-data', test);
+    expect(run.code, run.stderr).toBe(0);
+    const fromCsv = JSON.parse(run.stdout) as { test: { accuracy: number }; checkpoint: string };
+    // The same bytes as the idx files of the first run: the same model.
+    expect(fromCsv.test).toEqual(summary.test);
+    const evaluated = await fastmlp('eval', '--model', fromCsv.checkpoint, '--images', test, '--json');
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect((JSON.parse(evaluated.stdout) as { accuracy: number }).accuracy).toBe(summary.test.accuracy);
+    const mixed = await fastmlp('train', '--train-data', train, '--test-data', test, '--train-images', train);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toMatch(/--train-data and --test-data replace the four idx flags/);
   });
 
   it('eval names a checkpoint that does not exist and exits with 1', async () => {

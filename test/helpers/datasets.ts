@@ -1,4 +1,6 @@
-/** Small slices of MNIST for training tests, in memory or written to idx files. */
+/** Small slices of MNIST for training tests, in memory or written to idx and CSV files. */
+import { writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { loadMnist, subset, type Dataset, type DatasetFiles, type ImageSet } from '../../src/data/dataset.js';
 import { writeIdx } from '../../src/data/idx.js';
@@ -61,4 +63,18 @@ export function quickRecipe(changes: Partial<TrainRecipe> = {}): TrainRecipe {
     normalization: 'global',
     ...changes,
   };
+}
+
+/** An image set as a Kaggle-style CSV (`label,pixel0,…`), optionally without the label column, optionally gzipped. */
+export async function writeCsv(path: string, set: ImageSet, options: { labels?: boolean; gzip?: boolean } = {}): Promise<string> {
+  const withLabels = options.labels ?? true;
+  const header = [...(withLabels ? ['label'] : []), ...Array.from({ length: set.features }, (_, i) => `pixel${i}`)].join(',');
+  const lines = [header];
+  for (let i = 0; i < set.count; i++) {
+    const pixels = Array.from(set.pixels.subarray(i * set.features, (i + 1) * set.features)).join(',');
+    lines.push(withLabels ? `${set.labels[i]},${pixels}` : pixels);
+  }
+  const text = `${lines.join('\n')}\n`;
+  await writeFile(path, options.gzip ? gzipSync(text) : text);
+  return path;
 }
