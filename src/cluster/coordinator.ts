@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { decodeFinishedFold, type FinishedFold } from '../train/resume.js';
 import { TrainingCancelled } from '../train/trainer.js';
 import type { TrainEvent, TrainRecipe } from '../train/types.js';
-import type { DatasetFiles } from '../data/dataset.js';
+import type { DatasetSource } from '../data/dataset.js';
 import { DatasetRegistry } from './datasets.js';
 import type { ClusterLog } from './fold-worker.js';
 import {
@@ -47,7 +47,7 @@ export interface ClusterJobSpec {
   recipe: TrainRecipe;
   testEveryEpoch: boolean;
   /** A dataset of its own (paths on this machine), served to the workers by hash; absent: MNIST. */
-  dataset?: DatasetFiles;
+  dataset?: DatasetSource;
 }
 
 /** Every fold of a job, trained; `release` lets the parent complete once the caller is done with them. */

@@ -10,12 +10,10 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { DatasetFiles } from '../data/dataset.js';
+import type { DatasetSource } from '../data/dataset.js';
 
-export const DATASET_KEYS = ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const;
-
-/** A job's dataset as its folds carry it: each file's SHA-256, hex. */
-export type DatasetRef = Record<keyof DatasetFiles, string>;
+/** A job's dataset as its folds carry it: each file's SHA-256, hex, under its key of the source (trainImages, …, or train and test). */
+export type DatasetRef = Record<string, string>;
 
 export const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -32,10 +30,9 @@ export class DatasetRegistry {
   private readonly hashes = new Map<string, { mtimeMs: number; size: number; hash: string }>();
 
   /** The dataset's hashes; its files become downloadable by them. */
-  async register(files: DatasetFiles): Promise<DatasetRef> {
-    const ref = {} as DatasetRef;
-    for (const key of DATASET_KEYS) {
-      const path = files[key];
+  async register(files: DatasetSource): Promise<DatasetRef> {
+    const ref: DatasetRef = {};
+    for (const [key, path] of Object.entries(files) as [string, string][]) {
       const { mtimeMs, size } = await stat(path);
       const known = this.hashes.get(path);
       const hash = known && known.mtimeMs === mtimeMs && known.size === size ? known.hash : await hashFile(path);
@@ -74,9 +71,12 @@ export class DatasetCache {
   ) {}
 
   /** Local paths of the dataset's files, downloading the missing ones. */
-  async files(ref: DatasetRef): Promise<DatasetFiles> {
-    const paths = await Promise.all(DATASET_KEYS.map((key) => this.file(ref[key])));
-    return Object.fromEntries(DATASET_KEYS.map((key, i) => [key, paths[i]!])) as unknown as DatasetFiles;
+  async files(ref: DatasetRef): Promise<DatasetSource> {
+    const keys = Object.keys(ref).sort().join(',');
+    if (keys !== 'testImages,testLabels,trainImages,trainLabels' && keys !== 'test,train') throw new DatasetFetchError(`a dataset of files ${keys}: expected four idx files or a CSV pair`);
+    const entries = Object.entries(ref);
+    const paths = await Promise.all(entries.map(([, hash]) => this.file(hash)));
+    return Object.fromEntries(entries.map(([key], i) => [key, paths[i]!])) as unknown as DatasetSource;
   }
 
   private file(hash: string): Promise<string> {

@@ -31,15 +31,13 @@ const modelName = z.string().regex(MODEL_NAME, 'Expected a name of lower-case le
 // ---------------------------------------------------------------------------------------------------
 // Jobs
 
+const path = z.string().min(1).max(4096);
 const datasetBody = z
-  .object({
-    trainImages: z.string().min(1).max(4096),
-    trainLabels: z.string().min(1).max(4096),
-    testImages: z.string().min(1).max(4096),
-    testLabels: z.string().min(1).max(4096),
-  })
-  .strict()
-  .describe('idx files (plain or .gz), relative to the data directory or absolute inside it; absent: MNIST');
+  .union([
+    z.object({ trainImages: path, trainLabels: path, testImages: path, testLabels: path }).strict(),
+    z.object({ train: path, test: path }).strict().describe('one CSV each (label,pixel0,…), plain or .gz'),
+  ])
+  .describe('four idx files (plain or .gz), or a training and a test CSV; relative to the data directory or absolute inside it; absent: MNIST');
 
 const r = recipeSchema.shape;
 export const createJobBody = z

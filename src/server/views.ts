@@ -39,15 +39,7 @@ export function jobSummaryView(job: JobRecord, dataDir: string): Omit<JobView, '
     status: job.status,
     name: job.spec.name ?? null,
     recipe: job.spec.recipe,
-    dataset:
-      dataset === undefined
-        ? null
-        : {
-            trainImages: relative(dataDir, dataset.trainImages),
-            trainLabels: relative(dataDir, dataset.trainLabels),
-            testImages: relative(dataDir, dataset.testImages),
-            testLabels: relative(dataDir, dataset.testLabels),
-          },
+    dataset: dataset === undefined ? null : (Object.fromEntries(Object.entries(dataset).map(([k, p]) => [k, relative(dataDir, p as string)])) as unknown as typeof dataset),
     testEveryEpoch: job.spec.testEveryEpoch,
     progress: job.progress,
     folds: job.result === null ? null : foldRows(job.result.folds),

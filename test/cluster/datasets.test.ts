@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetCache, DatasetFetchError, DatasetRegistry, hashFile } from '../../src/cluster/datasets.js';
+import type { DatasetFiles } from '../../src/data/dataset.js';
 
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -39,13 +40,13 @@ describe('datasets by content hash', () => {
     const ref = await registry.register(files);
     expect(ref.trainImages).toBe(sha(Buffer.from('the bytes of trainImages')));
     expect(ref.trainImages).toBe(await hashFile(files.trainImages));
-    expect(registry.path(ref.testLabels)).toBe(files.testLabels);
+    expect(registry.path(ref.testLabels!)).toBe(files.testLabels);
     await writeFile(files.testLabels, 'other bytes, other size');
     await utimes(files.testLabels, new Date(), new Date(Date.now() + 5000));
     const again = await registry.register(files);
     expect(again.testLabels).not.toBe(ref.testLabels);
-    expect(registry.path(ref.testLabels)).toBeUndefined();
-    expect(registry.path(again.testLabels)).toBe(files.testLabels);
+    expect(registry.path(ref.testLabels!)).toBeUndefined();
+    expect(registry.path(again.testLabels!)).toBe(files.testLabels);
   });
 
   it('the cache downloads a file once, however many folds ask at once, and keeps it under its hash', async () => {
@@ -56,13 +57,16 @@ describe('datasets by content hash', () => {
     const hash = sha(bytes);
     const ref = { trainImages: hash, trainLabels: hash, testImages: hash, testLabels: hash };
     requests.length = 0;
-    const [a, b] = await Promise.all([cache.files(ref), cache.files(ref)]);
+    const [a, b] = (await Promise.all([cache.files(ref), cache.files(ref)])) as [DatasetFiles, DatasetFiles];
     expect(a).toEqual(b);
     expect(a.trainImages).toBe(join(cacheDir, hash));
     expect(await readFile(a.trainImages)).toEqual(bytes);
     expect(requests).toEqual([`/cluster/files/${hash} Bearer the-token`]);
     await cache.files(ref);
     expect(requests).toHaveLength(1);
+    // A CSV pair travels the same way, under its own keys; anything else is refused.
+    expect(await cache.files({ train: hash, test: hash })).toEqual({ train: join(cacheDir, hash), test: join(cacheDir, hash) });
+    await expect(cache.files({ train: hash })).rejects.toThrow(/expected four idx files or a CSV pair/);
   });
 
   it('refuses bytes that are not the hash, an unknown file and a malformed hash, leaving nothing behind', async () => {

@@ -108,6 +108,8 @@ describe('bad input is answered, never a crash', () => {
     await expectError({ method: 'POST', url: '/jobs', payload: { dataset: outside } }, 400, 'body.dataset.trainImages');
     await expectError({ method: 'POST', url: '/jobs', payload: { dataset: { ...data.dataset, testLabels: '/etc/hostname' } } }, 400, 'body.dataset.testLabels');
     await expectError({ method: 'POST', url: '/jobs', payload: { dataset: { ...data.dataset, testImages: 'digits/none.idx' } } }, 400, 'body.dataset.testImages');
+    await expectError({ method: 'POST', url: '/jobs', payload: { dataset: { train: 'digits/none.csv', test: 'digits/none.csv' } } }, 400, 'body.dataset.train');
+    await expectError({ method: 'POST', url: '/jobs', payload: { dataset: { train: 'digits/train-images.idx' } } }, 400, 'body.dataset');
     await expectError({ url: '/jobs?status=finished' }, 400, 'querystring.status');
     await expectError({ url: '/jobs?limit=0' }, 400, 'querystring.limit');
   });

@@ -13,6 +13,7 @@ export interface DataDir {
   dir: string;
   /** Paths relative to the data directory, as a job body gives them. */
   dataset: { trainImages: string; trainLabels: string; testImages: string; testLabels: string };
+  train: ImageSet;
   test: ImageSet;
   remove(): Promise<void>;
 }
@@ -41,7 +42,7 @@ export async function makeDataDir(): Promise<DataDir> {
   await writeIdx(join(dir, dataset.trainLabels), [train.count], train.labels);
   await writeIdx(join(dir, dataset.testImages), [test.count, test.rows, test.cols], test.pixels);
   await writeIdx(join(dir, dataset.testLabels), [test.count], test.labels);
-  return { dir, dataset, test, remove: () => rm(dir, { recursive: true, force: true }) };
+  return { dir, dataset, train, test, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** A job body that trains in well under a second: 784→64 ReLU→10, Adam, 2 epochs, no folds. */

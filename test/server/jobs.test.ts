@@ -8,6 +8,8 @@ import { decodeCheckpoint } from '../../src/train/checkpoint.js';
 import { bytesToFloats, floatsToBytes } from '../../src/proto/schema.js';
 import { TRAINING_NICE } from '../../src/server/runner.js';
 import { SCHED_IDLE, threadPriorities } from '../helpers/threads.js';
+import { writeCsv } from '../helpers/datasets.js';
+import { join } from 'node:path';
 import { createJob, finished, getJob, longJob, makeDataDir, parseSse, testApp, tinyJob, trainModel, waitFor, waitForJob, type DataDir, type JobBody, type TestApp } from './helpers.js';
 
 describe('the life of a job', () => {
@@ -214,6 +216,16 @@ describe('the life of a job', () => {
     expect((await app.inject({ method: 'DELETE', url: `/jobs/${running}` })).statusCode).toBe(409);
     await app.inject({ method: 'POST', url: `/jobs/${running}/cancel` });
     await waitForJob(app, running, finished, 10_000);
+  });
+
+  it('trains on a CSV pair in the data directory to the model its idx files give', async () => {
+    await writeCsv(join(data.dir, 'digits', 'train.csv'), data.train);
+    await writeCsv(join(data.dir, 'digits', 'test.csv.gz'), data.test, { gzip: true });
+    const id = await createJob(app, tinyJob(data, { dataset: { train: 'digits/train.csv', test: 'digits/test.csv.gz' } }));
+    const job = await waitForJob(app, id, finished);
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    expect(job.dataset).toEqual({ train: 'digits/train.csv', test: 'digits/test.csv.gz' });
+    expect(job.test).toEqual(trained.job.test);
   });
 
   it('deletes a finished job and a model with its checkpoint', async () => {

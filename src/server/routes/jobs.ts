@@ -4,7 +4,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { DatasetFiles } from '../../data/dataset.js';
+import type { DatasetSource } from '../../data/dataset.js';
 import { RecipeFieldError, recipeWith } from '../../train/recipe.js';
 import type { TrainRecipe } from '../../train/types.js';
 import { requireToken } from '../auth.js';
@@ -35,10 +35,9 @@ function insideDataDir(dataDir: string, path: string, field: string): string {
 }
 
 /** A body's dataset as paths inside the data directory; `field` names it in errors. */
-export function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody['dataset']>, field = 'body.dataset'): DatasetFiles {
-  const keys = ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const;
-  const files = Object.fromEntries(keys.map((k) => [k, insideDataDir(dataDir, dataset[k], `${field}.${k}`)]));
-  return files as unknown as DatasetFiles;
+export function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody['dataset']>, field = 'body.dataset'): DatasetSource {
+  const files = Object.fromEntries(Object.entries(dataset).map(([k, p]) => [k, insideDataDir(dataDir, p, `${field}.${k}`)]));
+  return files as unknown as DatasetSource;
 }
 
 /** The named recipe with every given field laid over it. */
