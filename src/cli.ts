@@ -15,6 +15,8 @@ import { z } from 'zod';
 import { defaultCacheDir } from './cluster/datasets.js';
 import { FoldWorker } from './cluster/fold-worker.js';
 import { readCsvImages } from './data/csv.js';
+import { previewImages, summarizeImages } from './data/inspect.js';
+import { renderDigits } from './train/plots.js';
 import { fileFormat, loadImageSet, type DatasetSource } from './data/dataset.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
@@ -517,6 +519,31 @@ async function predict(flags: PredictFlags & { needLabels?: boolean }): Promise<
   for (const r of rows) console.log(`${r.index}\t${r.label}\t${r.probability.toFixed(4)}`);
 }
 
+async function inspectDataset(file: string, flags: { labels?: string; preview?: string; json?: boolean }): Promise<void> {
+  let set: { count: number; rows: number; cols: number; pixels: Uint8Array; labels?: Uint8Array };
+  if ((await fileFormat(file)) === 'csv') {
+    if (flags.labels) throw new UsageError(`--labels: ${file} is a CSV, whose label column (if any) holds the labels`);
+    set = await readCsvImages(file);
+  } else {
+    const images = await readIdxImages(file);
+    set = flags.labels ? await loadImageSet({ images: file, labels: flags.labels }) : images;
+  }
+  const summary = summarizeImages(set);
+  if (flags.preview) {
+    const { images, labels } = previewImages(set);
+    // Five classes to a row of the grid, three examples each.
+    const plot = await renderDigits(images, labels, set.rows, set.cols, labels.length, set.labels ? 3 * Math.min(5, summary.perClass.length) : 10);
+    await writeFileAtomic(flags.preview, plot.png);
+  }
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ file, ...summary, labelled: set.labels !== undefined, ...(flags.preview ? { preview: flags.preview } : {}) })}\n`);
+    return;
+  }
+  console.log(`${file}: ${summary.count} images of ${summary.rows}×${summary.cols} pixels, ${set.labels ? `${summary.perClass.length} classes` : 'no labels'}`);
+  summary.perClass.forEach((n, label) => console.log(`  class ${String(label).padStart(3)}: ${String(n).padStart(7)}  ${'█'.repeat(Math.round((40 * n) / Math.max(...summary.perClass)))}`));
+  console.log(`  mean pixel ${summary.meanPixel.toFixed(1)}, ${(100 * summary.zeroShare).toFixed(1)}% of pixels 0${flags.preview ? ` · preview ${flags.preview}` : ''}`);
+}
+
 function printConfusion(confusion: number[][]): void {
   const width = Math.max(5, ...confusion.flat().map((c) => String(c).length + 1));
   console.log(`actual\\predicted ${confusion.map((_, j) => String(j).padStart(width)).join('')}`);
@@ -581,6 +608,15 @@ export function program(): Command {
     .option('--labels <idx>', 'idx labels (for idx images)')
     .option('--json', 'print one JSON object')
     .action((flags: PredictFlags) => predict({ ...flags, confusion: true, needLabels: true }));
+  const dataset = cli.command('dataset').description('Datasets: what a file holds.');
+  dataset
+    .command('inspect')
+    .description('Counts per class, the image size, and a PNG grid of examples of each class.')
+    .argument('<file>', 'a CSV (with or without a label column) or idx images (plain or .gz)')
+    .option('--labels <idx>', 'idx labels of idx images')
+    .option('--preview <png>', 'write a grid of examples (three of each class) to this PNG file')
+    .option('--json', 'print one JSON object')
+    .action((file: string, flags: { labels?: string; preview?: string; json?: boolean }) => inspectDataset(file, flags));
   cli
     .command('export')
     .description('A checkpoint as an ONNX model (opset 13) for ONNX Runtime and other runtimes.')

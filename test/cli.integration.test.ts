@@ -209,6 +209,12 @@ describe('fastmlp train, predict and eval', () => {
     const evaluated = await fastmlp('eval', '--model', fromCsv.checkpoint, '--images', test, '--json');
     expect(evaluated.code, evaluated.stderr).toBe(0);
     expect((JSON.parse(evaluated.stdout) as { accuracy: number }).accuracy).toBe(summary.test.accuracy);
+    const preview = join(dir, 'preview.png');
+    const inspected = await fastmlp('dataset', 'inspect', test, '--preview', preview, '--json');
+    expect(inspected.code, inspected.stderr).toBe(0);
+    const counts = Array.from({ length: 10 }, (_, k) => dataset.test.labels.filter((l) => l === k).length);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ count: 600, rows: 28, cols: 28, perClass: counts, labelled: true });
+    expect((await readFile(preview)).subarray(1, 4).toString()).toBe('PNG');
     const mixed = await fastmlp('train', '--train-data', train, '--test-data', test, '--train-images', train);
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toMatch(/--train-data and --test-data replace the four idx flags/);

@@ -152,6 +152,8 @@ export function digitsSpec(
   rows: number,
   cols: number,
   count = 10,
+  /** Images per row of the figure; default all in one row. */
+  columns = count,
 ): TopLevelSpec {
   const pixels = rows * cols;
   if (!Number.isInteger(count) || count < 1 || images.length < count * pixels || labels.length < count) {
@@ -177,13 +179,12 @@ export function digitsSpec(
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     data: { values },
     facet: {
-      column: {
-        field: 'image',
-        type: 'ordinal',
-        title: null,
-        header: { labelExpr: `${JSON.stringify(titles)}[datum.value]`, labelFontSize: 13, labelPadding: 6 },
-      },
+      field: 'image',
+      type: 'ordinal',
+      title: null,
+      header: { labelExpr: `${JSON.stringify(titles)}[datum.value]`, labelFontSize: 13, labelPadding: 6 },
     },
+    columns,
     spacing: 10,
     spec: {
       width: { step: DIGIT_PIXEL },
@@ -211,6 +212,7 @@ export async function renderDigits(
   rows: number,
   cols: number,
   count = 10,
+  columns = count,
 ): Promise<RenderedPlot> {
-  return renderSpec(digitsSpec(images, labels, rows, cols, count));
+  return renderSpec(digitsSpec(images, labels, rows, cols, count, columns));
 }
