@@ -315,21 +315,11 @@ async function serve(flags: ServeFlags): Promise<void> {
   );
 }
 
-interface SweepFlags {
+interface SweepFlags extends DataFlags, Pick<TrainFlags, 'seed' | 'threads' | 'out' | 'json'> {
   space: string;
   trials?: number;
   strategy?: 'grid' | 'random';
-  seed?: number;
   redis?: string;
-  threads?: number;
-  trainImages?: string;
-  trainLabels?: string;
-  testImages?: string;
-  testLabels?: string;
-  trainData?: string;
-  testData?: string;
-  out?: string;
-  json?: boolean;
 }
 
 /** A sweep file: a whole sweep ({ base, space, strategy, trials, seed }) or a space alone. */
@@ -550,12 +540,22 @@ function printConfusion(confusion: number[][]): void {
   confusion.forEach((row, i) => console.log(`${String(i).padStart(16)} ${row.map((c) => String(c).padStart(width)).join('')}`));
 }
 
+/** The dataset flags of train and sweep: four idx files, or a CSV pair. */
+function dataOptions(command: Command): Command {
+  return command
+    .option('--train-images <path>', 'idx file (plain or .gz); default MNIST')
+    .option('--train-labels <path>', 'idx file')
+    .option('--test-images <path>', 'idx file')
+    .option('--test-labels <path>', 'idx file')
+    .option('--train-data <file>', 'the training set as one CSV (label,pixel0,…), plain or .gz, instead of the idx flags')
+    .option('--test-data <file>', 'the test set as one CSV, with --train-data');
+}
+
 /** The command-line program; `main` parses process.argv with it. */
 export function program(): Command {
   // exitOverride: commander throws instead of exiting, so main() gives every usage error the same code 2.
   const cli = new Command('fastmlp').exitOverride().version(version).description('Train and run multilayer perceptrons for image classification.');
-  cli
-    .command('train')
+  dataOptions(cli.command('train'))
     .description('Train with K-fold cross-validation; writes the selected checkpoint and a report.')
     .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
     .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu] separated by commas, e.g. 256:sigmoid', parseHidden)
@@ -581,12 +581,6 @@ export function program(): Command {
     .option('--ensemble', 'also test the ensemble of all fold checkpoints')
     .option('--test-every-epoch', 'report test accuracy after every epoch (never used to choose)')
     .option('--threads <n>', 'native threads (default: all cores)', number('--threads'))
-    .option('--train-images <path>', 'idx file (plain or .gz); default MNIST')
-    .option('--train-labels <path>', 'idx file')
-    .option('--test-images <path>', 'idx file')
-    .option('--test-labels <path>', 'idx file')
-    .option('--train-data <file>', 'the training set as one CSV (label,pixel0,…), plain or .gz, instead of the idx flags')
-    .option('--test-data <file>', 'the test set as one CSV, with --train-data')
     .option('--out <dir>', 'output folder (default: a new folder under ./runs/)')
     .option('--json', 'print one JSON object at the end, nothing else on stdout')
     .action((flags: TrainFlags) => train(flags));
@@ -643,8 +637,7 @@ export function program(): Command {
     .addOption(new Option('--lock-duration <ms>', 'with --redis: how long a silent worker keeps its fold').argParser(number('--lock-duration')))
     .addOption(new Option('--public-url <url>', 'with --redis: where workers reach this service for datasets of their own (default http://host:port)').env('FASTMLP_PUBLIC_URL'))
     .action((flags: ServeFlags) => serve(flags));
-  cli
-    .command('sweep')
+  dataOptions(cli.command('sweep'))
     .description('A hyperparameter sweep: every trial trained, compared on validation accuracy, the best saved.')
     .requiredOption('--space <file>', 'JSON: a space ({"lr": [0.01, 0.05], …}) or a whole sweep ({ "base", "space", "strategy", "trials", "seed" })')
     .option('--trials <n>', 'random: trials to draw; grid: at most this many', number('--trials'))
@@ -652,12 +645,6 @@ export function program(): Command {
     .option('--seed <n>', 'seeds the random draws', number('--seed'))
     .addOption(new Option('--redis <url>', 'train the trials on the fold workers of this Redis, all at once').env('FASTMLP_REDIS_URL'))
     .option('--threads <n>', 'native threads per trial (default: all cores)', number('--threads'))
-    .option('--train-images <path>', 'idx file (plain or .gz); default MNIST')
-    .option('--train-labels <path>', 'idx file')
-    .option('--test-images <path>', 'idx file')
-    .option('--test-labels <path>', 'idx file')
-    .option('--train-data <file>', 'the training set as one CSV (label,pixel0,…), plain or .gz, instead of the idx flags')
-    .option('--test-data <file>', 'the test set as one CSV, with --train-data')
     .option('--out <dir>', 'folder for best.fmlp and sweep.json (default: a new folder under ./runs/)')
     .option('--json', 'print one JSON object at the end, nothing else on stdout')
     .action((flags: SweepFlags) => sweep(flags));
