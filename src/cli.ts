@@ -6,7 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -199,9 +199,6 @@ async function train(flags: TrainFlags): Promise<void> {
   const outDir = flags.out ?? defaultRunFolder();
   const interactive = !flags.json && process.stderr.isTTY === true;
   const progress = interactive ? progressReporter() : undefined;
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
   const plain = (e: TrainEvent) => {
     if (flags.json || e.type !== 'epoch') return;
     const m = e.metrics;
@@ -209,7 +206,7 @@ async function train(flags: TrainFlags): Promise<void> {
     const test = m.testAccuracy === undefined ? '' : ` test ${(100 * m.testAccuracy).toFixed(2)}%`;
     process.stderr.write(`fold ${e.fold} epoch ${m.epoch}: loss ${m.trainLoss.toFixed(4)} train ${(100 * m.trainAccuracy).toFixed(2)}%${valid}${test} (${Math.round(e.samplesPerSecond)} samples/s)\n`);
   };
-  try {
+  await untilCtrlC(async (signal) => {
     const outcome = await runTraining({
       recipe,
       ...(files ? { files } : {}),
@@ -217,7 +214,7 @@ async function train(flags: TrainFlags): Promise<void> {
       ensemble: flags.ensemble ?? false,
       testEveryEpoch: flags.testEveryEpoch ?? false,
       ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
-      signal: controller.signal,
+      signal,
       onEvent: progress ? progress.onEvent : plain,
     });
     progress?.stop();
@@ -243,14 +240,24 @@ async function train(flags: TrainFlags): Promise<void> {
       if (outcome.ensembleTest) console.log(`test accuracy of the ensemble: ${(100 * outcome.ensembleTest.accuracy).toFixed(2)}%`);
       console.log(`${outcome.seconds.toFixed(1)} s · checkpoint ${outcome.checkpointPath} · report ${outcome.artifacts.reportMd}`);
     }
+  }, () => progress?.stop());
+}
+
+/**
+ * Runs `work` with a signal that Ctrl-C aborts: a run it stops (TrainingCancelled) prints "cancelled" and
+ * ends with exit code 130; any other error is thrown on. `stopped` runs first on any error (a progress bar).
+ */
+async function untilCtrlC(work: (signal: AbortSignal) => Promise<void>, stopped: () => void = () => {}): Promise<void> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    await work(controller.signal);
   } catch (error) {
-    progress?.stop();
-    if (error instanceof TrainingCancelled) {
-      console.error('cancelled');
-      process.exitCode = 130;
-      return;
-    }
-    throw error;
+    stopped();
+    if (!(error instanceof TrainingCancelled)) throw error;
+    console.error('cancelled');
+    process.exitCode = 130;
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -376,17 +383,14 @@ async function sweep(flags: SweepFlags): Promise<void> {
     ...((flags.trials ?? file.trials) !== undefined ? { trials: flags.trials ?? file.trials } : {}),
   };
   const outDir = flags.out ?? join('runs', `sweep-${defaultRunFolder().slice('runs/'.length)}`);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
-  try {
+  await untilCtrlC(async (signal) => {
     const result = await runSweep({
       base,
       plan,
       ...(files ? { files } : {}),
       ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
       ...(flags.redis !== undefined ? { redis: flags.redis } : {}),
-      signal: controller.signal,
+      signal,
       onTrial: (t, done, total) => {
         if (flags.json) return;
         process.stderr.write(`trial ${t.index + 1} (${done}/${total}) ${describeParams(t.params)} · valid ${(100 * t.validAccuracy).toFixed(2)}% · test ${(100 * t.test.accuracy).toFixed(2)}% · ${t.seconds.toFixed(1)} s\n`);
@@ -401,24 +405,16 @@ async function sweep(flags: SweepFlags): Promise<void> {
       best: best ? { index: best.index, params: best.params, validAccuracy: best.validAccuracy, testAccuracy: best.test.accuracy, recipe: best.recipe, checkpoint } : null,
       seconds: result.seconds,
     };
-    await writeFile(join(outDir, 'sweep.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    await writeFileAtomic(join(outDir, 'sweep.json'), `${JSON.stringify(summary, null, 2)}\n`);
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     } else if (best) {
       console.log(`best: trial ${best.index + 1} ${describeParams(best.params)} · valid ${(100 * best.validAccuracy).toFixed(2)}% · test ${(100 * best.test.accuracy).toFixed(2)}%`);
       console.log(`${result.seconds.toFixed(1)} s · checkpoint ${checkpoint} · trials ${join(outDir, 'sweep.json')}`);
     }
-  } catch (error) {
-    if (error instanceof TrainingCancelled) {
-      console.error('cancelled');
-      process.exitCode = 130;
-      return;
-    }
-    if (error instanceof SweepSpaceError) throw new UsageError(`--space ${flags.space}: ${error.message}`);
-    throw error;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+  }).catch((error: unknown) => {
+    throw error instanceof SweepSpaceError ? new UsageError(`--space ${flags.space}: ${error.message}`) : error;
+  });
 }
 
 interface WorkerFlags {

@@ -151,7 +151,7 @@ describe.skipIf(!haveRedis)('the cluster in one process', () => {
   async function snapshotOfFold1(jobId: string): Promise<Buffer> {
     await startWorkers('snapshotter');
     const controller = new AbortController();
-    const training = coordinator.train({ jobId, recipe: { ...recipe }, testEveryEpoch: false }, { signal: controller.signal });
+    const training = coordinator.train({ jobId, recipe, testEveryEpoch: false }, { signal: controller.signal });
     const bytes = await until('a snapshot of fold 1', async () => (await client.getBuffer(keys.snapshot(jobId, 1))) ?? undefined);
     controller.abort();
     await training.catch(() => undefined);

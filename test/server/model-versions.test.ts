@@ -56,7 +56,7 @@ describe('named models, versions and aliases', () => {
 
   it('serves the versions through KServe v2 as the protocol names them', async () => {
     const v1 = await train('digits', 1);
-    const v2 = await train('digits', 2);
+    await train('digits', 2);
     const metadata = (await ctx.app.inject({ url: '/v2/models/digits' })).json<{ versions: string[] }>();
     expect(metadata.versions).toEqual(['1', '2']);
     const infer = (url: string) =>
@@ -66,7 +66,6 @@ describe('named models, versions and aliases', () => {
     expect((await ctx.app.inject({ url: '/v2/models/digits/versions/1/ready' })).json()).toEqual({ name: 'digits', ready: true });
     expect((await infer('/v2/models/digits/versions/9/infer')).statusCode).toBe(404);
     expect((await infer(`/v2/models/${v1}/infer`)).json()).toMatchObject({ model_version: '1' });
-    expect(v2).not.toBe(v1);
   });
 
   it('refuses names that could be ids and versions that do not exist, naming the field', async () => {
