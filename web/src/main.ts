@@ -5,7 +5,7 @@ import { DrawingPad } from './drawing.js';
 import { JobForm } from './job-form.js';
 import { JobsPanel } from './jobs.js';
 import { SweepsPanel } from './sweeps.js';
-import { SIDE, preprocessRgba } from './preprocess.js';
+import { SIDE, preprocessRgba } from '../../src/data/centring.js';
 
 /** While drawing, predictions are asked at most this often; a finished stroke asks at once. */
 const THROTTLE_MS = 120;

@@ -1,7 +1,8 @@
 /**
- * A drawing turned into the model's input the way MNIST's digits were made: grayscale ink, the digit's
+ * An image turned into the model's input the way MNIST's digits were made: grayscale ink, the digit's
  * bounding box scaled to fit 20×20 keeping its aspect ratio, placed in 28×28 so that its centre of mass
- * sits at the centre, white on black (0–255). Pure functions on arrays: no DOM, so they test in Node.
+ * sits at the centre, white on black (0–255). The web page uses it for drawings, the image-folder reader
+ * (images.ts) for photos and scans when asked. Pure functions on arrays: no DOM, so they run in a browser.
  */
 
 /** The model's input side. */

@@ -13,7 +13,7 @@ import {
   preprocessRgba,
   resizeArea,
   type Gray,
-} from '../../web/src/preprocess.js';
+} from '../../src/data/centring.js';
 import { mnistOnce } from '../helpers/datasets.js';
 
 /** A width×height image with ink 1 wherever `on(x, y)`. */
