@@ -6,7 +6,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -17,7 +18,9 @@ import { FoldWorker } from './cluster/fold-worker.js';
 import { readCsvImages } from './data/csv.js';
 import { previewImages, summarizeImages } from './data/inspect.js';
 import { renderDigits } from './train/plots.js';
-import { fileFormat, loadImageSet, type DatasetSource } from './data/dataset.js';
+import { archiveKind, extractArchive } from './data/archive.js';
+import { datasetLayout, fileFormat, idxKind, loadImageSet, loadLabelledPart, type DatasetSource } from './data/dataset.js';
+import { DEFAULT_IMAGE_SIZE, decodeImage, type ImageOptions } from './data/images.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
 import { Classifier } from './model/classifier.js';
@@ -85,6 +88,10 @@ interface TrainFlags {
   testLabels?: string;
   trainData?: string;
   testData?: string;
+  data?: string;
+  imageSize?: number;
+  centre?: boolean;
+  invert?: boolean;
   out?: string;
   json?: boolean;
 }
@@ -134,19 +141,53 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
   }
 }
 
-type DataFlags = Pick<TrainFlags, 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels' | 'trainData' | 'testData'>;
+type DataFlags = Pick<TrainFlags, 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels' | 'trainData' | 'testData' | 'data' | 'imageSize' | 'centre' | 'invert'>;
 
-function datasetFiles(flags: DataFlags): DatasetSource | undefined {
+/** How image files become input, from --image-size, --centre and --invert; undefined when none is given. */
+function imageOptions(flags: Pick<DataFlags, 'imageSize' | 'centre' | 'invert'>): ImageOptions | undefined {
+  const options: ImageOptions = {
+    ...(flags.imageSize !== undefined ? { size: flags.imageSize } : {}),
+    ...(flags.centre ? { centre: true } : {}),
+    ...(flags.invert ? { invert: true } : {}),
+  };
+  if (options.size !== undefined && (!Number.isInteger(options.size) || options.size < 4 || options.size > 256)) throw new UsageError('--image-size: expected an integer from 4 to 256');
+  return Object.keys(options).length > 0 ? options : undefined;
+}
+
+/**
+ * The dataset the flags name (undefined: MNIST), and what to do once it has been read: an archive given
+ * to --data is unpacked into a temporary folder, removed by `done`.
+ */
+async function datasetFiles(flags: DataFlags): Promise<{ source?: DatasetSource; done: () => Promise<void> }> {
   const given = [flags.trainImages, flags.trainLabels, flags.testImages, flags.testLabels].filter((f) => f !== undefined);
   const pair = [flags.trainData, flags.testData].filter((f) => f !== undefined);
-  if (given.length > 0 && pair.length > 0) throw new UsageError('--train-data and --test-data replace the four idx flags: give one kind or the other.');
+  const kinds = [given.length > 0, pair.length > 0, flags.data !== undefined].filter(Boolean).length;
+  if (kinds > 1) throw new UsageError('--data, --train-data with --test-data, and the four idx flags each name a whole dataset: give one of them.');
+  const images = imageOptions(flags);
+  const done = async () => {};
+  if (flags.data !== undefined) {
+    const info = await stat(flags.data).catch(() => {
+      throw new UsageError(`--data: ${flags.data} does not exist`);
+    });
+    if (info.isDirectory()) return { source: await datasetLayout(flags.data, images), done };
+    const unpacked = await mkdtemp(join(tmpdir(), 'fastmlp-data-'));
+    const remove = () => rm(unpacked, { recursive: true, force: true });
+    try {
+      await extractArchive(flags.data, unpacked);
+      return { source: await datasetLayout(unpacked, images), done: remove };
+    } catch (error) {
+      await remove();
+      if (error instanceof Error) error.message = error.message.replaceAll(unpacked, flags.data);
+      throw error;
+    }
+  }
   if (pair.length > 0) {
     if (pair.length !== 2) throw new UsageError('--train-data and --test-data go together.');
-    return { train: flags.trainData!, test: flags.testData! };
+    return { source: { train: flags.trainData!, test: flags.testData!, ...(images ? { images } : {}) }, done };
   }
-  if (given.length === 0) return undefined;
+  if (given.length === 0) return { done };
   if (given.length !== 4) throw new UsageError('--train-images, --train-labels, --test-images and --test-labels go together.');
-  return { trainImages: flags.trainImages!, trainLabels: flags.trainLabels!, testImages: flags.testImages!, testLabels: flags.testLabels! };
+  return { source: { trainImages: flags.trainImages!, trainLabels: flags.trainLabels!, testImages: flags.testImages!, testLabels: flags.testLabels! }, done };
 }
 
 function defaultRunFolder(): string {
@@ -195,7 +236,7 @@ function progressReporter(): { onEvent: (e: TrainEvent) => void; stop: () => voi
 
 async function train(flags: TrainFlags): Promise<void> {
   const recipe = recipeFromFlags(flags);
-  const files = datasetFiles(flags);
+  const { source: files, done } = await datasetFiles(flags);
   const outDir = flags.out ?? defaultRunFolder();
   const interactive = !flags.json && process.stderr.isTTY === true;
   const progress = interactive ? progressReporter() : undefined;
@@ -240,7 +281,7 @@ async function train(flags: TrainFlags): Promise<void> {
       if (outcome.ensembleTest) console.log(`test accuracy of the ensemble: ${(100 * outcome.ensembleTest.accuracy).toFixed(2)}%`);
       console.log(`${outcome.seconds.toFixed(1)} s · checkpoint ${outcome.checkpointPath} · report ${outcome.artifacts.reportMd}`);
     }
-  }, () => progress?.stop());
+  }, () => progress?.stop()).finally(done);
 }
 
 /**
@@ -374,7 +415,7 @@ async function sweep(flags: SweepFlags): Promise<void> {
   } catch (error) {
     throw new UsageError(`--space ${flags.space}: base: ${(error as Error).message}`);
   }
-  const files = datasetFiles(flags);
+  const { source: files, done } = await datasetFiles(flags);
   if (files && flags.redis !== undefined) throw new UsageError('A sweep on a cluster (--redis) trains on MNIST only: drop the dataset flags.');
   const plan: SweepPlan = {
     space: file.space,
@@ -414,7 +455,7 @@ async function sweep(flags: SweepFlags): Promise<void> {
     }
   }).catch((error: unknown) => {
     throw error instanceof SweepSpaceError ? new UsageError(`--space ${flags.space}: ${error.message}`) : error;
-  });
+  }).finally(done);
 }
 
 interface WorkerFlags {
@@ -469,19 +510,51 @@ interface PredictFlags {
   limit?: number;
 }
 
+/** Images read from a path of any form, with labels when the form has them. */
+interface ImagesAt {
+  count: number;
+  rows: number;
+  cols: number;
+  pixels: Uint8Array;
+  labels?: Uint8Array;
+  classNames?: string[];
+}
+
 /**
- * predict and eval: the images of an idx file (labels from --labels) or of a CSV (its label column, if it
- * has one); with labels, the accuracy (and for eval the confusion matrix), else one prediction per image.
+ * What a path holds, by its content: idx images (labels from `labels`), a CSV (its label column, if it has
+ * one), a folder of class folders or a zip or tar of one (labelled by folder), or one image file.
+ * `classNames` are the classes a model knows: a folder's classes are matched to them by name.
  */
-async function predict(flags: PredictFlags & { needLabels?: boolean }): Promise<void> {
+async function imagesAt(path: string, flags: { labels?: string } & Pick<DataFlags, 'imageSize' | 'centre' | 'invert'>, classNames?: string[]): Promise<ImagesAt> {
+  const options = imageOptions(flags);
+  const info = await stat(path).catch(() => {
+    throw new UsageError(`${path} does not exist`);
+  });
+  const format = info.isDirectory() || (await archiveKind(path)) !== undefined ? 'folder' : await fileFormat(path);
+  if (flags.labels && format !== 'idx') throw new UsageError(`--labels: ${path} is not idx images; its labels come with it`);
+  if (format === 'folder') return loadLabelledPart(path, options, classNames);
+  if (format === 'csv') return readCsvImages(path);
+  if ((await idxKind(path)) !== undefined || flags.labels) return flags.labels ? loadImageSet({ images: path, labels: flags.labels }) : readIdxImages(path);
+  const size = options?.size ?? DEFAULT_IMAGE_SIZE;
+  const pixels = await decodeImage(path, options).catch(() => {
+    throw new UsageError(`${path}: neither idx images, a CSV, a folder of class folders, a zip or tar, nor an image file`);
+  });
+  return { count: 1, rows: size, cols: size, pixels };
+}
+
+/**
+ * predict and eval: the images at --images; with labels, the accuracy (and for eval the confusion matrix),
+ * else one prediction per image, with its class name when the model names its classes.
+ */
+async function predict(flags: PredictFlags & Pick<DataFlags, 'imageSize' | 'centre' | 'invert'> & { needLabels?: boolean }): Promise<void> {
   const classifier = await Classifier.load(flags.model);
-  const csv = (await fileFormat(flags.images)) === 'csv' ? await readCsvImages(flags.images) : undefined;
-  if (csv && flags.labels) throw new UsageError(`--labels: ${flags.images} is a CSV, whose label column holds the labels`);
-  const labelled = csv ? csv.labels !== undefined : flags.labels !== undefined;
-  if (flags.needLabels && !labelled) throw new UsageError(csv ? `${flags.images} has no label column to evaluate against` : '--labels: eval of idx images needs their labels');
-  if (labelled) {
-    const set = csv ? { ...csv, features: csv.rows * csv.cols, labels: csv.labels!, classes: classifier.classes } : await loadImageSet({ images: flags.images, labels: flags.labels!, classes: classifier.classes });
-    const e = classifier.evaluate(set);
+  // A model without names has the classes 0, 1, …: folders named so are matched to them.
+  const classNames = classifier.classNames ? [...classifier.classNames] : Array.from({ length: classifier.classes }, (_, i) => String(i));
+  const images = await imagesAt(flags.images, flags, classNames);
+  if (images.rows * images.cols !== classifier.features) throw new UsageError(`${flags.images}: images of ${images.rows}×${images.cols} pixels; the model takes ${classifier.features}`);
+  if (flags.needLabels && images.labels === undefined) throw new UsageError(`${flags.images} has no labels to evaluate against (idx images take --labels; a CSV needs a label column)`);
+  if (images.labels) {
+    const e = classifier.evaluate({ ...images, features: images.rows * images.cols, labels: images.labels, classes: classifier.classes });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ count: e.count, accuracy: e.accuracy, loss: e.loss, confusion: e.confusion })}\n`);
       return;
@@ -490,30 +563,22 @@ async function predict(flags: PredictFlags & { needLabels?: boolean }): Promise<
     if (flags.confusion) printConfusion(e.confusion);
     return;
   }
-  const images = csv ?? (await readIdxImages(flags.images));
   const p = classifier.predict(images.pixels);
   const limit = Math.min(flags.limit ?? images.count, images.count);
-  const rows = Array.from({ length: limit }, (_, i) => ({
-    index: i,
-    label: p.labels[i]!,
-    probability: p.probabilities[i * p.classes + p.labels[i]!]!,
-  }));
+  const name = (label: number) => classifier.classNames?.[label];
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ count: images.count, predictions: Array.from(p.labels.subarray(0, limit)) })}\n`);
+    const labels = Array.from(p.labels.subarray(0, limit));
+    process.stdout.write(`${JSON.stringify({ count: images.count, predictions: labels, ...(classifier.classNames ? { classNames: labels.map(name) } : {}) })}\n`);
     return;
   }
-  for (const r of rows) console.log(`${r.index}\t${r.label}\t${r.probability.toFixed(4)}`);
+  for (let i = 0; i < limit; i++) {
+    const label = p.labels[i]!;
+    console.log(`${i}\t${label}${classifier.classNames ? `\t${name(label)}` : ''}\t${p.probabilities[i * p.classes + label]!.toFixed(4)}`);
+  }
 }
 
-async function inspectDataset(file: string, flags: { labels?: string; preview?: string; json?: boolean }): Promise<void> {
-  let set: { count: number; rows: number; cols: number; pixels: Uint8Array; labels?: Uint8Array };
-  if ((await fileFormat(file)) === 'csv') {
-    if (flags.labels) throw new UsageError(`--labels: ${file} is a CSV, whose label column (if any) holds the labels`);
-    set = await readCsvImages(file);
-  } else {
-    const images = await readIdxImages(file);
-    set = flags.labels ? await loadImageSet({ images: file, labels: flags.labels }) : images;
-  }
+async function inspectDataset(path: string, flags: { labels?: string; preview?: string; json?: boolean } & Pick<DataFlags, 'imageSize' | 'centre' | 'invert'>): Promise<void> {
+  const set = await imagesAt(path, flags);
   const summary = summarizeImages(set);
   if (flags.preview) {
     const { images, labels } = previewImages(set);
@@ -522,11 +587,12 @@ async function inspectDataset(file: string, flags: { labels?: string; preview?: 
     await writeFileAtomic(flags.preview, plot.png);
   }
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ file, ...summary, labelled: set.labels !== undefined, ...(flags.preview ? { preview: flags.preview } : {}) })}\n`);
+    process.stdout.write(`${JSON.stringify({ file: path, ...summary, labelled: set.labels !== undefined, ...(set.classNames ? { classNames: set.classNames } : {}), ...(flags.preview ? { preview: flags.preview } : {}) })}\n`);
     return;
   }
-  console.log(`${file}: ${summary.count} images of ${summary.rows}×${summary.cols} pixels, ${set.labels ? `${summary.perClass.length} classes` : 'no labels'}`);
-  summary.perClass.forEach((n, label) => console.log(`  class ${String(label).padStart(3)}: ${String(n).padStart(7)}  ${'█'.repeat(Math.round((40 * n) / Math.max(...summary.perClass)))}`));
+  console.log(`${path}: ${summary.count} images of ${summary.rows}×${summary.cols} pixels, ${set.labels ? `${summary.perClass.length} classes` : 'no labels'}`);
+  const width = Math.max(3, ...(set.classNames ?? []).map((n) => n.length));
+  summary.perClass.forEach((n, label) => console.log(`  class ${(set.classNames?.[label] ?? String(label)).padStart(width)}: ${String(n).padStart(7)}  ${'█'.repeat(Math.round((40 * n) / Math.max(...summary.perClass)))}`));
   console.log(`  mean pixel ${summary.meanPixel.toFixed(1)}, ${(100 * summary.zeroShare).toFixed(1)}% of pixels 0${flags.preview ? ` · preview ${flags.preview}` : ''}`);
 }
 
@@ -538,13 +604,23 @@ function printConfusion(confusion: number[][]): void {
 
 /** The dataset flags of train and sweep: four idx files, or a CSV pair. */
 function dataOptions(command: Command): Command {
-  return command
+  command
     .option('--train-images <path>', 'idx file (plain or .gz); default MNIST')
     .option('--train-labels <path>', 'idx file')
     .option('--test-images <path>', 'idx file')
     .option('--test-labels <path>', 'idx file')
-    .option('--train-data <file>', 'the training set as one CSV (label,pixel0,…), plain or .gz, instead of the idx flags')
-    .option('--test-data <file>', 'the test set as one CSV, with --train-data');
+    .option('--train-data <path>', 'the training set, instead of the idx flags: a CSV (label,pixel0,…, plain or .gz), a folder of class folders of images (train/3/img001.png), or a zip or tar of either')
+    .option('--test-data <path>', 'the test set, with --train-data, in any of those forms')
+    .option('--data <path>', 'a folder, zip or tar holding both: train and test (folders, CSVs) or the four MNIST idx files');
+  return imageFlags(command);
+}
+
+/** How image files become the model's input. */
+function imageFlags(command: Command): Command {
+  return command
+    .option('--image-size <n>', 'image files are made n×n pixels (default 28)', number('--image-size'))
+    .option('--centre', 'image files are centred as MNIST digits: the ink fitted into 20×20, its centre of mass at the centre')
+    .option('--invert', 'image files hold dark ink on a light background');
 }
 
 /** The command-line program; `main` parses process.argv with it. */
@@ -584,29 +660,32 @@ export function program(): Command {
     .command('predict')
     .description('Predict the class of every image; with --labels, the accuracy instead.')
     .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
-    .requiredOption('--images <file>', 'idx images or a CSV (plain or .gz); a CSV with a label column reports accuracy')
+    .requiredOption('--images <path>', 'idx images, a CSV (plain or .gz), a folder of class folders of images, a zip or tar of one, or one image file; labelled images report accuracy')
     .option('--labels <idx>', 'idx labels: report accuracy and loss')
     .option('--confusion', 'with --labels, also print the confusion matrix')
     .option('--limit <n>', 'print at most n predictions', number('--limit'))
     .option('--json', 'print one JSON object')
     .action((flags: PredictFlags) => predict(flags));
+  imageFlags(cli.commands.at(-1)!);
   cli
     .command('eval')
     .description('Accuracy, loss and confusion matrix of a checkpoint on labelled images.')
     .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
-    .requiredOption('--images <file>', 'idx images or a CSV with a label column (plain or .gz)')
+    .requiredOption('--images <path>', 'idx images, a CSV with a label column (plain or .gz), or a folder of class folders of images (or a zip or tar of one)')
     .option('--labels <idx>', 'idx labels (for idx images)')
     .option('--json', 'print one JSON object')
     .action((flags: PredictFlags) => predict({ ...flags, confusion: true, needLabels: true }));
+  imageFlags(cli.commands.at(-1)!);
   const dataset = cli.command('dataset').description('Datasets: what a file holds.');
   dataset
     .command('inspect')
     .description('Counts per class, the image size, and a PNG grid of examples of each class.')
-    .argument('<file>', 'a CSV (with or without a label column) or idx images (plain or .gz)')
+    .argument('<path>', 'a CSV (with or without a label column), idx images (plain or .gz), a folder of class folders of images, a zip or tar of one, or an image file')
     .option('--labels <idx>', 'idx labels of idx images')
     .option('--preview <png>', 'write a grid of examples (three of each class) to this PNG file')
     .option('--json', 'print one JSON object')
     .action((file: string, flags: { labels?: string; preview?: string; json?: boolean }) => inspectDataset(file, flags));
+  imageFlags(dataset.commands.at(-1)!);
   cli
     .command('export')
     .description('A checkpoint as an ONNX model (opset 13) for ONNX Runtime and other runtimes.')

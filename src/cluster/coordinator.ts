@@ -266,7 +266,7 @@ export class ClusterCoordinator {
       children: Array.from({ length: recipe.folds }, (_, i) => ({
         name: 'fold',
         queueName: FOLD_QUEUE,
-        data: { jobId, fold: i + 1, recipe, testEveryEpoch, ...(ref ? { dataset: ref } : {}) } satisfies FoldJobData,
+        data: { jobId, fold: i + 1, recipe, testEveryEpoch, ...(ref ? { dataset: ref } : {}), ...(dataset && 'images' in dataset && dataset.images ? { images: dataset.images } : {}) } satisfies FoldJobData,
         opts: {
           jobId: foldJobId(jobId, i + 1),
           attempts: this.options.attempts ?? 3,

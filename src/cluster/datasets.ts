@@ -32,8 +32,11 @@ export class DatasetRegistry {
   /** The dataset's hashes; its files become downloadable by them. */
   async register(files: DatasetSource): Promise<DatasetRef> {
     const ref: DatasetRef = {};
-    for (const [key, path] of Object.entries(files) as [string, string][]) {
-      const { mtimeMs, size } = await stat(path);
+    for (const [key, path] of Object.entries(files)) {
+      if (typeof path !== 'string') continue;
+      const info = await stat(path);
+      if (info.isDirectory()) throw new DatasetFolderError(`${path} is a folder: fold workers fetch datasets as files; pack it as a zip or tar, or upload it (POST /datasets)`);
+      const { mtimeMs, size } = info;
       const known = this.hashes.get(path);
       const hash = known && known.mtimeMs === mtimeMs && known.size === size ? known.hash : await hashFile(path);
       this.hashes.set(path, { mtimeMs, size, hash });
@@ -48,6 +51,11 @@ export class DatasetRegistry {
     const path = this.byHash.get(hash);
     return path !== undefined && this.hashes.get(path)?.hash === hash ? path : undefined;
   }
+}
+
+/** A dataset that cannot go to workers as it is. */
+export class DatasetFolderError extends Error {
+  override readonly name = 'DatasetFolderError';
 }
 
 /** A file a worker could not get: the service did not answer, refused, or sent other bytes. */

@@ -176,9 +176,9 @@ export class FoldWorker {
   }
 
   private async train(job: Job<FoldJobData, FoldJobResult>, signal: AbortSignal): Promise<FoldJobResult> {
-    const { jobId, fold, recipe, testEveryEpoch, dataset } = job.data;
+    const { jobId, fold, recipe, testEveryEpoch, dataset, images } = job.data;
     const { options, log, name } = this;
-    const files = dataset ? await this.datasets.files(dataset) : undefined;
+    const files = dataset ? { ...(await this.datasets.files(dataset)), ...(images ? { images } : {}) } : undefined;
     const snapshotKey = keys.snapshot(jobId, fold);
     const resume = (await this.redis.getBuffer(snapshotKey)) ?? undefined;
     // A failed SET keeps the previous snapshot: a retry resumes from further back, to the same bits.

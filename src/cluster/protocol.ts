@@ -10,6 +10,7 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { TrainEvent, TrainRecipe } from '../train/types.js';
+import type { ImageOptions } from '../data/images.js';
 import type { DatasetRef } from './datasets.js';
 
 export const FOLD_QUEUE = 'fastmlp-folds';
@@ -59,6 +60,8 @@ export interface FoldJobData {
   testEveryEpoch: boolean;
   /** A dataset of its own, by its files' hashes; absent: MNIST. */
   dataset?: DatasetRef;
+  /** How the dataset's image files become input (DatasetPair.images). */
+  images?: ImageOptions;
 }
 
 /** A fold job's return value; the fold itself is at keys.result. */

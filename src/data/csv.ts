@@ -117,6 +117,7 @@ export async function readCsvImages(path: string, options: CsvOptions = {}): Pro
   });
   if (failure) throw failure;
   if (line === 0) throw new CsvFormatError(path, undefined, 'the file is empty');
+  if (line === 1) throw new CsvFormatError(path, undefined, 'a header line and no images');
   const side = Math.round(Math.sqrt(pixelColumns));
   const rows = options.rows ?? side;
   const cols = options.cols ?? (options.rows ? pixelColumns / options.rows : side);

@@ -179,7 +179,7 @@ export async function datasetLayout(dir: string, images?: ImageOptions): Promise
 }
 
 /** Whether a file starts with the idx magic of images or labels (gzipped or not). */
-async function idxKind(path: string): Promise<'images' | 'labels' | undefined> {
+export async function idxKind(path: string): Promise<'images' | 'labels' | undefined> {
   const bytes = await head(path);
   if (bytes.length < 4) return undefined;
   const magic = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);

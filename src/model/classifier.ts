@@ -23,6 +23,8 @@ export class Classifier {
   readonly features: number;
   readonly classes: number;
   readonly network: InferenceNetwork;
+  /** What each label stands for, when the training data named its classes; labels are indices into it. */
+  readonly classNames: readonly string[] | undefined;
 
   constructor(readonly checkpoint: Checkpoint) {
     const { architecture, layers, normalization } = checkpoint;
@@ -35,6 +37,7 @@ export class Classifier {
     );
     this.features = architecture.inputRows * architecture.inputCols;
     this.classes = architecture.classes;
+    this.classNames = checkpoint.classNames;
     if (this.network.inputs !== this.features || this.network.classes !== this.classes) {
       throw new RangeError(`the checkpoint's layers take ${this.network.inputs} inputs to ${this.network.classes} classes, its architecture says ${this.features} to ${this.classes}`);
     }
@@ -65,7 +68,7 @@ export class Classifier {
   toOnnx(version?: string): Uint8Array {
     const { recipe, metrics, normalization } = this.checkpoint;
     return exportOnnx(this.network, {
-      metadata: { recipe: JSON.stringify(recipe), metrics: JSON.stringify(metrics), normalization: normalization.mode, input: `pixels FLOAT [N, ${this.features}]: grayscale 0–255, white digit on black` },
+      metadata: { recipe: JSON.stringify(recipe), metrics: JSON.stringify(metrics), normalization: normalization.mode, input: `pixels FLOAT [N, ${this.features}]: grayscale 0–255, white digit on black`, ...(this.classNames ? { classNames: JSON.stringify(this.classNames) } : {}) },
       ...(version ? { version } : {}),
       description: 'A multilayer perceptron trained by fastmlp; the standardization is folded into the first Gemm.',
     });

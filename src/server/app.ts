@@ -17,7 +17,9 @@ import type { TrainRecipe } from '../train/types.js';
 import { HttpError, errorHandler } from './errors.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
+import { DatasetUploads } from './dataset-uploads.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -61,6 +63,8 @@ export interface AppOptions {
   localWorker?: boolean;
   /** With redis: a fold's lock lasts this long unrenewed before another worker takes it. Default 30 s. */
   lockMs?: number;
+  /** Largest dataset upload (POST /datasets) in bytes. Default 512 MiB. */
+  maxUploadBytes?: number;
 }
 
 export interface Services {
@@ -72,6 +76,7 @@ export interface Services {
   models: ModelRegistry;
   runner: JobRunner;
   metrics: ServiceMetrics;
+  uploads: DatasetUploads;
 }
 
 declare module 'fastify' {
@@ -81,6 +86,7 @@ declare module 'fastify' {
 }
 
 export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+export const DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -102,6 +108,7 @@ export function buildApp(options: AppOptions) {
 
   const store = new JobStore(join(dataDir, 'fastmlp.db'));
   const models = new ModelRegistry(store);
+  const uploads = new DatasetUploads(dataDir, store, { maxBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES });
   const version = packageVersion();
   const cluster = options.redis === undefined ? undefined : new ClusterCoordinator({ redis: options.redis, log: app.log });
   const metrics = createMetrics({
@@ -134,6 +141,7 @@ export function buildApp(options: AppOptions) {
     models,
     runner,
     metrics,
+    uploads,
     ...(cluster ? { cluster } : {}),
   } satisfies Services);
 
@@ -145,6 +153,7 @@ export function buildApp(options: AppOptions) {
   });
   let localWorker: FoldWorker | undefined;
   app.addHook('onReady', async () => {
+    await uploads.recover();
     if (!cluster) {
       runner.pump();
       return;
@@ -187,6 +196,7 @@ export function buildApp(options: AppOptions) {
   void app.register(jobRoutes);
   void app.register(sweepRoutes);
   void app.register(modelRoutes);
+  void app.register(datasetRoutes);
   void app.register(predictRoutes);
   void app.register(v2Routes);
   void app.register(metricsRoutes);

@@ -6,6 +6,14 @@ import type { ModelRegistry } from './model-registry.js';
 import { joinFloats } from './predict-body.js';
 import type { JobStore, ModelRecord } from './store.js';
 
+/** Predictions, with the names of the model's classes when its training data named them. */
+export type Classified = Predictions & { classNames?: readonly string[] };
+
+/** The predictions with the classifier's class names. */
+function named(classifier: Classifier, predictions: Predictions): Classified {
+  return classifier.classNames ? { ...predictions, classNames: classifier.classNames } : predictions;
+}
+
 export interface PredictorDeps {
   store: JobStore;
   models: ModelRegistry;
@@ -47,7 +55,7 @@ export const BATCH_ON_LOOP_IMAGES = 256;
  */
 interface Waiting {
   pixels: Float32Array | Uint8Array;
-  resolve: (p: Predictions) => void;
+  resolve: (p: Classified) => void;
   reject: (error: unknown) => void;
 }
 
@@ -85,11 +93,13 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
       const count = w.pixels.length / classifier.features;
       // Each request waited for the whole batch.
       deps.metrics.predictionDuration.observe({ model: modelId }, seconds);
-      w.resolve({
-        labels: all.labels.subarray(first, first + count),
-        probabilities: all.probabilities.subarray(first * all.classes, (first + count) * all.classes),
-        classes: all.classes,
-      });
+      w.resolve(
+        named(classifier, {
+          labels: all.labels.subarray(first, first + count),
+          probabilities: all.probabilities.subarray(first * all.classes, (first + count) * all.classes),
+          classes: all.classes,
+        }),
+      );
       first += count;
     }
   } catch (error) {
@@ -98,7 +108,7 @@ async function runBatch(deps: PredictorDeps, modelId: string, scale: PixelScale,
 }
 
 /** Classifies `count` images of the model's input size. */
-export function classify(deps: PredictorDeps, model: ModelRecord, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Predictions> {
+export function classify(deps: PredictorDeps, model: ModelRecord, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Classified> {
   // A loaded model is used at once: one promise fewer per request.
   const loaded = deps.models.inMemory(model.id);
   if (loaded === undefined) return deps.models.classifier(model).then((classifier) => classifyWith(deps, model, classifier, pixels, scale, field));
@@ -109,7 +119,7 @@ export function classify(deps: PredictorDeps, model: ModelRecord, pixels: Float3
   }
 }
 
-function classifyWith(deps: PredictorDeps, model: ModelRecord, classifier: Classifier, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Predictions> {
+function classifyWith(deps: PredictorDeps, model: ModelRecord, classifier: Classifier, pixels: Float32Array | Uint8Array, scale: PixelScale, field: string): Promise<Classified> {
   if (pixels.length % classifier.features !== 0) {
     throw new HttpError(400, `${field}: model ${model.id} takes images of ${classifier.features} pixels`, field);
   }
@@ -120,7 +130,7 @@ function classifyWith(deps: PredictorDeps, model: ModelRecord, classifier: Class
     return classifier.predictAsync(pixels, scale).then((predictions) => {
       deps.metrics.predictionDuration.observe({ model: model.id }, (performance.now() - started) / 1000);
       deps.metrics.predictedSamples.inc({ model: model.id }, images);
-      return predictions;
+      return named(classifier, predictions);
     });
   }
   let batches = pendingBatches.get(deps);
@@ -138,7 +148,7 @@ function classifyWith(deps: PredictorDeps, model: ModelRecord, classifier: Class
     batch = fresh;
   }
   const joined = batch;
-  return new Promise<Predictions>((resolve, reject) => {
+  return new Promise<Classified>((resolve, reject) => {
     joined.waiting.push({ pixels, resolve, reject });
     joined.images += images;
   });

@@ -458,6 +458,8 @@ export class JobRunner {
     const modelsFolder = join(dataDir, 'models');
     await mkdir(modelsFolder, { recursive: true });
     const checkpointPath = join(modelsFolder, `${modelId}.fmlp`);
+    // An uploaded dataset's classes are kept beside its idx files: the model takes their names from the job.
+    if (job.spec.classNames && !result.checkpoint.classNames) result.checkpoint.classNames = job.spec.classNames;
     await saveCheckpoint(checkpointPath, result.checkpoint);
     const recipe = job.spec.recipe;
     const folds = workers ? result.folds.map((f, i) => ({ ...f, worker: workers[i]! })) : result.folds;

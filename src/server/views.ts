@@ -32,6 +32,14 @@ export function foldRows(folds: (FoldSummary & { worker?: string })[]) {
   }));
 }
 
+/** A job's dataset as its body gave it: an uploaded dataset's id, or paths relative to the data directory. */
+function datasetView(job: JobRecord, dataDir: string): JobView['dataset'] {
+  const { dataset, datasetId } = job.spec;
+  if (datasetId !== undefined) return { id: datasetId };
+  if (dataset === undefined) return null;
+  return Object.fromEntries(Object.entries(dataset).map(([k, v]) => [k, typeof v === 'string' ? relative(dataDir, v) : v])) as JobView['dataset'];
+}
+
 export function jobSummaryView(job: JobRecord, dataDir: string): Omit<JobView, 'history'> {
   const dataset = job.spec.dataset;
   return {
@@ -39,7 +47,7 @@ export function jobSummaryView(job: JobRecord, dataDir: string): Omit<JobView, '
     status: job.status,
     name: job.spec.name ?? null,
     recipe: job.spec.recipe,
-    dataset: dataset === undefined ? null : (Object.fromEntries(Object.entries(dataset).map(([k, p]) => [k, relative(dataDir, p as string)])) as unknown as typeof dataset),
+    dataset: datasetView(job, dataDir),
     testEveryEpoch: job.spec.testEveryEpoch,
     progress: job.progress,
     folds: job.result === null ? null : foldRows(job.result.folds),

@@ -76,6 +76,8 @@ export interface Checkpoint {
   normalization: Standardization;
   recipe: TrainRecipe;
   metrics: CheckpointMetrics;
+  /** One per class, when the training data named them (an image folder's subfolders). */
+  classNames?: string[];
 }
 
 /** A checkpoint that cannot be written or read; the message names the file and the problem. */
@@ -167,6 +169,7 @@ interface CheckpointObject {
   normalization: NormalizationObject | null;
   recipe: RecipeObject | null;
   metrics: CheckpointMetrics | null;
+  classNames: string[];
 }
 interface CheckpointFileObject {
   magic: number;
@@ -256,6 +259,7 @@ function checkpointObject(c: Checkpoint): CheckpointObject {
     },
     recipe: recipeObject(c.recipe),
     metrics: c.metrics,
+    classNames: c.classNames ?? [],
   };
 }
 
@@ -343,6 +347,7 @@ function checkpointFromObject(o: CheckpointObject, fail: Fail): Checkpoint {
       ...(metrics.testLoss === undefined ? {} : { testLoss: metrics.testLoss }),
       ...(metrics.testAccuracy === undefined ? {} : { testAccuracy: metrics.testAccuracy }),
     },
+    ...(o.classNames.length > 0 ? { classNames: o.classNames } : {}),
   };
 }
 
@@ -385,6 +390,12 @@ function checkShapes(c: Checkpoint, fail: Fail): void {
     width = layer.outputs;
   });
   if (width !== classes) fail(`the output layer gives ${width} outputs for ${classes} classes`);
+  if (c.classNames !== undefined) {
+    if (c.classNames.length !== classes) fail(`${c.classNames.length} class names for ${classes} classes`);
+    c.classNames.forEach((name, i) => {
+      if (typeof name !== 'string' || name.length === 0 || name.length > 200) fail(`class name ${i + 1} is not a name of 1 to 200 characters`);
+    });
+  }
 
   if (c.layers.length !== layers.length) {
     fail(`${c.layers.length} inner products for ${layers.length} architecture layers`);

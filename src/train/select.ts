@@ -39,6 +39,7 @@ export function selectFold(run: PreparedRun, folds: FinishedFold[], options: { e
         inputCols: train.cols,
         normalization,
         recipe,
+        ...(train.classNames ? { classNames: train.classNames } : {}),
         metrics: {
           fold: recipe.folds === 1 ? 0 : summary.fold,
           epoch: summary.bestEpoch,

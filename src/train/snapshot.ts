@@ -10,6 +10,7 @@ export interface ModelInfo {
   normalization: Standardization;
   recipe: TrainRecipe;
   metrics: CheckpointMetrics;
+  classNames?: string[];
 }
 
 /** A checkpoint of the network with the given parameters (a copy of the network's own by default). */
@@ -40,6 +41,7 @@ export function toCheckpoint(model: Mlp, info: ModelInfo, params: Float32Array =
     normalization: info.normalization,
     recipe: info.recipe,
     metrics: info.metrics,
+    ...(info.classNames ? { classNames: info.classNames } : {}),
   };
 }
 

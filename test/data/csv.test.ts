@@ -61,6 +61,7 @@ describe('CSV datasets', () => {
     await refused(`${header}\n1,0,0,0,x\n`, /line 2: column 5 is "x"/);
     await refused(`1,0,0,0,0\n`, /line 1: expected a header row/);
     await refused('', /the file is empty/);
+    await refused('label,pixel0\n', /a header line and no images/);
     await refused(`label,${Array.from({ length: 5 }, (_, i) => `pixel${i}`).join(',')}\n1,0,0,0,0,0\n`, /5 pixel columns are not a square image/);
     // A 2×2 CSV reads; idx passed where a CSV is expected is refused with the way to pass it.
     const small = await readCsvImages(await write('small.csv', `${header}\n1,0,1,2,3\n`));

@@ -1,5 +1,5 @@
 /** Training jobs: create, list, show, watch (SSE), cancel, delete, and each job's report and curves. */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -22,7 +22,8 @@ import {
   reportSchema,
   type CreateJobBody,
 } from '../schemas.js';
-import { FINISHED, type JobRecord } from '../store.js';
+import type { Services } from '../app.js';
+import { FINISHED, type JobRecord, type JobSpec } from '../store.js';
 import { epochView, foldRows, jobSummaryView, jobView } from '../views.js';
 
 /** A file the job may read: inside the data directory once every symbolic link is followed. */
@@ -34,10 +35,28 @@ function insideDataDir(dataDir: string, path: string, field: string): string {
   return real;
 }
 
-/** A body's dataset as paths inside the data directory; `field` names it in errors. */
-export function datasetFiles(dataDir: string, dataset: NonNullable<CreateJobBody['dataset']>, field = 'body.dataset'): DatasetSource {
-  const files = Object.fromEntries(Object.entries(dataset).map(([k, p]) => [k, insideDataDir(dataDir, p, `${field}.${k}`)]));
-  return files as unknown as DatasetSource;
+/**
+ * A body's dataset as a job keeps it: paths inside the data directory, or an uploaded dataset's files with
+ * its id and class names; `field` names it in errors. On a cluster a folder is refused: workers fetch files.
+ */
+export function jobDataset(services: Services, dataset: NonNullable<CreateJobBody['dataset']>, field = 'body.dataset'): Pick<JobSpec, 'dataset' | 'datasetId' | 'classNames'> {
+  const { options, store, uploads } = services;
+  if ('id' in dataset) {
+    const record = store.dataset(dataset.id);
+    if (record === undefined) throw new HttpError(400, `${field}.id: no dataset ${dataset.id} (GET /datasets lists them)`, `${field}.id`);
+    return { dataset: uploads.files(record.id), datasetId: record.id, ...(record.classNames ? { classNames: record.classNames } : {}) };
+  }
+  const { images, ...paths } = 'images' in dataset ? dataset : { ...dataset, images: undefined };
+  const files = Object.fromEntries(
+    Object.entries(paths as Record<string, string>).map(([k, p]) => {
+      const real = insideDataDir(options.dataDir, p, `${field}.${k}`);
+      if (options.cluster && statSync(real).isDirectory()) {
+        throw new HttpError(400, `${field}.${k}: ${p} is a folder; fold workers fetch datasets as files: pack it as a zip or tar, or upload it (POST /datasets)`, `${field}.${k}`);
+      }
+      return [k, real];
+    }),
+  );
+  return { dataset: { ...files, ...(images ? { images } : {}) } as unknown as DatasetSource };
 }
 
 /** The named recipe with every given field laid over it. */
@@ -76,13 +95,13 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const body = request.body;
       const recipe = recipeOf(body);
-      const dataset = body.dataset === undefined ? undefined : datasetFiles(options.dataDir, body.dataset);
+      const dataset = body.dataset === undefined ? {} : jobDataset(app.fastmlp, body.dataset);
       // On a cluster every job not finished is in the queues.
       const counts = store.countJobs();
       if (counts.queued + (options.cluster ? counts.running : 0) >= options.maxQueuedJobs) {
         throw new HttpError(503, `The queue is full (${options.maxQueuedJobs} jobs waiting); try again later`, undefined, { 'retry-after': '60' });
       }
-      const job = store.createJob({ ...(body.name ? { name: body.name } : {}), recipe, ...(dataset ? { dataset } : {}), testEveryEpoch: body.testEveryEpoch });
+      const job = store.createJob({ ...(body.name ? { name: body.name } : {}), recipe, ...dataset, testEveryEpoch: body.testEveryEpoch });
       runner.pump();
       return reply.code(202).header('location', `/jobs/${job.id}`).send({ id: job.id, status: 'queued' });
     },

@@ -7,15 +7,19 @@ import type { FastifyRequest } from 'fastify';
 import { floatsToBytes, schemaType } from '../../proto/schema.js';
 import { sendBytes } from '../errors.js';
 import { checkedPredictBody, decodePredictRequest, predictBody, predictFloats, predictJsonParser, type PredictInput } from '../predict-body.js';
-import { classify, pickModel } from '../predictor.js';
+import { classify, pickModel, type Classified } from '../predictor.js';
 import { MAX_BATCH, errorSchema, predictResponse } from '../schemas.js';
 
 const PROTOBUF = 'application/x-protobuf';
 const fromProtobuf = new WeakSet<FastifyRequest>();
 
-function encodeResponse(model: string, labels: Int32Array, probabilities: Float32Array, classes: number): Buffer {
+function encodeResponse(model: string, { labels, probabilities, classes, classNames }: Classified): Buffer {
   const type = schemaType('PredictResponse');
-  const predictions = Array.from(labels, (label, i) => ({ label, probabilities: floatsToBytes(probabilities.subarray(i * classes, (i + 1) * classes)) }));
+  const predictions = Array.from(labels, (label, i) => ({
+    label,
+    probabilities: floatsToBytes(probabilities.subarray(i * classes, (i + 1) * classes)),
+    ...(classNames ? { className: classNames[label] } : {}),
+  }));
   return Buffer.from(type.encode(type.fromObject({ model, predictions })).finish());
 }
 
@@ -62,16 +66,19 @@ export const predictRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const body: PredictInput = request.body;
       const model = pickModel(deps, body.model, 'body.model');
-      const { labels, probabilities, classes } = await classify(deps, model, predictFloats(body), body.scale, body.images ? 'body.images' : 'body.pixels');
-      if (fromProtobuf.has(request)) return sendBytes(reply, PROTOBUF, encodeResponse(model.id, labels, probabilities, classes));
+      const classified = await classify(deps, model, predictFloats(body), body.scale, body.images ? 'body.images' : 'body.pixels');
+      if (fromProtobuf.has(request)) return sendBytes(reply, PROTOBUF, encodeResponse(model.id, classified));
+      const { labels, probabilities, classes, classNames } = classified;
+      const className = (label: number) => (classNames ? { className: classNames[label]! } : {});
       if (body.pixels) {
         // The answer's JSON written directly: numbers print as JSON.stringify prints them.
-        let json = `{"model":${JSON.stringify(model.id)},"label":${labels[0]!},"probabilities":[`;
+        const name = classNames ? `"className":${JSON.stringify(classNames[labels[0]!])},` : '';
+        let json = `{"model":${JSON.stringify(model.id)},"label":${labels[0]!},${name}"probabilities":[`;
         for (let j = 0; j < classes; j++) json += (j === 0 ? '' : ',') + String(probabilities[j]!);
         return sendBytes(reply, 'application/json; charset=utf-8', `${json}]}`);
       }
       const row = (i: number) => Array.from(probabilities.subarray(i * classes, (i + 1) * classes));
-      return { model: model.id, predictions: Array.from(labels, (label, i) => ({ label, probabilities: row(i) })) };
+      return { model: model.id, predictions: Array.from(labels, (label, i) => ({ label, ...className(label), probabilities: row(i) })) };
     },
   );
 };

@@ -9,7 +9,7 @@ import { EventStreams } from '../sse.js';
 import { createSweepBody, errorSchema, idParams, sweepAccepted, sweepListQuery, sweepListSchema, sweepSchema } from '../schemas.js';
 import { FINISHED, type SweepRecord } from '../store.js';
 import { sweepView } from '../views.js';
-import { datasetFiles, recipeOf } from './jobs.js';
+import { jobDataset, recipeOf } from './jobs.js';
 
 const withId = { params: idParams };
 
@@ -35,11 +35,11 @@ export const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const body = request.body;
       const base = recipeOf(body.base, 'body.base');
-      const dataset = body.base.dataset === undefined ? undefined : datasetFiles(options.dataDir, body.base.dataset, 'body.base.dataset');
+      const dataset = body.base.dataset === undefined ? {} : jobDataset(app.fastmlp, body.base.dataset, 'body.base.dataset');
       let trials: { job: { recipe: TrainRecipe; testEveryEpoch: boolean }; params: Record<string, unknown> }[];
       try {
         const plan = { space: body.space, strategy: body.strategy, seed: body.seed, ...(body.trials !== undefined ? { trials: body.trials } : {}) };
-        trials = trialParams(plan).map((params, i) => ({ job: { recipe: trialRecipe(base, params, i), testEveryEpoch: body.base.testEveryEpoch, ...(dataset ? { dataset } : {}) }, params }));
+        trials = trialParams(plan).map((params, i) => ({ job: { recipe: trialRecipe(base, params, i), testEveryEpoch: body.base.testEveryEpoch, ...dataset }, params }));
       } catch (error) {
         if (!(error instanceof SweepSpaceError)) throw error;
         // A combination that is no valid recipe is the space's; anything else names its own field.

@@ -45,6 +45,7 @@ export const v2Routes: FastifyPluginAsyncZod = async (app) => {
       async (request) => {
         const record = model(ref(request.params));
         const { inputRows, inputCols, classes } = record.architecture;
+        const { classNames } = await models.classifier(record);
         const versions = record.name === null ? [record.id] : models.names().find((n) => n.name === record.name)!.versions.map((m) => String(m.version));
         return {
           name: request.params.name,
@@ -54,6 +55,7 @@ export const v2Routes: FastifyPluginAsyncZod = async (app) => {
           outputs: [
             { name: 'probabilities', datatype: 'FP32', shape: [-1, classes] },
             { name: 'label', datatype: 'INT64', shape: [-1] },
+            ...(classNames ? [{ name: 'class_name', datatype: 'BYTES', shape: [-1] }] : []),
           ],
         };
       },
@@ -90,11 +92,15 @@ export const v2Routes: FastifyPluginAsyncZod = async (app) => {
         if (n * IMAGE_PIXELS !== data.length) throw new HttpError(400, 'body.inputs.0.data: does not match the shape', 'body.inputs.0.data');
         const pixels = input.datatype === 'UINT8' ? Uint8Array.from(data) : Float32Array.from(data);
         const scale = input.datatype === 'FP32' && body.parameters?.scale === 'unit' ? 'unit' : 'byte';
-        const { labels, probabilities, classes } = await classify(deps, record, pixels, scale, 'body.inputs.0.data');
-        const wanted = new Set((body.outputs ?? [{ name: 'probabilities' }, { name: 'label' }]).map((o) => o.name));
+        const { labels, probabilities, classes, classNames } = await classify(deps, record, pixels, scale, 'body.inputs.0.data');
+        const wanted = new Set((body.outputs ?? [{ name: 'probabilities' }, { name: 'label' }, ...(classNames ? [{ name: 'class_name' }] : [])]).map((o) => o.name));
         const outputs = [];
         if (wanted.has('probabilities')) outputs.push({ name: 'probabilities', datatype: 'FP32', shape: [n, classes], data: Array.from(probabilities) });
         if (wanted.has('label')) outputs.push({ name: 'label', datatype: 'INT64', shape: [n], data: Array.from(labels) });
+        if (wanted.has('class_name')) {
+          if (!classNames) throw new HttpError(400, `body.outputs: model ${record.id} does not name its classes; it has no class_name output`, 'body.outputs');
+          outputs.push({ name: 'class_name', datatype: 'BYTES', shape: [n], data: Array.from(labels, (l) => classNames[l]!) });
+        }
         const version = record.version === null ? record.id : String(record.version);
         return { model_name: name, model_version: version, ...(body.id !== undefined ? { id: body.id } : {}), outputs };
       },
