@@ -313,6 +313,7 @@ interface ServeFlags {
   maxQueued: number;
   threads?: number;
   bodyLimit: number;
+  maxUpload: number;
   redis?: string;
   localWorker: boolean;
   lockDuration?: number;
@@ -340,6 +341,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   integer('--concurrency', flags.concurrency, 1, 64);
   integer('--max-queued', flags.maxQueued, 1, 100_000);
   integer('--body-limit', flags.bodyLimit, 1024, 1024 ** 3);
+  integer('--max-upload', flags.maxUpload, 1024, 64 * 1024 ** 3);
   if (flags.threads !== undefined) integer('--threads', flags.threads, 1, 256);
   if (flags.lockDuration !== undefined) integer('--lock-duration', flags.lockDuration, 1000, 3_600_000);
   if (flags.redis !== undefined) checkRedisUrl('--redis', flags.redis);
@@ -353,6 +355,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       concurrency: flags.concurrency,
       maxQueuedJobs: flags.maxQueued,
       bodyLimit: flags.bodyLimit,
+      maxUploadBytes: flags.maxUpload,
       ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
       ...(token ? { token } : {}),
       ...(flags.redis !== undefined ? { redis: flags.redis, localWorker: flags.localWorker } : {}),
@@ -707,6 +710,7 @@ export function program(): Command {
     .addOption(new Option('--max-queued <n>', 'queued jobs beyond which POST /jobs answers 503').default(32).argParser(number('--max-queued')))
     .option('--threads <n>', 'native threads per training job (default: all cores)', number('--threads'))
     .addOption(new Option('--body-limit <bytes>', 'largest request body; larger ones get 413').default(8 * 1024 * 1024).argParser(number('--body-limit')))
+    .addOption(new Option('--max-upload <bytes>', 'largest dataset upload (POST /datasets); larger ones get 413').default(512 * 1024 * 1024).argParser(number('--max-upload')))
     .addOption(new Option('--redis <url>', 'train on the fold workers of this Redis (see "Scaling out" in the README)').env('FASTMLP_REDIS_URL'))
     .option('--no-local-worker', 'with --redis: train no folds in this process, only on `fastmlp worker`s')
     .addOption(new Option('--lock-duration <ms>', 'with --redis: how long a silent worker keeps its fold').argParser(number('--lock-duration')))

@@ -126,6 +126,11 @@ export class DatasetUploads {
     }
   }
 
+  /** The largest upload taken. */
+  get maxBytes(): number {
+    return this.limits.maxBytes;
+  }
+
   folder(id: string): string {
     return join(this.root, id);
   }

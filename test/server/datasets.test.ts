@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { strToU8, zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { subset, type ImageSet } from '../../src/data/dataset.js';
@@ -154,6 +155,9 @@ describe('dataset uploads', () => {
     const big = Buffer.alloc(5 * 1024 * 1024);
     for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
     await refusal(big, 413, 'larger than the limit of 4194304 bytes');
+    // Sent in chunks without a length, it is cut off at the limit while it streams.
+    const streamed = await app.inject({ method: 'POST', url: '/datasets', payload: Readable.from([big.subarray(0, 3 * 1024 * 1024), big.subarray(3 * 1024 * 1024)]), headers: { 'content-type': 'application/zip' } });
+    expect(streamed.statusCode, streamed.body).toBe(413);
     const wrongType = await app.inject({ method: 'POST', url: '/datasets', payload: 'x', headers: { 'content-type': 'text/plain' } });
     expect(wrongType.statusCode).toBe(415);
     // Nothing was stored, and nothing was left behind.

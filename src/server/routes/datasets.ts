@@ -40,6 +40,8 @@ export const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { name, size, centre, invert } = request.query;
       const images = { ...(size !== undefined ? { size } : {}), ...(centre ? { centre } : {}), ...(invert ? { invert } : {}) };
+      // A body that says it is too large is refused before a byte of it is read.
+      if (Number(request.headers['content-length']) > uploads.maxBytes) throw new HttpError(413, `The upload is larger than the limit of ${uploads.maxBytes} bytes`, 'body', { connection: 'close' });
       const body = request.body as Readable | undefined;
       if (body === undefined || typeof (body as Partial<Readable>).pipe !== 'function') throw new HttpError(415, `body: send the archive as one of ${ARCHIVE_TYPES.join(', ')}`, 'body');
       const { record, created } = await uploads.receive(body, { ...(name ? { name } : {}), ...(Object.keys(images).length > 0 ? { images } : {}) });
