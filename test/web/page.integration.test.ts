@@ -8,14 +8,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeIdx } from '../../src/data/idx.js';
 import { buildApp } from '../../src/server/app.js';
-import { smallMnist } from '../helpers/datasets.js';
+import { subset } from '../../src/data/dataset.js';
+import { firstIndices, smallMnist, writeImageFolder, writeZip } from '../helpers/datasets.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -281,11 +282,11 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.goto(url);
     await page.waitForSelector('html[data-ready="true"]');
     const order: string[] = [];
-    for (let i = 0; i < 13; i++) {
+    for (let i = 0; i < 16; i++) {
       await page.keyboard.press('Tab');
       order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim() || ''));
     }
-    expect(order).toEqual(['Skip to training', 'model', 'clear', 'recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'token', 'Start training']);
+    expect(order).toEqual(['Skip to training', 'model', 'clear', 'recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'dataset', 'dataset-file', 'dataset-upload', 'token', 'Start training']);
     // The skip link moves focus to the training panel; the jobs' buttons follow the form.
     await page.goto(url);
     await page.waitForSelector('html[data-ready="true"]');
@@ -293,8 +294,8 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.keyboard.press('Enter');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('train');
     await page.waitForSelector('#job-list tr');
-    // Nine settings and the submit button, then the newest job.
-    for (let i = 0; i < 11; i++) await page.keyboard.press('Tab');
+    // Ten settings, the upload's file and button, and the submit button, then the newest job.
+    for (let i = 0; i < 14; i++) await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.closest('tr')?.dataset.job)).toMatch(/^job-/);
     // Enter on a job's button shows that job.
     await page.keyboard.press('Enter');
@@ -345,11 +346,48 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.locator('#sweeps').screenshot({ path: join(SCREENSHOTS, 'sweep.png') });
   });
 
+  it('uploads a dataset from the form, chooses it, and trains a job on it; a file that is no dataset gets its reason', async () => {
+    await page.goto(url);
+    await page.waitForSelector('html[data-ready="true"]');
+    const names = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+    const folder = join(dataDir, 'scratch', 'upload');
+    await writeImageFolder(join(folder, 'train'), subset(test, firstIndices(200)), { classNames: names });
+    await writeImageFolder(join(folder, 'test'), subset(test, Int32Array.from({ length: 50 }, (_, i) => 200 + i)), { classNames: names });
+    const zip = await writeZip(join(dataDir, 'scratch', 'digits.zip'), { folder });
+    await page.locator('#dataset-file').setInputFiles(zip);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.waitForSelector('#dataset-status[data-dataset]');
+    expect(await page.locator('#dataset-status').textContent()).toBe('Stored: 200 training and 50 test images of 28×28, 10 classes');
+    const id = (await page.locator('#dataset-status').getAttribute('data-dataset'))!;
+    expect(await page.locator('#dataset').inputValue()).toBe(id);
+    expect(await page.locator('#dataset option:checked').textContent()).toBe('digits.zip · 200 images, 10 classes');
+
+    await page.locator('#hidden').fill('16');
+    await page.locator('#batchSize').fill('50');
+    await page.locator('#epochs').fill('1');
+    await page.locator('#folds').fill('1');
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('#job-detail')!.dataset.job !== undefined);
+    const job = (await page.locator('#job-detail').getAttribute('data-job'))!;
+    await page.waitForSelector('#detail-status[data-status="succeeded"]', { timeout: 40_000 });
+    expect((await app.inject({ url: `/jobs/${job}` })).json<{ dataset: unknown }>().dataset).toEqual({ id });
+
+    // A file that is not a dataset: the service's reason, beside the field.
+    const notes = join(dataDir, 'scratch', 'notes.txt');
+    await writeFile(notes, 'not an archive');
+    await page.locator('#dataset-file').setInputFiles(notes);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.locator('#dataset-error').waitFor({ state: 'visible' });
+    expect(await page.locator('#dataset-error').textContent()).toMatch(/^body: not a zip or tar/);
+    for (const field of ['#hidden', '#batchSize', '#epochs', '#folds']) await page.locator(field).fill('');
+    await page.locator('#dataset').selectOption('');
+  });
+
   it('fetched nothing from anywhere else and logged no error', () => {
     expect(offsite).toEqual([]);
-    // Chromium logs every 4xx answer; the validation test asked for two of them.
+    // Chromium logs every 4xx answer; the validation test asked for two of them, the upload test for one.
     const unexpected = consoleErrors.filter((e) => !/status of 400 \(Bad Request\)/.test(e));
     expect(unexpected).toEqual([]);
-    expect(consoleErrors.length).toBe(2);
+    expect(consoleErrors.length).toBe(3);
   });
 });

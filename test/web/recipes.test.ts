@@ -40,7 +40,9 @@ describe('an API error’s field → the form’s input', () => {
 
   it('has no input for other fields, or none', () => {
     expect(inputForField(undefined)).toBeNull();
-    expect(inputForField('body.dataset.trainImages')).toBeNull();
+    expect(inputForField('body.dataset.trainImages')).toBe('dataset');
+    expect(inputForField('body.dataset.id')).toBe('dataset');
+    expect(inputForField('body.base.dataset')).toBeNull();
     expect(inputForField('params.id')).toBeNull();
     expect(inputForField('body')).toBeNull();
   });

@@ -1,7 +1,9 @@
 /** The service's HTTP API as the page uses it: typed requests, errors carrying the API's field. */
 import type { EpochView, JobView, ModelView, SweepView } from '../../src/server/schemas.js';
+import type { DatasetRecord } from '../../src/server/dataset-uploads.js';
 
 export type { EpochView, JobView, ModelView, SweepView };
+export type DatasetView = DatasetRecord & { preview: string; usedBy: string[] };
 export type TrialView = SweepView['trials'][number];
 
 export interface SweepList {
@@ -25,6 +27,8 @@ export interface JobList {
 export interface Prediction {
   model: string;
   label: number;
+  /** What the label stands for, when the model's training data named its classes. */
+  className?: string;
   probabilities: number[];
 }
 
@@ -52,6 +56,7 @@ export interface JobRequest {
   batchSize?: number;
   epochs?: number;
   folds?: number;
+  dataset?: { id: string };
 }
 
 /** A 4xx or 5xx answer: the API's sentence and, for bad input, the offending field (e.g. body.epochs). */
@@ -105,4 +110,12 @@ export const api = {
   cancelJob: (id: string, token?: string) => post<{ id: string; status: JobStatus }>(`jobs/${encodeURIComponent(id)}/cancel`, undefined, token),
   eventsUrl: (id: string) => `jobs/${encodeURIComponent(id)}/events`,
   sweeps: (limit = 20) => call<SweepList>(`sweeps?limit=${limit}`),
+  datasets: () => call<{ datasets: DatasetView[] }>('datasets'),
+  /** The file as the body, as it is: the service streams it to disk and checks it whole. */
+  uploadDataset: (file: Blob, name: string, token = '') =>
+    call<DatasetView>(`datasets?name=${encodeURIComponent(name)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: file,
+    }),
 };

@@ -2,11 +2,11 @@
  * The training form: turns the fields into a POST /jobs body (empty fields are left to the recipe), and shows
  * the API's 400 message beside the field it names.
  */
-import { ApiError, api, type JobRequest } from './api.js';
+import { ApiError, api, type DatasetView, type JobRequest } from './api.js';
 import { RECIPE_DEFAULTS, optimizerOf, type Activation, type OptimizerKind, type RecipeName } from './recipes.js';
 
 /** The form's inputs by the name of the API field they set. */
-const FIELDS = ['recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'token'] as const;
+const FIELDS = ['recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'dataset', 'token'] as const;
 type FieldName = (typeof FIELDS)[number];
 
 /** The input an API error's field (body.hidden.0.width, body.epochs, …) belongs to; null if none. */
@@ -25,6 +25,11 @@ function numberOrNull(text: string): number | null {
   return trimmed === '' ? null : Number(trimmed);
 }
 
+/** A dataset as its choice reads: its name, its size and classes. */
+export function describeDataset(d: Pick<DatasetView, 'id' | 'name' | 'train' | 'classes'>): string {
+  return `${d.name ?? d.id.slice(0, 12)} · ${d.train.count} images, ${d.classes} classes`;
+}
+
 export class JobForm {
   private readonly inputs: Record<FieldName, HTMLInputElement | HTMLSelectElement>;
   private readonly formError: HTMLElement;
@@ -38,6 +43,7 @@ export class JobForm {
     this.formError = form.querySelector<HTMLElement>('#form-error')!;
     this.submit = form.querySelector<HTMLButtonElement>('button[type=submit]')!;
     this.inputs.recipe.addEventListener('change', () => this.showRecipe());
+    form.querySelector<HTMLButtonElement>('#dataset-upload')!.addEventListener('click', () => void this.upload());
     for (const name of FIELDS) this.inputs[name].addEventListener('input', () => this.clearError(name));
     form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -75,7 +81,45 @@ export class JobForm {
       const value = numberOrNull(this.inputs[name].value);
       if (value !== null) body[name] = value;
     }
+    if (this.inputs.dataset.value !== '') body.dataset = { id: this.inputs.dataset.value };
     return body;
+  }
+
+  /** The uploaded datasets as choices after MNIST, keeping the one chosen (or choosing `select`). */
+  async loadDatasets(select?: string): Promise<void> {
+    const { datasets } = await api.datasets();
+    const picker = this.inputs.dataset as HTMLSelectElement;
+    const chosen = select ?? picker.value;
+    picker.replaceChildren(new Option('MNIST (built in)', ''), ...datasets.map((d) => new Option(describeDataset(d), d.id)));
+    picker.value = datasets.some((d) => d.id === chosen) ? chosen : '';
+    picker.dataset.count = String(datasets.length);
+  }
+
+  /** Sends the chosen file to POST /datasets; the stored dataset becomes the choice. */
+  private async upload(): Promise<void> {
+    const input = this.form.querySelector<HTMLInputElement>('#dataset-file')!;
+    const status = this.form.querySelector<HTMLElement>('#dataset-status')!;
+    const file = input.files?.[0];
+    this.clearError('dataset');
+    if (file === undefined) {
+      this.showError(new ApiError(400, 'Choose a zip or tar file first', 'body.dataset'));
+      return;
+    }
+    const button = this.form.querySelector<HTMLButtonElement>('#dataset-upload')!;
+    button.disabled = true;
+    status.textContent = `Uploading ${file.name}…`;
+    try {
+      const dataset = await api.uploadDataset(file, file.name, this.inputs.token.value.trim());
+      await this.loadDatasets(dataset.id);
+      status.textContent = `Stored: ${dataset.train.count} training and ${dataset.test.count} test images of ${dataset.rows}×${dataset.cols}, ${dataset.classes} classes`;
+      status.dataset.dataset = dataset.id;
+    } catch (error) {
+      status.textContent = '';
+      // The upload's own reasons (413, a bad file) belong beside the dataset field.
+      this.showError(error instanceof ApiError && error.status !== 401 ? new ApiError(error.status, error.message, 'body.dataset') : error);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   private async send(): Promise<void> {

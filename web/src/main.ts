@@ -84,8 +84,8 @@ function showInput(input: Uint8Array | null): void {
   previewContext.putImageData(image, 0, 0);
 }
 
-function showVerdict(label: number | null, probs: number[] | null, version: number): void {
-  predictedLabel.textContent = label === null ? '–' : String(label);
+function showVerdict(label: number | null, probs: number[] | null, version: number, className?: string): void {
+  predictedLabel.textContent = label === null ? '–' : (className ?? String(label));
   confidence.textContent = label === null || probs === null ? 'draw a digit' : `${((probs[label] ?? 0) * 100).toFixed(1)} % sure`;
   verdict.dataset.label = label === null ? '' : String(label);
   verdict.dataset.version = String(version);
@@ -109,7 +109,7 @@ async function predictNow(): Promise<void> {
     const answer = await api.predict(input, picker.value || undefined);
     if (ticket !== asked) return;
     predictStatus.textContent = `answered by ${answer.model}`;
-    showVerdict(answer.label, answer.probabilities, version);
+    showVerdict(answer.label, answer.probabilities, version, answer.className);
   } catch (error) {
     if (ticket !== asked) return;
     predictStatus.textContent = error instanceof ApiError && error.status === 503 ? `${error.message}` : `Could not predict: ${(error as Error).message}`;
@@ -135,9 +135,11 @@ const jobs = new JobsPanel($<HTMLTableSectionElement>('#job-list'), $('#job-deta
   token: () => token.value.trim(),
   onSucceeded: () => void loadModels().then(() => predictNow()),
 });
-new JobForm($<HTMLFormElement>('#job-form'), (id) => {
+const form = new JobForm($<HTMLFormElement>('#job-form'), (id) => {
   void jobs.refresh().then(() => jobs.select(id));
 });
+// Without the list the form still offers MNIST.
+void form.loadDatasets().catch(() => undefined);
 jobs.start();
 new SweepsPanel($('#sweeps')).start();
 
