@@ -9,7 +9,11 @@ export const native: LibraryNative = addon;
 export { withCallerThreads } from './native.js';
 export type { Isa, GemmArgs, LibraryNative, PoolInfo, StandardizedRows } from './native.js';
 
-export { fileFormat, loadDataset, loadImageSet, loadLabelledFile, loadMnist, mnistPaths, subset } from './data/dataset.js';
+export { datasetLayout, fileFormat, loadDataset, loadImageSet, loadLabelledFile, loadLabelledPart, loadMnist, mnistPaths, subset } from './data/dataset.js';
+export { ImageFolderError, decodeImage, readImageFolder } from './data/images.js';
+export type { FolderImages, ImageOptions } from './data/images.js';
+export { ArchiveError, archiveKind, extractArchive } from './data/archive.js';
+export type { ArchiveKind, ExtractLimits } from './data/archive.js';
 export type { Dataset, DatasetFiles, DatasetPair, DatasetSource, ImageSet, ImageSetFiles } from './data/dataset.js';
 export { CsvFormatError, readCsvImages } from './data/csv.js';
 export type { CsvImages, CsvOptions } from './data/csv.js';
