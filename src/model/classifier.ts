@@ -60,14 +60,20 @@ export class Classifier {
 
   /**
    * The model as an ONNX file's bytes (onnx/export.ts): pixels 0–255 in, probabilities and label out, the
-   * recipe, metrics and normalization mode as metadata.
+   * recipe and metrics (or, for an imported model, the file it came from) and normalization mode as metadata.
    */
   toOnnx(version?: string): Uint8Array {
-    const { recipe, metrics, normalization } = this.checkpoint;
+    const { recipe, metrics, importedFrom, normalization } = this.checkpoint;
     return exportOnnx(this.network, {
-      metadata: { recipe: JSON.stringify(recipe), metrics: JSON.stringify(metrics), normalization: normalization.mode, input: `pixels FLOAT [N, ${this.features}]: grayscale 0–255, white digit on black` },
+      metadata: {
+        ...(recipe ? { recipe: JSON.stringify(recipe) } : {}),
+        ...(metrics ? { metrics: JSON.stringify(metrics) } : {}),
+        ...(importedFrom ? { importedFrom: JSON.stringify(importedFrom) } : {}),
+        normalization: normalization.mode,
+        input: `pixels FLOAT [N, ${this.features}]: grayscale 0–255, white digit on black`,
+      },
       ...(version ? { version } : {}),
-      description: 'A multilayer perceptron trained by fastmlp; the standardization is folded into the first Gemm.',
+      description: `A multilayer perceptron ${importedFrom ? `imported by fastmlp from ${importedFrom.producerName || 'ONNX'}` : 'trained by fastmlp'}; the standardization is folded into the first Gemm.`,
     });
   }
 
