@@ -106,7 +106,8 @@ export function buildApp(options: AppOptions) {
   const cluster = options.redis === undefined ? undefined : new ClusterCoordinator({ redis: options.redis, log: app.log });
   const metrics = createMetrics({
     store,
-    modelAccuracies: () => models.list().map((m) => ({ id: m.id, testAccuracy: m.testAccuracy })),
+    // An imported model has no test accuracy to report.
+    modelAccuracies: () => models.list().flatMap((m) => (m.testAccuracy === null ? [] : [{ id: m.id, testAccuracy: m.testAccuracy }])),
     version,
     defaultMetrics: options.defaultMetrics ?? true,
     ...(cluster ? { cluster: () => cluster.stats() } : {}),

@@ -158,6 +158,15 @@ export const reportSchema = z.object({
 // ---------------------------------------------------------------------------------------------------
 // Models
 
+const importedFromSchema = z.object({
+  format: z.literal('onnx'),
+  producerName: z.string().describe('e.g. pytorch'),
+  producerVersion: z.string(),
+  graphName: z.string(),
+  sha256: z.string().describe('of the imported file'),
+  input: z.object({ scale: z.enum(['byte', 'unit']), mean: z.number(), std: z.number() }).describe('the input convention stated on import'),
+});
+
 export const modelSchema = z
   .object({
     id: z.string(),
@@ -172,18 +181,22 @@ export const modelSchema = z
       classes: z.number().int(),
       layers: z.array(z.object({ inputs: z.number().int(), outputs: z.number().int(), activation: z.enum(['sigmoid', 'relu', 'softmax']) })),
     }),
-    recipe: recipeSchema,
-    metrics: z.object({
-      fold: z.number().int(),
-      epoch: z.number().int(),
-      trainLoss: figure,
-      trainAccuracy: figure,
-      validLoss: figure,
-      validAccuracy: figure,
-      testLoss: figure.optional(),
-      testAccuracy: figure.optional(),
-    }),
-    testAccuracy: z.number(),
+    recipe: recipeSchema.nullable().describe('how it was trained; null for an imported model'),
+    metrics: z
+      .object({
+        fold: z.number().int(),
+        epoch: z.number().int(),
+        trainLoss: figure,
+        trainAccuracy: figure,
+        validLoss: figure,
+        validAccuracy: figure,
+        testLoss: figure.optional(),
+        testAccuracy: figure.optional(),
+      })
+      .nullable()
+      .describe('where training took it; null for an imported model'),
+    importedFrom: importedFromSchema.nullable().describe('the file an imported model came from; null for a trained one'),
+    testAccuracy: z.number().nullable().describe('on its job’s test set; null for an imported model'),
   })
   .meta({ id: 'Model' });
 export type ModelView = z.infer<typeof modelSchema>;
@@ -192,7 +205,7 @@ export const modelListSchema = z.object({
   models: z.array(modelSchema),
   defaultModel: z.string().nullable(),
   names: z
-    .array(z.object({ name: z.string(), versions: z.array(z.object({ version: z.number().int(), id: z.string(), testAccuracy: z.number() })), aliases: z.record(z.string(), z.number().int()), resolves: z.number().int().describe('the version the bare name predicts with') }))
+    .array(z.object({ name: z.string(), versions: z.array(z.object({ version: z.number().int(), id: z.string(), testAccuracy: z.number().nullable() })), aliases: z.record(z.string(), z.number().int()), resolves: z.number().int().describe('the version the bare name predicts with') }))
     .describe('the named models, each with its versions (oldest first) and aliases'),
 });
 
