@@ -7,6 +7,7 @@ import { inverseStd } from '../data/normalize.js';
 import { InferenceNetwork, type Images, type PixelScale, type PredictOptions, type Predictions } from '../nn/inference.js';
 import { exportOnnx } from '../onnx/export.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { onnxCheckpoint, type OnnxImportOptions } from './import.js';
 
 export type { Images, PixelScale, PredictOptions, Predictions } from '../nn/inference.js';
 
@@ -43,6 +44,15 @@ export class Classifier {
   /** Loads and checks a checkpoint file. */
   static async load(path: string): Promise<Classifier> {
     return new Classifier(await loadCheckpoint(path));
+  }
+
+  /**
+   * An ONNX model (model/import.ts), its input convention as given (default: pixels 0–255, mean 0, std 1).
+   *
+   * @throws OnnxImportError naming the node and the problem of a graph fastmlp does not import
+   */
+  static fromOnnx(bytes: Uint8Array, options?: OnnxImportOptions): Classifier {
+    return new Classifier(onnxCheckpoint(bytes, options).checkpoint);
   }
 
   /**
