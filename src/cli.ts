@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * `fastmlp train | predict | eval | serve`. Flags are checked here, at the edge, into a typed recipe; errors name the
+ * `fastmlp train | predict | eval | export | import | serve`. Flags are checked here, at the edge, into a typed recipe; errors name the
  * flag and exit with code 2.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -21,6 +21,7 @@ import { fileFormat, loadImageSet, type DatasetSource } from './data/dataset.js'
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
 import { Classifier } from './model/classifier.js';
+import { onnxCheckpoint } from './model/import.js';
 import type { TrainEvent } from './train/kfold.js';
 import { recipes, recipeWith, validateRecipe, type RecipeName } from './train/recipe.js';
 import { runTraining } from './train/run.js';
@@ -530,6 +531,45 @@ async function inspectDataset(file: string, flags: { labels?: string; preview?: 
   console.log(`  mean pixel ${summary.meanPixel.toFixed(1)}, ${(100 * summary.zeroShare).toFixed(1)}% of pixels 0${flags.preview ? ` · preview ${flags.preview}` : ''}`);
 }
 
+interface ImportFlags {
+  out: string;
+  inputScale?: string;
+  mean?: number;
+  std?: number;
+}
+
+/** The input convention of `fastmlp import`, checked once. */
+const importFlagsSchema = z.object({
+  inputScale: z.enum(['byte', 'unit']).default('byte'),
+  mean: z.number().default(0),
+  std: z.number().positive('takes a positive number').default(1),
+});
+
+/** An ONNX model as a checkpoint: what was read, then the checkpoint written atomically. */
+async function importModel(file: string, flags: ImportFlags): Promise<void> {
+  const parsed = importFlagsSchema.safeParse({ inputScale: flags.inputScale, mean: flags.mean, std: flags.std });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UsageError(`${flag} ${issue.message}, not ${String(flags[issue.path[0] as keyof ImportFlags])}.`);
+  }
+  const convention = parsed.data;
+  // A graph fastmlp does not import (OnnxImportError) ends like any other failure: its message, code 1.
+  const { checkpoint, network } = onnxCheckpoint(await readFile(file), convention, file);
+  await saveCheckpoint(flags.out, checkpoint);
+  const from = [network.producerName || 'an unnamed producer', network.producerVersion].filter(Boolean).join(' ');
+  console.log(`${file}: ONNX IR ${network.irVersion}, opset ${network.opset}, from ${from}, graph ${JSON.stringify(network.graphName)}`);
+  console.log(`  input ${JSON.stringify(network.input.name)} FLOAT [${network.input.dims.join(', ')}]${network.input.flattened ? ', flattened to 784' : ''}`);
+  const last = checkpoint.architecture.layers.length - 1;
+  checkpoint.architecture.layers.forEach((layer, l) => {
+    const output = { softmax: 'Softmax', 'log-softmax': 'LogSoftmax, read as its Softmax', logits: 'logits, softmax added' }[network.output];
+    console.log(`  layer ${l + 1}: ${layer.inputs} → ${layer.outputs} ${l === last ? `softmax (the graph's ${output})` : layer.activation}`);
+  });
+  const { mean, std } = checkpoint.normalization;
+  console.log(`  pixels ${convention.inputScale === 'unit' ? '0–1' : '0–255'}, mean ${convention.mean}, std ${convention.std}: standardized inside as (x − ${Number(mean[0]!.toPrecision(6))}) / ${Number(std[0]!.toPrecision(6))} of pixels 0–255`);
+  console.log(`${flags.out}: a checkpoint that predict, eval, export and serve take as any other`);
+}
+
 function printConfusion(confusion: number[][]): void {
   const width = Math.max(5, ...confusion.flat().map((c) => String(c).length + 1));
   console.log(`actual\\predicted ${confusion.map((_, j) => String(j).padStart(width)).join('')}`);
@@ -617,6 +657,15 @@ export function program(): Command {
       await writeFileAtomic(flags.out, classifier.toOnnx(version));
       console.log(`${flags.out}: pixels FLOAT [N, ${classifier.features}] 0–255 → probabilities FLOAT [N, ${classifier.classes}], label INT64 [N]`);
     });
+  cli
+    .command('import')
+    .description('An ONNX model (e.g. from torch.onnx.export) of Gemm or MatMul + Add, Relu or Sigmoid and Softmax layers as a checkpoint.')
+    .argument('<model.onnx>', 'the ONNX file: a 784-input MLP, weights inside the file')
+    .requiredOption('--out <file>', 'the checkpoint to write (e.g. model.fmlp)')
+    .addOption(new Option('--input-scale <scale>', 'the pixels the model was trained on: byte (0–255) or unit (0–1, as ToTensor gives them)').choices(['byte', 'unit']).default('byte'))
+    .option('--mean <m>', 'the mean subtracted from those pixels, as Normalize((mean,), (std,)) (default 0)', number('--mean'))
+    .option('--std <s>', 'the std they are divided by after (default 1)', number('--std'))
+    .action((file: string, flags: ImportFlags) => importModel(file, flags));
   cli
     .command('serve')
     .description('The HTTP service: training jobs, predictions, Prometheus metrics (see the README).')

@@ -25,14 +25,15 @@ const IMAGE_SIDE = 28;
 /**
  * The checkpoint of an ONNX model's bytes, and the graph as it was read.
  *
- * @throws OnnxImportError naming the node (or the file, the graph, the input) and the problem
+ * @param source - the file the bytes came from, named in errors
+ * @throws OnnxImportError naming `source`, the node (or graph input) and the problem
  * @throws RangeError if the mean is not finite or the std not positive
  */
-export function onnxCheckpoint(bytes: Uint8Array, options: OnnxImportOptions = {}): { checkpoint: Checkpoint; network: OnnxNetwork } {
+export function onnxCheckpoint(bytes: Uint8Array, options: OnnxImportOptions = {}, source?: string): { checkpoint: Checkpoint; network: OnnxNetwork } {
   const input: InputConvention = { scale: options.inputScale ?? 'byte', mean: options.mean ?? 0, std: options.std ?? 1 };
   if (!Number.isFinite(input.mean)) throw new RangeError(`Expected a finite mean but received ${input.mean}`);
   if (!(input.std > 0 && Number.isFinite(input.std))) throw new RangeError(`Expected a positive std but received ${input.std}`);
-  const network = importOnnx(bytes);
+  const network = importOnnx(bytes, source);
   // On the unit scale x/255 − mean = (x − 255·mean)/255: the same standardization in byte units.
   const toBytes = input.scale === 'unit' ? 255 : 1;
   const last = network.layers.length - 1;

@@ -42,21 +42,23 @@ export const ONNX_IMPORT_INPUTS = 784;
 /** The operators a graph may hold, for the message that refuses any other. */
 const OPERATORS = 'Gemm, MatMul, Add, Relu, Sigmoid, Softmax, LogSoftmax (and Flatten or Reshape at the input; ArgMax after the output)';
 
-/** A graph fastmlp does not import; `where` names the node (or the file, the graph, an input). */
+/** A file fastmlp does not import; the message names the file, the node (or graph input) and the problem. */
 export class OnnxImportError extends Error {
   override readonly name = 'OnnxImportError';
 
   /**
-   * @param where - e.g. `node "/1/Gemm" (Gemm)`, `graph input "x"`, `the file`
-   * @param problem - what is wrong, in a sentence without `where`
+   * @param source - the file (or 'ONNX model' for bytes in memory)
+   * @param where - e.g. `node "/1/Gemm" (Gemm)` or `graph input "x"`; undefined for the file or graph as a whole
+   * @param problem - what is wrong, in a sentence without the source and `where`
    * @param node - the node at fault, when there is one
    */
   constructor(
-    readonly where: string,
+    readonly source: string,
+    readonly where: string | undefined,
     readonly problem: string,
     readonly node?: { name: string; opType: string },
   ) {
-    super(`${where}: ${problem}`);
+    super(`${source}: ${where === undefined ? '' : `${where}: `}${problem}`);
   }
 }
 
@@ -82,15 +84,15 @@ const hostIsLittleEndian = endianness() === 'LE';
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 
-function failAt(where: string): Fail {
+function failAt(source: string, where?: string): Fail {
   return (problem) => {
-    throw new OnnxImportError(where, problem);
+    throw new OnnxImportError(source, where, problem);
   };
 }
 
-function failAtNode(node: Node): Fail {
+function failAtNode(source: string, node: Node): Fail {
   return (problem) => {
-    throw new OnnxImportError(node.where, problem, { name: node.name, opType: node.opType });
+    throw new OnnxImportError(source, node.where, problem, { name: node.name, opType: node.opType });
   };
 }
 
@@ -195,17 +197,17 @@ function floatAttribute(node: Node, name: string, fallback: number): number {
 // ----------------------------------------------------------------------------------------------------
 // The model and its graph
 
-function decodeModel(bytes: Uint8Array): ModelProto & { graph: proto.IGraphProto } {
-  const fail: Fail = failAt('the file');
-  if (bytes.length === 0) fail('is empty, not an ONNX model');
+function decodeModel(bytes: Uint8Array, source: string): ModelProto & { graph: proto.IGraphProto } {
+  const fail: Fail = failAt(source);
+  if (bytes.length === 0) fail('not an ONNX model: the file is empty');
   let model: ModelProto | undefined;
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (error) {
-    fail(`is not an ONNX model: it does not decode as a ModelProto (${describeError(error)})`);
+    fail(`not an ONNX model: it does not decode as a ModelProto (${describeError(error)})`);
   }
-  if (!(Number(model.irVersion) > 0)) fail('is not an ONNX model: it has no IR version');
-  if (!model.graph) fail('is not an ONNX model: it has no graph');
+  if (!(Number(model.irVersion) > 0)) fail('not an ONNX model: it has no IR version');
+  if (!model.graph) fail('not an ONNX model: it has no graph');
   return model as ModelProto & { graph: proto.IGraphProto };
 }
 
@@ -215,14 +217,14 @@ function dimsOf(info: ValueInfoProto): (number | string)[] | undefined {
 }
 
 /** The graph's one input that is not an initializer (older exporters list initializers as inputs too). */
-function graphInput(inputs: ValueInfoProto[], constants: Map<string, Constant>): { name: string; dims: (number | string)[] | undefined } {
+function graphInput(inputs: ValueInfoProto[], constants: Map<string, Constant>, source: string): { name: string; dims: (number | string)[] | undefined } {
   const real = inputs.filter((i) => !constants.has(i.name ?? ''));
   if (real.length !== 1) {
-    throw new OnnxImportError('the graph', `has ${real.length} inputs (${real.map((i) => JSON.stringify(i.name)).join(', ') || 'none'}); fastmlp imports models of one input, the image`);
+    throw new OnnxImportError(source, undefined, `the graph has ${real.length} inputs (${real.map((i) => JSON.stringify(i.name)).join(', ') || 'none'}); fastmlp imports models of one input, the image`);
   }
   const input = real[0]!;
   const name = input.name ?? '';
-  const fail: Fail = failAt(`graph input ${JSON.stringify(name)}`);
+  const fail: Fail = failAt(source, `graph input ${JSON.stringify(name)}`);
   const type = input.type?.tensorType;
   if (!type) fail('is not a tensor');
   if (type.elemType !== FLOAT) fail(`is ${typeName(type.elemType ?? 0)}, not FLOAT`);
@@ -250,10 +252,11 @@ interface OpenLayer {
 /**
  * Reads an ONNX model's bytes as a dense MLP.
  *
- * @throws OnnxImportError naming the node (or the file, the graph, the input) and the problem
+ * @param source - the file the bytes came from, named in errors
+ * @throws OnnxImportError naming `source`, the node (or graph input) and the problem
  */
-export function importOnnx(bytes: Uint8Array): OnnxNetwork {
-  const model = decodeModel(bytes);
+export function importOnnx(bytes: Uint8Array, source = 'ONNX model'): OnnxNetwork {
+  const model = decodeModel(bytes, source);
   const graph = model.graph;
   const nodes = nodesOf(graph);
   const constants = new Map<string, Constant>();
@@ -261,10 +264,10 @@ export function importOnnx(bytes: Uint8Array): OnnxNetwork {
   for (const node of nodes) {
     if (node.opType !== 'Constant') continue;
     const value = attribute(node, 'value')?.t;
-    if (!value || node.outputs.length !== 1) throw new OnnxImportError(node.where, 'is a Constant without one tensor value, which fastmlp does not read', node);
+    if (!value || node.outputs.length !== 1) throw new OnnxImportError(source, node.where, 'is a Constant without one tensor value, which fastmlp does not read', node);
     constants.set(node.outputs[0]!, { tensor: value, from: node.index });
   }
-  const input = graphInput(graph.input ?? [], constants);
+  const input = graphInput(graph.input ?? [], constants, source);
   const outputs = new Set((graph.output ?? []).map((o) => o.name ?? ''));
   const consumers = new Map<string, number[]>();
   for (const node of nodes) {
@@ -283,14 +286,15 @@ export function importOnnx(bytes: Uint8Array): OnnxNetwork {
     const next = (consumers.get(tensor) ?? []).filter((i) => !visited.has(i));
     if (next.length !== 1) {
       throw new OnnxImportError(
-        'the graph',
+        source,
+        undefined,
         next.length === 0
           ? `tensor ${JSON.stringify(tensor)} reaches no graph output`
           : `tensor ${JSON.stringify(tensor)} feeds ${next.length} nodes (${next.map((i) => nodes[i]!.where).join(', ')}); an MLP is one chain from the input to the output`,
       );
     }
     const node = nodes[next[0]!]!;
-    const fail: Fail = failAtNode(node);
+    const fail: Fail = failAtNode(source, node);
     visited.add(node.index);
     if (node.domain !== '' && node.domain !== 'ai.onnx') fail(`is an operator of the domain ${JSON.stringify(node.domain)}; fastmlp imports ${OPERATORS}`);
     if (node.outputs.length !== 1) fail(`has ${node.outputs.length} outputs, not one`);
@@ -404,15 +408,15 @@ export function importOnnx(bytes: Uint8Array): OnnxNetwork {
   // Outside the chain: only Constants and ArgMaxes of its output.
   for (const node of nodes) {
     if (visited.has(node.index) || node.opType === 'Constant' || (node.opType === 'ArgMax' && node.inputs[0] === tensor)) continue;
-    throw new OnnxImportError(node.where, `is not on the chain from the graph input ${JSON.stringify(input.name)} to its output ${JSON.stringify(tensor)}`, node);
+    throw new OnnxImportError(source, node.where, `is not on the chain from the graph input ${JSON.stringify(input.name)} to its output ${JSON.stringify(tensor)}`, node);
   }
-  const fail: Fail = failAt('the graph');
+  const fail: Fail = failAt(source);
   const last = layers.at(-1);
-  if (!last) fail('has no Gemm or MatMul: no layer to import');
+  if (!last) fail('the graph has no Gemm or MatMul: no layer to import');
   if (last.activated) {
-    fail(`ends in ${last.layer.activation === 'relu' ? 'Relu' : 'Sigmoid'}: the output layer must give logits or a Softmax (fastmlp's output layer is a softmax)`);
+    fail(`the graph ends in ${last.layer.activation === 'relu' ? 'Relu' : 'Sigmoid'}: the output layer must give logits or a Softmax (fastmlp's output layer is a softmax)`);
   }
-  if (last.layer.outputs < 2) fail(`gives ${last.layer.outputs} output; a classifier needs at least 2 classes`);
+  if (last.layer.outputs < 2) fail(`the graph gives ${last.layer.outputs} output; a classifier needs at least 2 classes`);
   return {
     layers: layers.map((l) => l.layer),
     output,
