@@ -47,7 +47,7 @@ export class OnnxImportError extends Error {
   override readonly name = 'OnnxImportError';
 
   /**
-   * @param source - the file (or 'ONNX model' for bytes in memory)
+   * @param source - the file (or 'model' for bytes in memory)
    * @param where - e.g. `node "/1/Gemm" (Gemm)` or `graph input "x"`; undefined for the file or graph as a whole
    * @param problem - what is wrong, in a sentence without the source and `where`
    * @param node - the node at fault, when there is one
@@ -255,7 +255,7 @@ interface OpenLayer {
  * @param source - the file the bytes came from, named in errors
  * @throws OnnxImportError naming `source`, the node (or graph input) and the problem
  */
-export function importOnnx(bytes: Uint8Array, source = 'ONNX model'): OnnxNetwork {
+export function importOnnx(bytes: Uint8Array, source = 'model'): OnnxNetwork {
   const model = decodeModel(bytes, source);
   const graph = model.graph;
   const nodes = nodesOf(graph);

@@ -209,6 +209,18 @@ export const modelListSchema = z.object({
     .describe('the named models, each with its versions (oldest first) and aliases'),
 });
 
+/** Largest POST /models body by default: an ONNX model or a checkpoint. */
+export const DEFAULT_MODEL_BODY_LIMIT = 64 * 1024 * 1024;
+
+export const importModelQuery = z
+  .object({
+    name: modelName.optional().describe('the model’s name: it becomes the next version of that name'),
+    inputScale: z.enum(['byte', 'unit']).optional().describe('ONNX: the pixels the model was trained on, 0–255 (byte, the default) or 0–1 (unit, as ToTensor gives them)'),
+    mean: z.coerce.number().optional().describe('ONNX: the mean subtracted from those pixels, as Normalize((mean,), (std,)) (default 0)'),
+    std: z.coerce.number().positive().optional().describe('ONNX: the std they are divided by after (default 1)'),
+  })
+  .strict();
+
 export const aliasParams = z.object({ name: modelName, alias: modelName });
 export const aliasBody = z.object({ version: z.number().int().min(1) }).strict();
 export const aliasSchema = z.object({ name: z.string(), alias: z.string(), version: z.number().int() });

@@ -534,6 +534,11 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
   return encode(c, 'checkpoint');
 }
 
+/** Starts with the bytes every checkpoint file starts with, 0D 46 4D 4C 50: an ONNX file never does. */
+export function isCheckpointFile(bytes: Uint8Array): boolean {
+  return bytes.length >= 5 && startsLikeCheckpoint(bytes);
+}
+
 /** Starts like a checkpoint file, field 1 (fixed32) holding the magic, as far as there are bytes. */
 function startsLikeCheckpoint(bytes: Uint8Array): boolean {
   const start = [0x0d, 0x46, 0x4d, 0x4c, 0x50];

@@ -23,6 +23,7 @@ export async function modelRecord(dir: string, id: string, checkpoint: Checkpoin
     architecture: checkpoint.architecture,
     recipe: checkpoint.recipe ?? null,
     metrics: checkpoint.metrics ?? null,
+    importedFrom: checkpoint.importedFrom ?? null,
     testAccuracy,
   };
 }
