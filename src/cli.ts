@@ -29,6 +29,7 @@ import { saveCheckpoint } from './train/checkpoint.js';
 import { runSweep } from './sweep/run.js';
 import { MAX_TRIALS, SweepSpaceError, sweepSpaceSchema, sweepStrategySchema, type SweepPlan } from './sweep/space.js';
 import { TrainingCancelled } from './train/trainer.js';
+import { DEFAULT_MODEL_BODY_LIMIT } from './server/schemas.js';
 import { startServer } from './server/server.js';
 import type { HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
 
@@ -273,6 +274,7 @@ interface ServeFlags {
   maxQueued: number;
   threads?: number;
   bodyLimit: number;
+  modelBodyLimit: number;
   redis?: string;
   localWorker: boolean;
   lockDuration?: number;
@@ -300,6 +302,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   integer('--concurrency', flags.concurrency, 1, 64);
   integer('--max-queued', flags.maxQueued, 1, 100_000);
   integer('--body-limit', flags.bodyLimit, 1024, 1024 ** 3);
+  integer('--model-body-limit', flags.modelBodyLimit, 1024, 4 * 1024 ** 3);
   if (flags.threads !== undefined) integer('--threads', flags.threads, 1, 256);
   if (flags.lockDuration !== undefined) integer('--lock-duration', flags.lockDuration, 1000, 3_600_000);
   if (flags.redis !== undefined) checkRedisUrl('--redis', flags.redis);
@@ -313,6 +316,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       concurrency: flags.concurrency,
       maxQueuedJobs: flags.maxQueued,
       bodyLimit: flags.bodyLimit,
+      modelBodyLimit: flags.modelBodyLimit,
       ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
       ...(token ? { token } : {}),
       ...(flags.redis !== undefined ? { redis: flags.redis, localWorker: flags.localWorker } : {}),
@@ -623,7 +627,7 @@ export function program(): Command {
   cli
     .command('predict')
     .description('Predict the class of every image; with --labels, the accuracy instead.')
-    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train or import (model.fmlp)')
     .requiredOption('--images <file>', 'idx images or a CSV (plain or .gz); a CSV with a label column reports accuracy')
     .option('--labels <idx>', 'idx labels: report accuracy and loss')
     .option('--confusion', 'with --labels, also print the confusion matrix')
@@ -633,7 +637,7 @@ export function program(): Command {
   cli
     .command('eval')
     .description('Accuracy, loss and confusion matrix of a checkpoint on labelled images.')
-    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train or import (model.fmlp)')
     .requiredOption('--images <file>', 'idx images or a CSV with a label column (plain or .gz)')
     .option('--labels <idx>', 'idx labels (for idx images)')
     .option('--json', 'print one JSON object')
@@ -650,7 +654,7 @@ export function program(): Command {
   cli
     .command('export')
     .description('A checkpoint as an ONNX model (opset 13) for ONNX Runtime and other runtimes.')
-    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train or import (model.fmlp)')
     .requiredOption('--out <file>', 'the ONNX file to write (e.g. model.onnx)')
     .action(async (flags: { model: string; out: string }) => {
       const classifier = await Classifier.load(flags.model);
@@ -677,6 +681,7 @@ export function program(): Command {
     .addOption(new Option('--max-queued <n>', 'queued jobs beyond which POST /jobs answers 503').default(32).argParser(number('--max-queued')))
     .option('--threads <n>', 'native threads per training job (default: all cores)', number('--threads'))
     .addOption(new Option('--body-limit <bytes>', 'largest request body; larger ones get 413').default(8 * 1024 * 1024).argParser(number('--body-limit')))
+    .addOption(new Option('--model-body-limit <bytes>', 'largest POST /models body (an ONNX model or a checkpoint); larger ones get 413').default(DEFAULT_MODEL_BODY_LIMIT).argParser(number('--model-body-limit')))
     .addOption(new Option('--redis <url>', 'train on the fold workers of this Redis (see "Scaling out" in the README)').env('FASTMLP_REDIS_URL'))
     .option('--no-local-worker', 'with --redis: train no folds in this process, only on `fastmlp worker`s')
     .addOption(new Option('--lock-duration <ms>', 'with --redis: how long a silent worker keeps its fold').argParser(number('--lock-duration')))
