@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeIdx } from '../../src/data/idx.js';
 import { buildApp } from '../../src/server/app.js';
 import { smallMnist } from '../helpers/datasets.js';
+import { torchFixture } from '../helpers/onnx-graphs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -343,6 +344,26 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.waitForSelector('#sweep-chart[data-points="3"][data-axis="log"]');
     expect(await page.locator('#sweep-best').textContent()).toMatch(new RegExp(`^Best so far: trial ${sweep.best!.index + 1} \\(lr `));
     await page.locator('#sweeps').screenshot({ path: join(SCREENSHOTS, 'sweep.png') });
+  });
+
+  it('lists an imported model with where it came from instead of a test accuracy, and predicts with it', async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/models?inputScale=unit&mean=0.1307&std=0.3081',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.from(torchFixture('torch-gemm').bytes),
+    });
+    expect(created.statusCode).toBe(201);
+    const imported = created.json<{ id: string }>().id;
+    await page.reload();
+    await page.waitForSelector('html[data-ready="true"]');
+    const option = page.locator(`#model option[value="${imported}"]`);
+    await option.waitFor({ state: 'attached' });
+    expect(await option.textContent()).toMatch(new RegExp(`^${imported} · imported from pytorch [\\d.]+ · 32 relu → 16 sigmoid$`));
+    await page.locator('#model').selectOption(imported);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await drawDigit(page, test.pixels.subarray(0, 784));
+    expect(await predictedLabel(page)).toBeGreaterThanOrEqual(0);
   });
 
   it('fetched nothing from anywhere else and logged no error', () => {
