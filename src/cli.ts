@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * `fastmlp train | predict | eval | serve`. Flags are checked here, at the edge, into a typed recipe; errors name the
+ * `fastmlp train | predict | eval | export | import | serve`. Flags are checked here, at the edge, into a typed recipe; errors name the
  * flag and exit with code 2.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
 import { readFileSync, realpathSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ import { DEFAULT_IMAGE_SIZE, decodeImage, type ImageOptions } from './data/image
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
 import { Classifier } from './model/classifier.js';
+import { onnxCheckpoint } from './model/import.js';
 import type { TrainEvent } from './train/kfold.js';
 import { recipes, recipeWith, validateRecipe, type RecipeName } from './train/recipe.js';
 import { runTraining } from './train/run.js';
@@ -31,6 +32,7 @@ import { saveCheckpoint } from './train/checkpoint.js';
 import { runSweep } from './sweep/run.js';
 import { MAX_TRIALS, SweepSpaceError, sweepSpaceSchema, sweepStrategySchema, type SweepPlan } from './sweep/space.js';
 import { TrainingCancelled } from './train/trainer.js';
+import { DEFAULT_MODEL_BODY_LIMIT } from './server/schemas.js';
 import { startServer } from './server/server.js';
 import type { HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
 
@@ -314,6 +316,7 @@ interface ServeFlags {
   threads?: number;
   bodyLimit: number;
   maxUpload: number;
+  modelBodyLimit: number;
   redis?: string;
   localWorker: boolean;
   lockDuration?: number;
@@ -342,6 +345,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   integer('--max-queued', flags.maxQueued, 1, 100_000);
   integer('--body-limit', flags.bodyLimit, 1024, 1024 ** 3);
   integer('--max-upload', flags.maxUpload, 1024, 64 * 1024 ** 3);
+  integer('--model-body-limit', flags.modelBodyLimit, 1024, 4 * 1024 ** 3);
   if (flags.threads !== undefined) integer('--threads', flags.threads, 1, 256);
   if (flags.lockDuration !== undefined) integer('--lock-duration', flags.lockDuration, 1000, 3_600_000);
   if (flags.redis !== undefined) checkRedisUrl('--redis', flags.redis);
@@ -356,6 +360,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       maxQueuedJobs: flags.maxQueued,
       bodyLimit: flags.bodyLimit,
       maxUploadBytes: flags.maxUpload,
+      modelBodyLimit: flags.modelBodyLimit,
       ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
       ...(token ? { token } : {}),
       ...(flags.redis !== undefined ? { redis: flags.redis, localWorker: flags.localWorker } : {}),
@@ -599,6 +604,45 @@ async function inspectDataset(path: string, flags: { labels?: string; preview?: 
   console.log(`  mean pixel ${summary.meanPixel.toFixed(1)}, ${(100 * summary.zeroShare).toFixed(1)}% of pixels 0${flags.preview ? ` · preview ${flags.preview}` : ''}`);
 }
 
+interface ImportFlags {
+  out: string;
+  inputScale?: string;
+  mean?: number;
+  std?: number;
+}
+
+/** The input convention of `fastmlp import`, checked once. */
+const importFlagsSchema = z.object({
+  inputScale: z.enum(['byte', 'unit']).default('byte'),
+  mean: z.number().default(0),
+  std: z.number().positive('takes a positive number').default(1),
+});
+
+/** An ONNX model as a checkpoint: what was read, then the checkpoint written atomically. */
+async function importModel(file: string, flags: ImportFlags): Promise<void> {
+  const parsed = importFlagsSchema.safeParse({ inputScale: flags.inputScale, mean: flags.mean, std: flags.std });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UsageError(`${flag} ${issue.message}, not ${String(flags[issue.path[0] as keyof ImportFlags])}.`);
+  }
+  const convention = parsed.data;
+  // A graph fastmlp does not import (OnnxImportError) ends like any other failure: its message, code 1.
+  const { checkpoint, network } = onnxCheckpoint(await readFile(file), convention, file);
+  await saveCheckpoint(flags.out, checkpoint);
+  const from = [network.producerName || 'an unnamed producer', network.producerVersion].filter(Boolean).join(' ');
+  console.log(`${file}: ONNX IR ${network.irVersion}, opset ${network.opset}, from ${from}, graph ${JSON.stringify(network.graphName)}`);
+  console.log(`  input ${JSON.stringify(network.input.name)} FLOAT [${network.input.dims.join(', ')}]${network.input.flattened ? ', flattened to 784' : ''}`);
+  const last = checkpoint.architecture.layers.length - 1;
+  checkpoint.architecture.layers.forEach((layer, l) => {
+    const output = { softmax: 'Softmax', 'log-softmax': 'LogSoftmax, read as its Softmax', logits: 'logits, softmax added' }[network.output];
+    console.log(`  layer ${l + 1}: ${layer.inputs} → ${layer.outputs} ${l === last ? `softmax (the graph's ${output})` : layer.activation}`);
+  });
+  const { mean, std } = checkpoint.normalization;
+  console.log(`  pixels ${convention.inputScale === 'unit' ? '0–1' : '0–255'}, mean ${convention.mean}, std ${convention.std}: standardized inside as (x − ${Number(mean[0]!.toPrecision(6))}) / ${Number(std[0]!.toPrecision(6))} of pixels 0–255`);
+  console.log(`${flags.out}: a checkpoint that predict, eval, export and serve take as any other`);
+}
+
 function printConfusion(confusion: number[][]): void {
   const width = Math.max(5, ...confusion.flat().map((c) => String(c).length + 1));
   console.log(`actual\\predicted ${confusion.map((_, j) => String(j).padStart(width)).join('')}`);
@@ -662,7 +706,7 @@ export function program(): Command {
   cli
     .command('predict')
     .description('Predict the class of every image; with --labels, the accuracy instead.')
-    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train or import (model.fmlp)')
     .requiredOption('--images <path>', 'idx images, a CSV (plain or .gz), a folder of class folders of images, a zip or tar of one, or one image file; labelled images report accuracy')
     .option('--labels <idx>', 'idx labels: report accuracy and loss')
     .option('--confusion', 'with --labels, also print the confusion matrix')
@@ -673,7 +717,7 @@ export function program(): Command {
   cli
     .command('eval')
     .description('Accuracy, loss and confusion matrix of a checkpoint on labelled images.')
-    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train or import (model.fmlp)')
     .requiredOption('--images <path>', 'idx images, a CSV with a label column (plain or .gz), or a folder of class folders of images (or a zip or tar of one)')
     .option('--labels <idx>', 'idx labels (for idx images)')
     .option('--json', 'print one JSON object')
@@ -692,13 +736,22 @@ export function program(): Command {
   cli
     .command('export')
     .description('A checkpoint as an ONNX model (opset 13) for ONNX Runtime and other runtimes.')
-    .requiredOption('--model <checkpoint>', 'a checkpoint written by train (model.fmlp)')
+    .requiredOption('--model <checkpoint>', 'a checkpoint written by train or import (model.fmlp)')
     .requiredOption('--out <file>', 'the ONNX file to write (e.g. model.onnx)')
     .action(async (flags: { model: string; out: string }) => {
       const classifier = await Classifier.load(flags.model);
       await writeFileAtomic(flags.out, classifier.toOnnx(version));
       console.log(`${flags.out}: pixels FLOAT [N, ${classifier.features}] 0–255 → probabilities FLOAT [N, ${classifier.classes}], label INT64 [N]`);
     });
+  cli
+    .command('import')
+    .description('An ONNX model (e.g. from torch.onnx.export) of Gemm or MatMul + Add, Relu or Sigmoid and Softmax layers as a checkpoint.')
+    .argument('<model.onnx>', 'the ONNX file: a 784-input MLP, weights inside the file')
+    .requiredOption('--out <file>', 'the checkpoint to write (e.g. model.fmlp)')
+    .addOption(new Option('--input-scale <scale>', 'the pixels the model was trained on: byte (0–255) or unit (0–1, as ToTensor gives them)').choices(['byte', 'unit']).default('byte'))
+    .option('--mean <m>', 'the mean subtracted from those pixels, as Normalize((mean,), (std,)) (default 0)', number('--mean'))
+    .option('--std <s>', 'the std they are divided by after (default 1)', number('--std'))
+    .action((file: string, flags: ImportFlags) => importModel(file, flags));
   cli
     .command('serve')
     .description('The HTTP service: training jobs, predictions, Prometheus metrics (see the README).')
@@ -711,6 +764,7 @@ export function program(): Command {
     .option('--threads <n>', 'native threads per training job (default: all cores)', number('--threads'))
     .addOption(new Option('--body-limit <bytes>', 'largest request body; larger ones get 413').default(8 * 1024 * 1024).argParser(number('--body-limit')))
     .addOption(new Option('--max-upload <bytes>', 'largest dataset upload (POST /datasets); larger ones get 413').default(512 * 1024 * 1024).argParser(number('--max-upload')))
+    .addOption(new Option('--model-body-limit <bytes>', 'largest POST /models body (an ONNX model or a checkpoint); larger ones get 413').default(DEFAULT_MODEL_BODY_LIMIT).argParser(number('--model-body-limit')))
     .addOption(new Option('--redis <url>', 'train on the fold workers of this Redis (see "Scaling out" in the README)').env('FASTMLP_REDIS_URL'))
     .option('--no-local-worker', 'with --redis: train no folds in this process, only on `fastmlp worker`s')
     .addOption(new Option('--lock-duration <ms>', 'with --redis: how long a silent worker keeps its fold').argParser(number('--lock-duration')))

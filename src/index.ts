@@ -56,10 +56,14 @@ export {
 } from './train/resume.js';
 export type { FinishedFold, FoldSnapshot, TrainingState } from './train/resume.js';
 export { accurateRecipe, RecipeFieldError, recipes, recipeWith, referenceRecipe, recipeSchema, validateRecipe } from './train/recipe.js';
-export { CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
-export type { Checkpoint } from './train/checkpoint.js';
+export { CheckpointError, decodeCheckpoint, encodeCheckpoint, isCheckpointFile, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
+export type { Checkpoint, ImportedFrom, InputConvention, TrainedCheckpoint } from './train/checkpoint.js';
 export { exportOnnx, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/export.js';
 export type { OnnxExportOptions } from './onnx/export.js';
+export { importOnnx, OnnxImportError } from './onnx/import.js';
+export type { OnnxNetwork } from './onnx/import.js';
+export { onnxCheckpoint } from './model/import.js';
+export type { OnnxImportOptions } from './model/import.js';
 export { Classifier } from './model/classifier.js';
 export type { Evaluation, PixelScale, Predictions } from './model/classifier.js';
 export { TrainingCancelled } from './train/trainer.js';
@@ -76,6 +80,7 @@ export { bestTrial, DEFAULT_HOLDOUT, MAX_TRIALS, SweepSpaceError, sweepSpaceSche
 export type { Range, SweepPlan, SweepSpace } from './sweep/space.js';
 
 export { buildApp, DEFAULT_BODY_LIMIT } from './server/app.js';
+export { DEFAULT_MODEL_BODY_LIMIT } from './server/schemas.js';
 export type { AppOptions } from './server/app.js';
 export { startServer } from './server/server.js';
 export type { RunningServer, ServeOptions } from './server/server.js';

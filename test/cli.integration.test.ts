@@ -141,8 +141,8 @@ describe('fastmlp train, predict and eval', () => {
     expect(summary['recipe']).toEqual(recipe);
     const checkpoint = await loadCheckpoint(summary.checkpoint);
     expect(checkpoint.recipe).toEqual(recipe);
-    expect(checkpoint.metrics.fold).toBe(summary['selectedFold']);
-    expect(checkpoint.metrics.testAccuracy).toBe(summary.test.accuracy);
+    expect(checkpoint.metrics!.fold).toBe(summary['selectedFold']);
+    expect(checkpoint.metrics!.testAccuracy).toBe(summary.test.accuracy);
     const report = JSON.parse(await readFile(join(outDir, 'report.json'), 'utf8')) as { test: unknown };
     expect(report.test).toEqual(summary.test);
   });
@@ -280,8 +280,8 @@ describe('fastmlp sweep', () => {
     expect(summary.best.index).toBe(scores.indexOf(Math.max(...scores)));
     expect(summary.best.recipe.holdout).toBe(0.1);
     const checkpoint = await loadCheckpoint(summary.best.checkpoint);
-    expect(checkpoint.metrics.validAccuracy).toBe(summary.best.validAccuracy);
-    expect(checkpoint.recipe.holdout).toBe(0.1);
+    expect(checkpoint.metrics!.validAccuracy).toBe(summary.best.validAccuracy);
+    expect(checkpoint.recipe!.holdout).toBe(0.1);
     expect(JSON.parse(await readFile(join(out, 'sweep.json'), 'utf8'))).toEqual(summary);
   });
 

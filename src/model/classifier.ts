@@ -7,6 +7,7 @@ import { inverseStd } from '../data/normalize.js';
 import { InferenceNetwork, type Images, type PixelScale, type PredictOptions, type Predictions } from '../nn/inference.js';
 import { exportOnnx } from '../onnx/export.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { onnxCheckpoint, type OnnxImportOptions } from './import.js';
 
 export type { Images, PixelScale, PredictOptions, Predictions } from '../nn/inference.js';
 
@@ -49,6 +50,15 @@ export class Classifier {
   }
 
   /**
+   * An ONNX model (model/import.ts), its input convention as given (default: pixels 0–255, mean 0, std 1).
+   *
+   * @throws OnnxImportError naming the node and the problem of a graph fastmlp does not import
+   */
+  static fromOnnx(bytes: Uint8Array, options?: OnnxImportOptions): Classifier {
+    return new Classifier(onnxCheckpoint(bytes, options).checkpoint);
+  }
+
+  /**
    * Predicts a batch of images, each `features` pixels, concatenated: bytes (0–255), or numbers on the
    * given scale. Throws a TypeError or RangeError naming what is wrong with the input.
    */
@@ -63,14 +73,21 @@ export class Classifier {
 
   /**
    * The model as an ONNX file's bytes (onnx/export.ts): pixels 0–255 in, probabilities and label out, the
-   * recipe, metrics and normalization mode as metadata.
+   * recipe and metrics (or, for an imported model, the file it came from) and normalization mode as metadata.
    */
   toOnnx(version?: string): Uint8Array {
-    const { recipe, metrics, normalization } = this.checkpoint;
+    const { recipe, metrics, importedFrom, normalization } = this.checkpoint;
     return exportOnnx(this.network, {
-      metadata: { recipe: JSON.stringify(recipe), metrics: JSON.stringify(metrics), normalization: normalization.mode, input: `pixels FLOAT [N, ${this.features}]: grayscale 0–255, white digit on black`, ...(this.classNames ? { classNames: JSON.stringify(this.classNames) } : {}) },
+      metadata: {
+        ...(recipe ? { recipe: JSON.stringify(recipe) } : {}),
+        ...(metrics ? { metrics: JSON.stringify(metrics) } : {}),
+        ...(importedFrom ? { importedFrom: JSON.stringify(importedFrom) } : {}),
+        normalization: normalization.mode,
+        input: `pixels FLOAT [N, ${this.features}]: grayscale 0–255, white digit on black`,
+        ...(this.classNames ? { classNames: JSON.stringify(this.classNames) } : {}),
+      },
       ...(version ? { version } : {}),
-      description: 'A multilayer perceptron trained by fastmlp; the standardization is folded into the first Gemm.',
+      description: `A multilayer perceptron ${importedFrom ? `imported by fastmlp from ${importedFrom.producerName || 'ONNX'}` : 'trained by fastmlp'}; the standardization is folded into the first Gemm.`,
     });
   }
 

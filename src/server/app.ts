@@ -29,6 +29,7 @@ import { sweepRoutes } from './routes/sweeps.js';
 import { v2Routes } from './routes/v2.js';
 import { webRoutes } from './routes/web.js';
 import { JobRunner, TRAINING_NICE } from './runner.js';
+import { DEFAULT_MODEL_BODY_LIMIT } from './schemas.js';
 import { JobStore } from './store.js';
 
 export interface AppOptions {
@@ -48,6 +49,8 @@ export interface AppOptions {
   token?: string;
   /** Largest request body in bytes; larger ones get 413. Default 8 MiB. */
   bodyLimit?: number;
+  /** Largest POST /models body (an ONNX model or a checkpoint); larger ones get 413. Default 64 MiB. */
+  modelBodyLimit?: number;
   /** Fastify's logger (pino). Default false. */
   logger?: FastifyServerOptions['logger'];
   /** Default process and Node.js metrics in /metrics. Default true. */
@@ -68,7 +71,7 @@ export interface AppOptions {
 }
 
 export interface Services {
-  options: Required<Pick<AppOptions, 'maxQueuedJobs' | 'bodyLimit'>> & { dataDir: string; token?: string; cluster: boolean };
+  options: Required<Pick<AppOptions, 'maxQueuedJobs' | 'bodyLimit' | 'modelBodyLimit'>> & { dataDir: string; token?: string; cluster: boolean };
   /** With redis: the service's side of the cluster. */
   cluster?: ClusterCoordinator;
   version: string;
@@ -113,7 +116,8 @@ export function buildApp(options: AppOptions) {
   const cluster = options.redis === undefined ? undefined : new ClusterCoordinator({ redis: options.redis, log: app.log });
   const metrics = createMetrics({
     store,
-    modelAccuracies: () => models.list().map((m) => ({ id: m.id, testAccuracy: m.testAccuracy })),
+    // An imported model has no test accuracy to report.
+    modelAccuracies: () => models.list().flatMap((m) => (m.testAccuracy === null ? [] : [{ id: m.id, testAccuracy: m.testAccuracy }])),
     version,
     defaultMetrics: options.defaultMetrics ?? true,
     ...(cluster ? { cluster: () => cluster.stats() } : {}),
@@ -135,7 +139,7 @@ export function buildApp(options: AppOptions) {
     app.log.info({ job: job.id }, 'empty store: queued the first job with the high-accuracy recipe');
   }
   app.decorate('fastmlp', {
-    options: { dataDir, bodyLimit, maxQueuedJobs: options.maxQueuedJobs ?? 32, cluster: cluster !== undefined, ...(options.token ? { token: options.token } : {}) },
+    options: { dataDir, bodyLimit, modelBodyLimit: options.modelBodyLimit ?? DEFAULT_MODEL_BODY_LIMIT, maxQueuedJobs: options.maxQueuedJobs ?? 32, cluster: cluster !== undefined, ...(options.token ? { token: options.token } : {}) },
     version,
     store,
     models,

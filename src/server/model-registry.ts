@@ -1,8 +1,9 @@
 /**
  * Models the service can predict with: the store's records, each loaded into a Classifier on first use and
- * kept in memory. The default model is the succeeded model with the best test accuracy. A model with a name
- * is a version of it: `digits@3` is version 3, `digits@production` the version that alias points at, and
- * `digits` alone the `production` version if that alias is set, else the latest.
+ * kept in memory. The default model is the one with the best test accuracy (an imported model has none: it
+ * comes after every trained one). A model with a name is a version of it: `digits@3` is version 3,
+ * `digits@production` the version that alias points at, and `digits` alone the `production` version if that
+ * alias is set, else the latest.
  */
 import { rm } from 'node:fs/promises';
 import { Classifier } from '../model/classifier.js';

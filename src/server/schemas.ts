@@ -170,6 +170,15 @@ export const reportSchema = z.object({
 // ---------------------------------------------------------------------------------------------------
 // Models
 
+const importedFromSchema = z.object({
+  format: z.literal('onnx'),
+  producerName: z.string().describe('e.g. pytorch'),
+  producerVersion: z.string(),
+  graphName: z.string(),
+  sha256: z.string().describe('of the imported file'),
+  input: z.object({ scale: z.enum(['byte', 'unit']), mean: z.number(), std: z.number() }).describe('the input convention stated on import'),
+});
+
 export const modelSchema = z
   .object({
     id: z.string(),
@@ -184,18 +193,22 @@ export const modelSchema = z
       classes: z.number().int(),
       layers: z.array(z.object({ inputs: z.number().int(), outputs: z.number().int(), activation: z.enum(['sigmoid', 'relu', 'softmax']) })),
     }),
-    recipe: recipeSchema,
-    metrics: z.object({
-      fold: z.number().int(),
-      epoch: z.number().int(),
-      trainLoss: figure,
-      trainAccuracy: figure,
-      validLoss: figure,
-      validAccuracy: figure,
-      testLoss: figure.optional(),
-      testAccuracy: figure.optional(),
-    }),
-    testAccuracy: z.number(),
+    recipe: recipeSchema.nullable().describe('how it was trained; null for an imported model'),
+    metrics: z
+      .object({
+        fold: z.number().int(),
+        epoch: z.number().int(),
+        trainLoss: figure,
+        trainAccuracy: figure,
+        validLoss: figure,
+        validAccuracy: figure,
+        testLoss: figure.optional(),
+        testAccuracy: figure.optional(),
+      })
+      .nullable()
+      .describe('where training took it; null for an imported model'),
+    importedFrom: importedFromSchema.nullable().describe('the file an imported model came from; null for a trained one'),
+    testAccuracy: z.number().nullable().describe('on its job’s test set; null for an imported model'),
   })
   .meta({ id: 'Model' });
 export type ModelView = z.infer<typeof modelSchema>;
@@ -204,9 +217,21 @@ export const modelListSchema = z.object({
   models: z.array(modelSchema),
   defaultModel: z.string().nullable(),
   names: z
-    .array(z.object({ name: z.string(), versions: z.array(z.object({ version: z.number().int(), id: z.string(), testAccuracy: z.number() })), aliases: z.record(z.string(), z.number().int()), resolves: z.number().int().describe('the version the bare name predicts with') }))
+    .array(z.object({ name: z.string(), versions: z.array(z.object({ version: z.number().int(), id: z.string(), testAccuracy: z.number().nullable() })), aliases: z.record(z.string(), z.number().int()), resolves: z.number().int().describe('the version the bare name predicts with') }))
     .describe('the named models, each with its versions (oldest first) and aliases'),
 });
+
+/** Largest POST /models body by default: an ONNX model or a checkpoint. */
+export const DEFAULT_MODEL_BODY_LIMIT = 64 * 1024 * 1024;
+
+export const importModelQuery = z
+  .object({
+    name: modelName.optional().describe('the model’s name: it becomes the next version of that name'),
+    inputScale: z.enum(['byte', 'unit']).optional().describe('ONNX: the pixels the model was trained on, 0–255 (byte, the default) or 0–1 (unit, as ToTensor gives them)'),
+    mean: z.coerce.number().optional().describe('ONNX: the mean subtracted from those pixels, as Normalize((mean,), (std,)) (default 0)'),
+    std: z.coerce.number().positive().optional().describe('ONNX: the std they are divided by after (default 1)'),
+  })
+  .strict();
 
 export const aliasParams = z.object({ name: modelName, alias: modelName });
 export const aliasBody = z.object({ version: z.number().int().min(1) }).strict();

@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import type { Architecture, CheckpointMetrics } from '../train/checkpoint.js';
+import type { Architecture, CheckpointMetrics, ImportedFrom } from '../train/checkpoint.js';
 import type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from '../train/types.js';
 import type { DatasetSource } from '../data/dataset.js';
 import type { DatasetRecord } from './dataset-uploads.js';
@@ -120,9 +120,13 @@ export interface ModelRecord {
   createdAt: string;
   checkpointPath: string;
   architecture: Architecture;
-  recipe: TrainRecipe;
-  metrics: CheckpointMetrics;
-  testAccuracy: number;
+  /** How a trained model was trained; null for an imported one. */
+  recipe: TrainRecipe | null;
+  metrics: CheckpointMetrics | null;
+  /** The file an imported model came from; null for a trained one. */
+  importedFrom: ImportedFrom | null;
+  /** On its job's test set; null for an imported model, which met no test set here. */
+  testAccuracy: number | null;
 }
 
 interface JobRow {
@@ -144,7 +148,7 @@ interface JobRow {
 }
 
 /** A model to add: its version, if it has a name, is the store's to give. */
-export type NewModel = Omit<ModelRecord, 'name' | 'version'> & { name?: string | null };
+export type NewModel = Omit<ModelRecord, 'name' | 'version' | 'importedFrom'> & { name?: string | null; importedFrom?: ImportedFrom | null };
 
 interface ModelRow {
   id: string;
@@ -154,9 +158,10 @@ interface ModelRow {
   created_at: string;
   checkpoint_path: string;
   architecture: string;
-  recipe: string;
-  metrics: string;
-  test_accuracy: number;
+  recipe: string | null;
+  metrics: string | null;
+  imported_from: string | null;
+  test_accuracy: number | null;
 }
 
 /** JSON that keeps NaN and ±Infinity (the validation figures of a run without folds are NaN). */
@@ -198,8 +203,9 @@ function modelFromRow(row: ModelRow): ModelRecord {
     createdAt: row.created_at,
     checkpointPath: row.checkpoint_path,
     architecture: decode<Architecture>(row.architecture),
-    recipe: decode<TrainRecipe>(row.recipe),
-    metrics: decode<CheckpointMetrics>(row.metrics),
+    recipe: row.recipe === null ? null : decode<TrainRecipe>(row.recipe),
+    metrics: row.metrics === null ? null : decode<CheckpointMetrics>(row.metrics),
+    importedFrom: row.imported_from === null ? null : decode<ImportedFrom>(row.imported_from),
     testAccuracy: row.test_accuracy,
   };
 }
@@ -254,9 +260,12 @@ CREATE TABLE IF NOT EXISTS models (
   created_at TEXT NOT NULL,
   checkpoint_path TEXT NOT NULL,
   architecture TEXT NOT NULL,
-  recipe TEXT NOT NULL,
-  metrics TEXT NOT NULL,
-  test_accuracy REAL NOT NULL
+  recipe TEXT,
+  metrics TEXT,
+  test_accuracy REAL,
+  name TEXT,
+  version INTEGER,
+  imported_from TEXT
 );
 CREATE TABLE IF NOT EXISTS datasets (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -264,6 +273,9 @@ CREATE TABLE IF NOT EXISTS datasets (
   record TEXT NOT NULL
 );
 `;
+
+/** The models table as SCHEMA makes it: a store older than imported models gets it, rows copied over. */
+const MODEL_COLUMNS = 'id, job_id, created_at, checkpoint_path, architecture, recipe, metrics, test_accuracy, name, version, imported_from';
 
 /** Every statement of the store, prepared once when it opens (saveProgress alone runs up to ten times a second). */
 function prepareStatements(db: Database.Database) {
@@ -305,15 +317,16 @@ function prepareStatements(db: Database.Database) {
        WHERE id = ? AND status = 'running'`,
     ),
     // A named model takes the next version of its name in the same statement.
-    addModel: db.prepare<[string, string | null, string | null, string | null, string | null, string, string, string, string, string, number]>(
-      `INSERT INTO models (id, name, version, job_id, created_at, checkpoint_path, architecture, recipe, metrics, test_accuracy)
-       VALUES (?, ?, CASE WHEN ? IS NULL THEN NULL ELSE (SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?) END, ?, ?, ?, ?, ?, ?, ?)`,
+    addModel: db.prepare<[string, string | null, string | null, string | null, string | null, string, string, string, string | null, string | null, string | null, number | null]>(
+      `INSERT INTO models (id, name, version, job_id, created_at, checkpoint_path, architecture, recipe, metrics, imported_from, test_accuracy)
+       VALUES (?, ?, CASE WHEN ? IS NULL THEN NULL ELSE (SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?) END, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     setAlias: db.prepare<[string, string, number]>('INSERT INTO model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version'),
     deleteAlias: db.prepare<[string, string]>('DELETE FROM model_aliases WHERE name = ? AND alias = ?'),
     aliases: db.prepare<[], { name: string; alias: string; version: number }>('SELECT * FROM model_aliases ORDER BY name, alias'),
     model: db.prepare<[string], ModelRow>('SELECT * FROM models WHERE id = ?'),
-    listModels: db.prepare<[], ModelRow>('SELECT * FROM models ORDER BY test_accuracy DESC, created_at DESC'),
+    // Imported models, which have no test accuracy, come after every trained one.
+    listModels: db.prepare<[], ModelRow>('SELECT * FROM models ORDER BY test_accuracy IS NULL, test_accuracy DESC, created_at DESC'),
     deleteModel: db.prepare<[string]>('DELETE FROM models WHERE id = ?'),
     insertSweep: db.prepare<[string, string, string]>('INSERT INTO sweeps (id, spec, created_at) VALUES (?, ?, ?)'),
     insertTrial: db.prepare<[string, number, string, string]>('INSERT INTO sweep_trials (sweep_id, idx, job_id, params) VALUES (?, ?, ?, ?)'),
@@ -359,6 +372,7 @@ export class JobStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
     this.addMissingColumns();
+    this.allowImportedModels();
     this.sql = prepareStatements(this.db);
   }
 
@@ -370,10 +384,26 @@ export class JobStore {
       ['jobs', 'resume_pending', 'INTEGER NOT NULL DEFAULT 0'],
       ['models', 'name', 'TEXT'],
       ['models', 'version', 'INTEGER'],
+      ['models', 'imported_from', 'TEXT'],
     ];
     for (const [table, name, type] of added) {
       const columns = new Set((this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
       if (!columns.has(name)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+    }
+  }
+
+  /**
+   * Stores from before imported models required a recipe, metrics and test accuracy of every model; SQLite
+   * cannot drop a NOT NULL, so such a models table is made anew as SCHEMA has it, in one transaction.
+   */
+  private allowImportedModels(): void {
+    const columns = this.db.prepare('PRAGMA table_info(models)').all() as { name: string; notnull: number }[];
+    if (columns.find((c) => c.name === 'test_accuracy')?.notnull === 1) {
+      const create = /CREATE TABLE IF NOT EXISTS models \(([^;]*)\);/.exec(SCHEMA)![1]!;
+      this.db.transaction(() => {
+        this.db.exec(`CREATE TABLE models_new (${create}); INSERT INTO models_new (${MODEL_COLUMNS}) SELECT ${MODEL_COLUMNS} FROM models;`);
+        this.db.exec('DROP TABLE models; ALTER TABLE models_new RENAME TO models;');
+      })();
     }
     this.db.exec('CREATE UNIQUE INDEX IF NOT EXISTS models_version ON models (name, version) WHERE name IS NOT NULL');
   }
@@ -481,8 +511,9 @@ export class JobStore {
       model.createdAt,
       model.checkpointPath,
       encode(model.architecture),
-      encode(model.recipe),
-      encode(model.metrics),
+      model.recipe === null ? null : encode(model.recipe),
+      model.metrics === null ? null : encode(model.metrics),
+      model.importedFrom ? encode(model.importedFrom) : null,
       model.testAccuracy,
     );
   }
@@ -492,7 +523,7 @@ export class JobStore {
     return row === undefined ? undefined : modelFromRow(row);
   }
 
-  /** Best test accuracy first, then newest. */
+  /** Best test accuracy first, then newest; imported models last. */
   listModels(): ModelRecord[] {
     return this.sql.listModels.all().map(modelFromRow);
   }

@@ -82,16 +82,20 @@ export function modelView(model: ModelRecord, aliases: string[] = []): ModelView
     createdAt: model.createdAt,
     architecture: model.architecture,
     recipe: model.recipe,
-    metrics: {
-      fold: m.fold,
-      epoch: m.epoch,
-      trainLoss: finite(m.trainLoss),
-      trainAccuracy: finite(m.trainAccuracy),
-      validLoss: finite(m.validLoss),
-      validAccuracy: finite(m.validAccuracy),
-      ...(m.testLoss === undefined ? {} : { testLoss: finite(m.testLoss) }),
-      ...(m.testAccuracy === undefined ? {} : { testAccuracy: finite(m.testAccuracy) }),
-    },
+    metrics:
+      m === null
+        ? null
+        : {
+            fold: m.fold,
+            epoch: m.epoch,
+            trainLoss: finite(m.trainLoss),
+            trainAccuracy: finite(m.trainAccuracy),
+            validLoss: finite(m.validLoss),
+            validAccuracy: finite(m.validAccuracy),
+            ...(m.testLoss === undefined ? {} : { testLoss: finite(m.testLoss) }),
+            ...(m.testAccuracy === undefined ? {} : { testAccuracy: finite(m.testAccuracy) }),
+          },
+    importedFrom: model.importedFrom,
     testAccuracy: model.testAccuracy,
   };
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClusterCoordinator } from '../cluster/coordinator.js';
 import type { DatasetSource } from '../data/dataset.js';
-import type { Checkpoint } from '../train/checkpoint.js';
+import type { TrainedCheckpoint } from '../train/checkpoint.js';
 import { selectInWorker, trainInWorker } from '../train/run.js';
 import { TrainingCancelled } from '../train/trainer.js';
 import type { FoldSummary, TestResult, TrainRecipe } from '../train/types.js';
@@ -36,7 +36,7 @@ export interface TrialOutcome {
   validAccuracy: number;
   test: TestResult;
   seconds: number;
-  checkpoint: Checkpoint;
+  checkpoint: TrainedCheckpoint;
 }
 
 export interface SweepResult {

@@ -1,12 +1,14 @@
 /**
- * Checkpoints: a trained network (architecture and inner product parameters), the input standardization,
- * the recipe and the metrics of the epoch it was taken at, as a protobuf Checkpoint (proto/fastmlp.proto)
- * inside a CheckpointFile envelope: magic number, format version, CRC-32 of the payload.
+ * Checkpoints: a network (architecture and inner product parameters), the input standardization, and where
+ * it came from: the recipe and the metrics of the epoch it was taken at for a trained network, the file for
+ * an imported one; as a protobuf Checkpoint (proto/fastmlp.proto) inside a CheckpointFile envelope: magic
+ * number, format version, CRC-32 of the payload.
  */
 import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import type { IConversionOptions, Type } from 'protobufjs';
 import type { Standardization } from '../data/normalize.js';
+import type { PixelScale } from '../nn/inference.js';
 import { bytesToFloats, floatsToBytes, schemaType } from '../proto/schema.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import type {
@@ -68,17 +70,44 @@ export interface CheckpointMetrics {
   testAccuracy?: number;
 }
 
-/** Everything needed to run a trained network and to tell where it came from. */
+/** What an imported network takes: pixels on `scale`, standardized as (x − mean) / std on that scale. */
+export interface InputConvention {
+  scale: PixelScale;
+  mean: number;
+  std: number;
+}
+
+/** The file an imported network came from, and the input convention stated on import. */
+export interface ImportedFrom {
+  format: 'onnx';
+  /** The file's producer, e.g. 'pytorch' and '2.13.0'; empty when it names none. */
+  producerName: string;
+  producerVersion: string;
+  graphName: string;
+  /** Of the imported file, lower-case hex. */
+  sha256: string;
+  input: InputConvention;
+}
+
+/** Everything needed to run a network and to tell where it came from. */
 export interface Checkpoint {
   architecture: Architecture;
   /** One per architecture layer, in the same order. */
   layers: InnerProductParameters[];
+  /** In byte units (pixels 0–255), whatever the input convention of an imported network. */
   normalization: Standardization;
-  recipe: TrainRecipe;
-  metrics: CheckpointMetrics;
+  /** How it was trained; absent for an imported network. */
+  recipe?: TrainRecipe;
+  /** Where training took it; absent for an imported network. */
+  metrics?: CheckpointMetrics;
+  /** The file an imported network came from; absent for a trained one. */
+  importedFrom?: ImportedFrom;
   /** One per class, when the training data named them (an image folder's subfolders). */
   classNames?: string[];
 }
+
+/** A checkpoint training wrote: it always has its recipe and metrics. */
+export type TrainedCheckpoint = Checkpoint & Required<Pick<Checkpoint, 'recipe' | 'metrics'>>;
 
 /** A checkpoint that cannot be written or read; the message names the file and the problem. */
 export class CheckpointError extends Error {
@@ -116,6 +145,10 @@ const NORMALIZATION_NAMES = {
   global: 'NORMALIZATION_MODE_GLOBAL',
   'per-pixel': 'NORMALIZATION_MODE_PER_PIXEL',
 } as const satisfies Record<NormalizationMode, string>;
+const INPUT_SCALE_NAMES = {
+  byte: 'INPUT_SCALE_BYTE',
+  unit: 'INPUT_SCALE_UNIT',
+} as const satisfies Record<PixelScale, string>;
 
 function literalOf<T extends string>(names: Record<T, string>, name: unknown): T | undefined {
   for (const literal of Object.keys(names) as T[]) if (names[literal] === name) return literal;
@@ -163,13 +196,25 @@ interface RecipeObject {
   seed: number;
   normalization: string;
 }
+interface ImportedFromObject {
+  format: string;
+  producerName: string;
+  producerVersion: string;
+  graphName: string;
+  sha256: string;
+  inputScale: string;
+  inputMean: number;
+  inputStd: number;
+}
 interface CheckpointObject {
   architecture: ArchitectureObject | null;
   layers: InnerProductObject[];
   normalization: NormalizationObject | null;
   recipe: RecipeObject | null;
   metrics: CheckpointMetrics | null;
-  classNames: string[];
+  importedFrom?: ImportedFromObject | null;
+  /** One per class, when the training data named them (an image folder's subfolders). */
+  classNames?: string[];
 }
 interface CheckpointFileObject {
   magic: number;
@@ -234,6 +279,11 @@ function recipeObject(recipe: TrainRecipe): RecipeObject {
   };
 }
 
+function importedFromObject(from: ImportedFrom): ImportedFromObject {
+  const { input, ...file } = from;
+  return { ...file, inputScale: INPUT_SCALE_NAMES[input.scale], inputMean: input.mean, inputStd: input.std };
+}
+
 function checkpointObject(c: Checkpoint): CheckpointObject {
   return {
     architecture: {
@@ -257,8 +307,10 @@ function checkpointObject(c: Checkpoint): CheckpointObject {
       mean: floatsToBytes(c.normalization.mean),
       std: floatsToBytes(c.normalization.std),
     },
-    recipe: recipeObject(c.recipe),
-    metrics: c.metrics,
+    // A trained checkpoint's bytes are those it had before imported networks existed: field 6 stays unwritten.
+    recipe: c.recipe === undefined ? null : recipeObject(c.recipe),
+    metrics: c.metrics ?? null,
+    ...(c.importedFrom === undefined ? {} : { importedFrom: importedFromObject(c.importedFrom) }),
     classNames: c.classNames ?? [],
   };
 }
@@ -306,10 +358,42 @@ function trainRecipe(recipe: RecipeObject, fail: Fail): TrainRecipe {
   };
 }
 
+function importedFrom(o: ImportedFromObject, fail: Fail): ImportedFrom {
+  if (o.format !== 'onnx') fail(`imported from ${JSON.stringify(o.format)}, a format this fastmlp does not know`);
+  return {
+    format: o.format,
+    producerName: o.producerName,
+    producerVersion: o.producerVersion,
+    graphName: o.graphName,
+    sha256: o.sha256,
+    input: {
+      scale: literalOf(INPUT_SCALE_NAMES, o.inputScale) ?? fail(`the input scale ${o.inputScale} is unknown`),
+      mean: o.inputMean,
+      std: o.inputStd,
+    },
+  };
+}
+
+function checkpointMetrics(metrics: CheckpointMetrics): CheckpointMetrics {
+  return {
+    fold: metrics.fold,
+    epoch: metrics.epoch,
+    trainLoss: metrics.trainLoss,
+    trainAccuracy: metrics.trainAccuracy,
+    validLoss: metrics.validLoss,
+    validAccuracy: metrics.validAccuracy,
+    ...(metrics.testLoss === undefined ? {} : { testLoss: metrics.testLoss }),
+    ...(metrics.testAccuracy === undefined ? {} : { testAccuracy: metrics.testAccuracy }),
+  };
+}
+
 function checkpointFromObject(o: CheckpointObject, fail: Fail): Checkpoint {
   const architecture = o.architecture ?? fail('no architecture');
   const normalization = o.normalization ?? fail('no normalization');
-  const metrics = o.metrics ?? fail('no metrics');
+  const imported = o.importedFrom ? importedFrom(o.importedFrom, fail) : undefined;
+  // An imported network has no recipe or metrics; a trained one needs both.
+  const metrics = o.metrics ?? (imported ? undefined : fail('no metrics'));
+  const recipe = o.recipe ?? (imported ? undefined : fail('no recipe'));
   return {
     architecture: {
       inputRows: architecture.inputRows,
@@ -336,18 +420,10 @@ function checkpointFromObject(o: CheckpointObject, fail: Fail): Checkpoint {
       mean: floats(normalization.mean, 'normalization mean', fail),
       std: floats(normalization.std, 'normalization std', fail),
     },
-    recipe: trainRecipe(o.recipe ?? fail('no recipe'), fail),
-    metrics: {
-      fold: metrics.fold,
-      epoch: metrics.epoch,
-      trainLoss: metrics.trainLoss,
-      trainAccuracy: metrics.trainAccuracy,
-      validLoss: metrics.validLoss,
-      validAccuracy: metrics.validAccuracy,
-      ...(metrics.testLoss === undefined ? {} : { testLoss: metrics.testLoss }),
-      ...(metrics.testAccuracy === undefined ? {} : { testAccuracy: metrics.testAccuracy }),
-    },
-    ...(o.classNames.length > 0 ? { classNames: o.classNames } : {}),
+    ...(recipe ? { recipe: trainRecipe(recipe, fail) } : {}),
+    ...(metrics ? { metrics: checkpointMetrics(metrics) } : {}),
+    ...(imported ? { importedFrom: imported } : {}),
+    ...(o.classNames?.length ? { classNames: o.classNames } : {}),
   };
 }
 
@@ -417,9 +493,18 @@ function checkShapes(c: Checkpoint, fail: Fail): void {
   const zero = std.findIndex((s) => !(s > 0));
   if (zero >= 0) fail(`normalization std[${zero}] is ${std[zero]}, not positive`);
 
-  const { fold, epoch } = c.metrics;
-  if (!Number.isInteger(fold) || fold < 0 || !Number.isInteger(epoch) || epoch < 0) {
-    fail(`the metrics need a whole fold and epoch, not ${fold} and ${epoch}`);
+  if (c.importedFrom === undefined && (c.recipe === undefined || c.metrics === undefined)) {
+    fail('a trained network needs its recipe and metrics (only an imported one goes without)');
+  }
+  if (c.metrics !== undefined) {
+    const { fold, epoch } = c.metrics;
+    if (!Number.isInteger(fold) || fold < 0 || !Number.isInteger(epoch) || epoch < 0) {
+      fail(`the metrics need a whole fold and epoch, not ${fold} and ${epoch}`);
+    }
+  }
+  if (c.importedFrom !== undefined) {
+    const { mean, std } = c.importedFrom.input;
+    if (!Number.isFinite(mean) || !(std > 0) || !Number.isFinite(std)) fail(`the input convention needs a finite mean and a positive std, not ${mean} and ${std}`);
   }
 }
 
@@ -459,6 +544,11 @@ function encode(c: Checkpoint, source: string): Uint8Array {
  */
 export function encodeCheckpoint(c: Checkpoint): Uint8Array {
   return encode(c, 'checkpoint');
+}
+
+/** Starts with the bytes every checkpoint file starts with, 0D 46 4D 4C 50: an ONNX file never does. */
+export function isCheckpointFile(bytes: Uint8Array): boolean {
+  return bytes.length >= 5 && startsLikeCheckpoint(bytes);
 }
 
 /** Starts like a checkpoint file, field 1 (fixed32) holding the magic, as far as there are bytes. */

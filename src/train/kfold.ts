@@ -7,7 +7,7 @@
  */
 import type { Dataset } from '../data/dataset.js';
 import type { Standardization } from '../data/normalize.js';
-import type { Checkpoint } from './checkpoint.js';
+import type { TrainedCheckpoint } from './checkpoint.js';
 import { trainFold } from './fold.js';
 import { prepareRun } from './prepare.js';
 import { validateRecipe } from './recipe.js';
@@ -45,9 +45,9 @@ export interface KFoldResult {
   test: TestResult;
   ensembleTest?: TestResult;
   /** The selected fold's best epoch, with its test result. */
-  checkpoint: Checkpoint;
+  checkpoint: TrainedCheckpoint;
   /** Every fold's best checkpoint, in fold order. */
-  foldCheckpoints: Checkpoint[];
+  foldCheckpoints: TrainedCheckpoint[];
   normalization: Standardization;
   seconds: number;
 }

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DatasetSource } from '../data/dataset.js';
-import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { saveCheckpoint, type TrainedCheckpoint } from './checkpoint.js';
 import type { KFoldResult, TrainEvent } from './kfold.js';
 import { validateRecipe } from './recipe.js';
 import { writeRunArtifacts, type RunArtifacts } from './report.js';
@@ -38,7 +38,7 @@ export interface RunOutcome {
   ensembleTest?: TestResult;
   /** Wall time of the training and testing, in the worker. */
   seconds: number;
-  checkpoint: Checkpoint;
+  checkpoint: TrainedCheckpoint;
   checkpointPath: string;
   artifacts: RunArtifacts;
 }

@@ -3,7 +3,7 @@
  * checkpoint tested once on the test set, every fold's checkpoint, and optionally the ensemble of them all.
  */
 import { Mlp } from '../nn/mlp.js';
-import type { Checkpoint } from './checkpoint.js';
+import type { TrainedCheckpoint } from './checkpoint.js';
 import type { PreparedRun } from './prepare.js';
 import type { FinishedFold } from './resume.js';
 import { toCheckpoint } from './snapshot.js';
@@ -16,9 +16,9 @@ export interface Selection {
   test: TestResult;
   ensembleTest?: TestResult;
   /** The selected fold's best epoch, with its test result. */
-  checkpoint: Checkpoint;
+  checkpoint: TrainedCheckpoint;
   /** Every fold's best checkpoint, in fold order. */
-  foldCheckpoints: Checkpoint[];
+  foldCheckpoints: TrainedCheckpoint[];
 }
 
 /** Chooses among the finished folds (in fold order) and tests the choice. */

@@ -1,7 +1,7 @@
 /** Between a live network and its checkpoint. */
 import type { Standardization } from '../data/normalize.js';
 import { Mlp } from '../nn/mlp.js';
-import type { Checkpoint, CheckpointMetrics } from './checkpoint.js';
+import type { Checkpoint, CheckpointMetrics, TrainedCheckpoint } from './checkpoint.js';
 import type { TrainRecipe } from './types.js';
 
 export interface ModelInfo {
@@ -14,7 +14,7 @@ export interface ModelInfo {
 }
 
 /** A checkpoint of the network with the given parameters (a copy of the network's own by default). */
-export function toCheckpoint(model: Mlp, info: ModelInfo, params: Float32Array = model.params): Checkpoint {
+export function toCheckpoint(model: Mlp, info: ModelInfo, params: Float32Array = model.params): TrainedCheckpoint {
   const offset = (view: Float32Array) => view.byteOffset - model.params.byteOffset;
   const copy = (view: Float32Array) => {
     const start = offset(view) / Float32Array.BYTES_PER_ELEMENT;

@@ -1,12 +1,12 @@
 /** Small trained models for tests of what serves them: trained once per test file, saved as checkpoints. */
 import { join } from 'node:path';
-import { saveCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js';
+import { saveCheckpoint, type Checkpoint, type TrainedCheckpoint } from '../../src/train/checkpoint.js';
 import { trainKFold } from '../../src/train/kfold.js';
 import type { NewModel } from '../../src/server/store.js';
 import { quickRecipe, smallMnist } from './datasets.js';
 
 /** Checkpoints of a 784→32 ReLU→10 network trained for one epoch on 2000 digits, one per seed. */
-export async function tinyCheckpoints(seeds: number[]): Promise<Checkpoint[]> {
+export async function tinyCheckpoints(seeds: number[]): Promise<TrainedCheckpoint[]> {
   const dataset = await smallMnist(2000, 200);
   return seeds.map((seed) => trainKFold({ recipe: quickRecipe({ hidden: [{ width: 32, activation: 'relu' }], epochs: 1, seed }), dataset }).checkpoint);
 }
@@ -21,8 +21,9 @@ export async function modelRecord(dir: string, id: string, checkpoint: Checkpoin
     createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, testAccuracy * 100)).toISOString(),
     checkpointPath,
     architecture: checkpoint.architecture,
-    recipe: checkpoint.recipe,
-    metrics: checkpoint.metrics,
+    recipe: checkpoint.recipe ?? null,
+    metrics: checkpoint.metrics ?? null,
+    importedFrom: checkpoint.importedFrom ?? null,
     testAccuracy,
   };
 }

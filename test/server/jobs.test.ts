@@ -111,7 +111,7 @@ describe('the life of a job', () => {
     const file = await app.inject({ url: `/models/${modelId}/checkpoint` });
     expect(file.headers['content-type']).toBe('application/x-protobuf');
     const checkpoint = decodeCheckpoint(file.rawPayload);
-    expect(checkpoint.metrics.testAccuracy).toBeCloseTo(testAccuracy, 12);
+    expect(checkpoint.metrics!.testAccuracy).toBeCloseTo(testAccuracy, 12);
     // The same model as ONNX: the file the classifier exports, its recipe in the metadata.
     const onnxFile = await app.inject({ url: `/models/${modelId}/model.onnx` });
     expect(onnxFile.statusCode).toBe(200);

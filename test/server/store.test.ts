@@ -31,6 +31,34 @@ describe('the job store', () => {
     }
   });
 
+  it('opens a store written before imported models, keeping its models and taking imported ones after them', () => {
+    const path = join(dir, 'fastmlp.db');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE models (id TEXT PRIMARY KEY, job_id TEXT, created_at TEXT NOT NULL, checkpoint_path TEXT NOT NULL,
+      architecture TEXT NOT NULL, recipe TEXT NOT NULL, metrics TEXT NOT NULL, test_accuracy REAL NOT NULL)`);
+    const architecture = { inputRows: 28, inputCols: 28, classes: 10, layers: [{ inputs: 784, outputs: 10, activation: 'softmax' as const }] };
+    const metrics = { fold: 0, epoch: 2, trainLoss: 0.3, trainAccuracy: 0.9, validLoss: 0.3, validAccuracy: 0.9 };
+    old
+      .prepare('INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run('model-old', 'job-old', '2024-01-01T00:00:00.000Z', join(dir, 'model-old.fmlp'), JSON.stringify(architecture), JSON.stringify(referenceRecipe), JSON.stringify(metrics), 0.9);
+    old.close();
+    const importedFrom = { format: 'onnx' as const, producerName: 'pytorch', producerVersion: '2.13.0', graphName: 'main_graph', sha256: '00'.repeat(32), input: { scale: 'byte' as const, mean: 0, std: 1 } };
+    for (const round of [1, 2]) {
+      const store = new JobStore(path);
+      try {
+        if (round === 1) {
+          const imported = { id: 'model-new', name: 'digits', jobId: null, createdAt: '2025-01-01T00:00:00.000Z', checkpointPath: join(dir, 'model-new.fmlp'), architecture, recipe: null, metrics: null, importedFrom, testAccuracy: null };
+          store.addModel(imported);
+        }
+        expect(store.model('model-old')).toEqual({ id: 'model-old', name: null, version: null, jobId: 'job-old', createdAt: '2024-01-01T00:00:00.000Z', checkpointPath: join(dir, 'model-old.fmlp'), architecture, recipe: referenceRecipe, metrics, importedFrom: null, testAccuracy: 0.9 });
+        expect(store.model('model-new')).toMatchObject({ name: 'digits', version: 1, recipe: null, metrics: null, importedFrom, testAccuracy: null });
+        expect(store.listModels().map((m) => m.id)).toEqual(['model-old', 'model-new']);
+      } finally {
+        store.close();
+      }
+    }
+  });
+
   it('runs a job queued to resume before older queued ones, keeping its history and first start', () => {
     const store = new JobStore(join(dir, 'fastmlp.db'));
     try {
@@ -112,7 +140,7 @@ describe('the job store', () => {
       expect(page({ status: 'queued', limit: 10, offset: 1 })).toEqual({ ids: [], total: 1 });
       expect(store.nextQueued()!.id).toBe(ids[3]);
       expect(store.listModels().map((m) => m.id)).toEqual(['model-b', 'model-a']);
-      expect(store.model('model-a')).toEqual({ ...model('model-a', 0.91), name: null, version: null });
+      expect(store.model('model-a')).toEqual({ ...model('model-a', 0.91), name: null, version: null, importedFrom: null });
       expect(store.model('model-c')).toBeUndefined();
     } finally {
       store.close();

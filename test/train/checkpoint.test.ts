@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   type Checkpoint,
+  type TrainedCheckpoint,
 } from '../../src/train/checkpoint.js';
 import { referenceRecipe } from '../../src/train/recipe.js';
 
@@ -32,7 +34,7 @@ function floats(count: number, salt: number): Float32Array {
 }
 
 /** 4×4 images → 5 relu → 3 sigmoid → 2 classes, per-pixel statistics. */
-function sample(): Checkpoint {
+function sample(): TrainedCheckpoint {
   return {
     architecture: {
       inputRows: 4,
@@ -76,6 +78,23 @@ function sample(): Checkpoint {
   };
 }
 
+/** The same network imported: no recipe, no metrics, the file it came from. */
+function imported(): Checkpoint {
+  const { recipe: _recipe, metrics: _metrics, ...network } = sample();
+  return {
+    ...network,
+    normalization: { mode: 'global', mean: Float32Array.of(0.1307 * 255), std: Float32Array.of(0.3081 * 255) },
+    importedFrom: {
+      format: 'onnx',
+      producerName: 'pytorch',
+      producerVersion: '2.13.0',
+      graphName: 'main_graph',
+      sha256: 'ab'.repeat(32),
+      input: { scale: 'unit', mean: 0.1307, std: 0.3081 },
+    },
+  };
+}
+
 function bits(values: Float32Array): Uint32Array {
   return new Uint32Array(values.buffer, values.byteOffset, values.length);
 }
@@ -84,6 +103,7 @@ function expectSameCheckpoint(actual: Checkpoint, expected: Checkpoint): void {
   expect(actual.architecture).toEqual(expected.architecture);
   expect(actual.recipe).toEqual(expected.recipe);
   expect(actual.metrics).toEqual(expected.metrics);
+  expect(actual.importedFrom).toEqual(expected.importedFrom);
   expect(actual.normalization.mode).toBe(expected.normalization.mode);
   expect(bits(actual.normalization.mean)).toEqual(bits(expected.normalization.mean));
   expect(bits(actual.normalization.std)).toEqual(bits(expected.normalization.std));
@@ -187,6 +207,31 @@ describe('encodeCheckpoint / decodeCheckpoint', () => {
     expect(encodeCheckpoint(sample())).toEqual(bytes);
     // Re-encoding through the schema as written (floats as number[]) reproduces the file exactly.
     expect(withPayloadEdit(c, () => undefined)).toEqual(bytes);
+  });
+
+  it('writes a trained checkpoint byte for byte as before imported networks had fields of their own', () => {
+    // The sha256 of sample()'s file as the format was before field 6 (ImportedFrom) existed.
+    expect(createHash('sha256').update(encodeCheckpoint(sample())).digest('hex')).toBe('92931c58bdb0b3aba5b58fa3f20453e8839c8a534b14d1f112fe4954487d0d78');
+  });
+
+  it('round-trips an imported network: no recipe, no metrics, where it came from', () => {
+    const c = imported();
+    const back = decodeCheckpoint(encodeCheckpoint(c));
+    expectSameCheckpoint(back, c);
+    expect(back).not.toHaveProperty('recipe');
+    expect(back).not.toHaveProperty('metrics');
+  });
+
+  it('needs the recipe and metrics of a network that was not imported', () => {
+    const { recipe: _, ...noRecipe } = sample();
+    expect(() => encodeCheckpoint(noRecipe)).toThrow('checkpoint: a trained network needs its recipe and metrics (only an imported one goes without)');
+    const noMetrics = withPayloadEdit(sample(), (p) => {
+      p['metrics'] = null;
+    });
+    expect(decodeError(noMetrics).problem).toBe('no metrics');
+    const badInput = imported();
+    badInput.importedFrom!.input.std = 0;
+    expect(() => encodeCheckpoint(badInput)).toThrow('the input convention needs a finite mean and a positive std, not 0.1307 and 0');
   });
 
   it('starts with the FMLP magic', () => {
@@ -309,6 +354,13 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     expectSameCheckpoint(await loadCheckpoint(path), c);
   });
 
+  it('writes and reads back an imported network without recipe or metrics', async () => {
+    const path = join(folder, 'imported.fmlp');
+    const c = imported();
+    await saveCheckpoint(path, c);
+    expectSameCheckpoint(await loadCheckpoint(path), c);
+  });
+
   it('replaces an existing file and leaves no temporary file behind', async () => {
     const path = join(folder, 'model.fmlp');
     await writeFile(path, 'an older file');
@@ -317,7 +369,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     c.metrics.epoch = 18;
     await saveCheckpoint(path, c);
     expect(await readdir(folder)).toEqual(['model.fmlp']);
-    expect((await loadCheckpoint(path)).metrics.epoch).toBe(18);
+    expect((await loadCheckpoint(path)).metrics!.epoch).toBe(18);
   });
 
   it('keeps the previous file when the new checkpoint is invalid', async () => {

@@ -89,8 +89,8 @@ describe('runTraining', () => {
     const saved = await loadCheckpoint(outcome.checkpointPath);
     expect(Buffer.from(encodeCheckpoint(saved)).equals(await readFile(outcome.checkpointPath))).toBe(true);
     expect(saved.metrics).toEqual(outcome.checkpoint.metrics);
-    expect(saved.metrics.fold).toBe(outcome.selectedFold);
-    expect(saved.metrics.testAccuracy).toBe(outcome.test.accuracy);
+    expect(saved.metrics!.fold).toBe(outcome.selectedFold);
+    expect(saved.metrics!.testAccuracy).toBe(outcome.test.accuracy);
     expect(saved.recipe).toEqual(recipe);
 
     const fromFile = new Classifier(saved).predict(dataset.test.pixels);

@@ -17,6 +17,7 @@ import { writeIdx } from '../../src/data/idx.js';
 import { buildApp } from '../../src/server/app.js';
 import { subset } from '../../src/data/dataset.js';
 import { firstIndices, smallMnist, writeImageFolder, writeZip } from '../helpers/datasets.js';
+import { torchFixture } from '../helpers/onnx-graphs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -381,6 +382,26 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     expect(await page.locator('#dataset-error').textContent()).toMatch(/^body: not a zip or tar/);
     for (const field of ['#hidden', '#batchSize', '#epochs', '#folds']) await page.locator(field).fill('');
     await page.locator('#dataset').selectOption('');
+  });
+
+  it('lists an imported model with where it came from instead of a test accuracy, and predicts with it', async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/models?inputScale=unit&mean=0.1307&std=0.3081',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.from(torchFixture('torch-gemm').bytes),
+    });
+    expect(created.statusCode).toBe(201);
+    const imported = created.json<{ id: string }>().id;
+    await page.reload();
+    await page.waitForSelector('html[data-ready="true"]');
+    const option = page.locator(`#model option[value="${imported}"]`);
+    await option.waitFor({ state: 'attached' });
+    expect(await option.textContent()).toMatch(new RegExp(`^${imported} · imported from pytorch [\\d.]+ · 32 relu → 16 sigmoid$`));
+    await page.locator('#model').selectOption(imported);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await drawDigit(page, test.pixels.subarray(0, 784));
+    expect(await predictedLabel(page)).toBeGreaterThanOrEqual(0);
   });
 
   it('fetched nothing from anywhere else and logged no error', () => {

@@ -27,7 +27,9 @@ let shown = '';
 
 function modelLabel(m: ModelView, isDefault: boolean): string {
   const widths = m.architecture.layers.slice(0, -1).map((l) => `${l.outputs} ${l.activation}`).join(' → ') || 'linear';
-  return `${m.id} · ${(m.testAccuracy * 100).toFixed(2)} % test · ${widths}${isDefault ? ' (default)' : ''}`;
+  // An imported model met no test set here: where it came from instead.
+  const origin = m.testAccuracy === null ? `imported from ${[m.importedFrom?.producerName || 'ONNX', m.importedFrom?.producerVersion].filter(Boolean).join(' ')}` : `${(m.testAccuracy * 100).toFixed(2)} % test`;
+  return `${m.id} · ${origin} · ${widths}${isDefault ? ' (default)' : ''}`;
 }
 
 async function loadModels(): Promise<void> {
@@ -41,7 +43,7 @@ async function loadModels(): Promise<void> {
       const option = document.createElement('option');
       option.value = m.id;
       option.textContent = modelLabel(m, m.id === defaultModel);
-      option.dataset.testAccuracy = String(m.testAccuracy);
+      if (m.testAccuracy !== null) option.dataset.testAccuracy = String(m.testAccuracy);
       return option;
     }),
   );

@@ -1,12 +1,36 @@
-/** Trained models: list, show, download the checkpoint or the ONNX model, delete; names' aliases. */
-import { readFile } from 'node:fs/promises';
+/**
+ * Models: list, show, download the checkpoint or the ONNX model, delete; names' aliases; and POST /models,
+ * which registers an ONNX model (imported) or a checkpoint file as trained models are registered.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { onnxCheckpoint } from '../../model/import.js';
+import { OnnxImportError } from '../../onnx/import.js';
+import { CheckpointError, decodeCheckpoint, isCheckpointFile, saveCheckpoint, type Checkpoint } from '../../train/checkpoint.js';
 import { requireToken } from '../auth.js';
 import { HttpError, sendBytes } from '../errors.js';
-import { aliasBody, aliasParams, aliasSchema, errorSchema, idParams, modelListSchema, modelSchema } from '../schemas.js';
-import type { ModelRecord } from '../store.js';
+import { aliasBody, aliasParams, aliasSchema, errorSchema, idParams, importModelQuery, modelListSchema, modelSchema } from '../schemas.js';
+import { newId, type ModelRecord } from '../store.js';
 import { modelView } from '../views.js';
+
+/** The bodies POST /models takes, read whole: what they are is told by their content, not their type. */
+const MODEL_BODY_TYPES = ['application/octet-stream', 'application/onnx', 'application/x-protobuf'];
+
+/** The checkpoint a POST /models body holds: a checkpoint file as it is, or an ONNX model imported. */
+function uploadedCheckpoint(body: Uint8Array, query: z.infer<typeof importModelQuery>): Checkpoint {
+  try {
+    if (!isCheckpointFile(body)) return onnxCheckpoint(body, query, 'body').checkpoint;
+    const stated = (['inputScale', 'mean', 'std'] as const).find((key) => query[key] !== undefined);
+    if (stated) throw new HttpError(400, `querystring.${stated}: a checkpoint file carries its own standardization; ${stated} is for ONNX models`, `querystring.${stated}`);
+    return decodeCheckpoint(body, 'body');
+  } catch (error) {
+    // The message names the node (ONNX) or the damage (a checkpoint).
+    if (error instanceof OnnxImportError || error instanceof CheckpointError) throw new HttpError(400, error.message, 'body');
+    throw error;
+  }
+}
 
 export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   const { models, options } = app.fastmlp;
@@ -17,6 +41,57 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     return model;
   };
   const view = (m: ModelRecord) => modelView(m, models.aliasesOf(m));
+  for (const type of MODEL_BODY_TYPES) app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: options.modelBodyLimit }, (_request, body, done) => done(null, body));
+
+  app.post(
+    '/models',
+    {
+      // Before the body is read: without the token, an upload is refused unread.
+      onRequest: requireToken(options.token),
+      bodyLimit: options.modelBodyLimit,
+      schema: {
+        summary: 'Register a model: an ONNX model (imported) or a checkpoint file',
+        description:
+          'The body is an ONNX ModelProto (an MLP of Gemm or MatMul + Add, Relu or Sigmoid and an optional Softmax, 784 inputs, as torch.onnx.export writes one) or a fastmlp checkpoint file (CheckpointFile of proto/fastmlp.proto), told apart by their content. ' +
+          'An ONNX model’s input convention is stated in the query (inputScale, mean, std); /predict then takes pixels as for every other model. A graph fastmlp does not import is 400 naming the node.',
+        tags: ['models'],
+        consumes: MODEL_BODY_TYPES,
+        querystring: importModelQuery,
+        body: z.unknown().describe('the bytes of an .onnx or .fmlp file'),
+        response: { 201: modelSchema, 400: errorSchema, 401: errorSchema, 413: errorSchema, 415: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!MODEL_BODY_TYPES.includes(type)) throw new HttpError(415, `headers.content-type: a model is sent as the bytes of its file, ${MODEL_BODY_TYPES.join(', ')}; not ${type || 'without a type'}`, 'headers.content-type');
+      // An empty body reaches no parser.
+      const body = request.body instanceof Uint8Array ? request.body : new Uint8Array(0);
+      const { name, ...convention } = request.query;
+      const checkpoint = uploadedCheckpoint(body, convention);
+      const id = newId('model');
+      const folder = join(options.dataDir, 'models');
+      await mkdir(folder, { recursive: true });
+      const checkpointPath = join(folder, `${id}.fmlp`);
+      await saveCheckpoint(checkpointPath, checkpoint);
+      models.add(
+        {
+          id,
+          name: name ?? null,
+          jobId: null,
+          createdAt: new Date().toISOString(),
+          checkpointPath,
+          architecture: checkpoint.architecture,
+          recipe: checkpoint.recipe ?? null,
+          metrics: checkpoint.metrics ?? null,
+          importedFrom: checkpoint.importedFrom ?? null,
+          testAccuracy: checkpoint.metrics?.testAccuracy ?? null,
+        },
+        checkpoint,
+      );
+      request.log.info({ model: id, name, importedFrom: checkpoint.importedFrom?.producerName }, 'model registered');
+      return reply.code(201).send(view(models.get(id)!));
+    },
+  );
 
   app.get(
     '/models',
