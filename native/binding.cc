@@ -3,6 +3,7 @@
 // TypeError, size and value problems RangeError, each naming the argument.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -255,7 +256,7 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
   const Napi::Object o = options_object(info, function);
   require_known_keys(env, o, function,
                      {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc", "bias",
-                      "activation", "derivative", "derivativeOf"});
+                      "activation", "derivative", "derivativeOf", "dropout"});
   GemmCall call;
   call.trans_a = boolean(env, o.Get("transA"), "transA", false);
   call.trans_b = boolean(env, o.Get("transB"), "transB", false);
@@ -336,6 +337,29 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
     if (keep) call.keep_alive.push_back(Napi::Persistent(of));
   } else if (!o.Get("derivativeOf").IsUndefined()) {
     type_error(env, "derivativeOf is given without derivative");
+  }
+  const Napi::Value dropout = o.Get("dropout");
+  if (!dropout.IsUndefined()) {
+    if (call.epilogue.activation == Activation::kNone && call.epilogue.derivative == Activation::kNone) {
+      type_error(env, "dropout needs an activation or a derivative to follow");
+    }
+    if (!dropout.IsObject() || dropout.IsArray() || dropout.IsTypedArray()) type_error(env, "Expected dropout to be an object { rate, key }");
+    const Napi::Object d = dropout.As<Napi::Object>();
+    require_known_keys(env, d, "dropout", {"rate", "key"});
+    const double rate = number(env, d.Get("rate"), "dropout.rate");
+    if (!(rate >= 0.0 && rate < 1.0)) {
+      std::ostringstream out;
+      out << "Expected dropout.rate to be from 0 to below 1 but received " << rate;
+      range_error(env, out.str());
+    }
+    const double key = number(env, d.Get("key"), "dropout.key");
+    if (!(key >= 0.0 && key <= 4294967295.0 && key == std::floor(key))) type_error(env, "Expected dropout.key to be an integer from 0 to 2^32 − 1");
+    if (call.m * call.n > 4294967296LL) range_error(env, "dropout masks number at most 2^32 elements per call");
+    // Kept when 32 uniform bits ≥ rate·2^32: a share 1 − rate, to within 2^-32.
+    call.epilogue.dropout_threshold = static_cast<uint32_t>(std::min(rate * 4294967296.0, 4294967295.0));
+    call.epilogue.dropout_key = static_cast<uint32_t>(key);
+    call.epilogue.dropout_scale = static_cast<float>(1.0 / (1.0 - rate));
+    call.epilogue.dropout_width = call.n;
   }
   if (keep)
     for (const char* name : {"a", "b", "c"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));

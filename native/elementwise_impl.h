@@ -59,17 +59,44 @@ void bias_add(const float* x, const float* bias, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] + bias[i];
 }
 
+// y ← y·scale where element `first + j` of the mask is kept, else 0.
+void dropout_forward(float* y, int64_t n, uint32_t first, uint32_t key, uint32_t threshold, float scale) {
+  for (int64_t j = 0; j < n; ++j) {
+    const bool keep = fastmlp::dropout_bits(key, first + static_cast<uint32_t>(j)) >= threshold;
+    y[j] = keep ? y[j] * scale : 0.0f;
+  }
+}
+
+// The cached y is a = f(x)·scale where kept, 0 where dropped: dx = g·scale·f'(a / scale) where kept, else 0.
+void dropout_backward(const float* y, float* g, int64_t n, uint32_t first, uint32_t key, uint32_t threshold,
+                      float scale, bool sigmoid) {
+  const float inv = 1.0f / scale;
+  for (int64_t j = 0; j < n; ++j) {
+    const bool keep = fastmlp::dropout_bits(key, first + static_cast<uint32_t>(j)) >= threshold;
+    const float a = y[j] * inv;
+    const float slope = sigmoid ? a * (1.0f - a) : (a > 0.0f ? 1.0f : 0.0f);
+    g[j] = keep ? g[j] * scale * slope : 0.0f;
+  }
+}
+
 void epilogue(float* c, int64_t ldc, int64_t m, int64_t n, int64_t row0, int64_t col0, const Epilogue& ep) {
   const float* bias = ep.bias ? ep.bias + col0 : nullptr;
+  const bool dropout = ep.dropout_threshold != 0;
   for (int64_t i = 0; i < m; ++i) {
     float* row = c + i * ldc;
+    const uint32_t first = static_cast<uint32_t>((row0 + i) * ep.dropout_width + col0);
     if (bias) bias_add(row, bias, row, n);
     if (ep.activation == Activation::kSigmoid) sigmoid_forward(row, row, n);
     if (ep.activation == Activation::kRelu) relu_forward(row, row, n);
+    if (dropout && ep.activation != Activation::kNone) dropout_forward(row, n, first, ep.dropout_key, ep.dropout_threshold, ep.dropout_scale);
     if (ep.derivative != Activation::kNone) {
       const float* y = ep.derivative_of + (row0 + i) * ep.ld_derivative_of + col0;
-      if (ep.derivative == Activation::kSigmoid) sigmoid_backward(y, row, row, n);
-      if (ep.derivative == Activation::kRelu) relu_backward(y, row, row, n);
+      if (dropout) {
+        dropout_backward(y, row, n, first, ep.dropout_key, ep.dropout_threshold, ep.dropout_scale, ep.derivative == Activation::kSigmoid);
+      } else {
+        if (ep.derivative == Activation::kSigmoid) sigmoid_backward(y, row, row, n);
+        if (ep.derivative == Activation::kRelu) relu_backward(y, row, row, n);
+      }
     }
   }
 }

@@ -16,11 +16,33 @@ struct Epilogue {
   Activation derivative = Activation::kNone;  // multiply by f'(y) given the cached output y
   const float* derivative_of = nullptr;  // y is (m×n) with row stride ld_derivative_of
   int64_t ld_derivative_of = 0;
+  // Inverted dropout of the activation's output. Element (r, c) of the whole m×n matrix is kept when
+  // dropout_bits(dropout_key, r·n + c) >= dropout_threshold, and then scaled by dropout_scale; otherwise it
+  // is 0. With `activation` the mask follows it; with `derivative` the cached y is taken as that masked,
+  // scaled output and the same mask and scale go into f'. The mask depends on the element's place alone,
+  // never on tiles or threads. threshold 0: no dropout.
+  uint32_t dropout_threshold = 0;
+  uint32_t dropout_key = 0;
+  float dropout_scale = 1.0f;
+  int64_t dropout_width = 0;  // n of the whole matrix
 
   bool empty() const {
     return bias == nullptr && activation == Activation::kNone && derivative == Activation::kNone;
   }
 };
+
+// A 32-bit integer hash (two multiply–xorshift rounds, full avalanche) that vectorizes on every ISA.
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+// The uniform 32 bits that decide whether element `index` of a dropout mask is kept.
+inline uint32_t dropout_bits(uint32_t key, uint32_t index) { return mix32(mix32(index) ^ key); }
 
 // c is (m×n) with row stride ldc: c = alpha·(a_panel·b_panel) + beta·c, with beta == 0 never reading c.
 // a_panel is (kc × mr) k-major, or in the row layout (mr × kc) with rows a_pitch apart; b_panel is (kc × nr)

@@ -71,6 +71,12 @@ export interface GemmArgs {
   derivative?: EpilogueDerivative;
   /** The cached output for `derivative`. */
   derivativeOf?: Float32Array;
+  /**
+   * Fused inverted dropout of the activation's output (with `activation`), or of its gradient given that
+   * masked output (with `derivative`): element (i, j) is kept when a hash of (key, i·n + j) clears the rate,
+   * and then scaled by 1/(1 − rate); otherwise 0. The same key gives the same mask at any thread count.
+   */
+  dropout?: { rate: number; key: number };
 }
 
 export interface SoftmaxCrossEntropyArgs {

@@ -35,7 +35,8 @@ export class InnerProduct {
     this.input = x;
     const y = fused ? fused.outputFor(x.rows) : this.out.get(x.rows);
     const activation: EpilogueActivation = fused ? fused.kind : 'none';
-    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: operand(x), b: this.weights, c: y.data, bias: this.bias, activation });
+    const dropout = fused?.dropoutArgs();
+    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: operand(x), b: this.weights, c: y.data, bias: this.bias, activation, ...(dropout ? { dropout } : {}) });
     fused?.adopt(y);
     return y;
   }
@@ -54,7 +55,9 @@ export class InnerProduct {
     if (!needInput) return undefined;
     const dx = this.inputGrad.get(x.rows);
     const y = below?.output;
+    const dropout = below?.dropoutArgs();
     native.gemm({
+      ...(dropout ? { dropout } : {}),
       transB: true,
       m: x.rows,
       n: this.inputs,
@@ -68,18 +71,50 @@ export class InnerProduct {
   }
 }
 
-/** Elementwise activation; caches its output y, from which both derivatives are computed. */
+/** The 32-bit integer hash of the native dropout masks (kernels.h mix32). */
+export function mix32(x: number): number {
+  x = (x ^ (x >>> 16)) >>> 0;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x = (x ^ (x >>> 15)) >>> 0;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** The mask key of a layer's dropout at one training step: from the run's seed and the step alone, so resumes and any thread count draw the same masks. */
+export function dropoutKey(seed: number, step: number, layer: number): number {
+  return mix32((mix32((mix32(seed >>> 0) ^ step) >>> 0) ^ layer) >>> 0);
+}
+
+/** Where a training batch's dropout masks come from: the run's seed and the optimizer step. */
+export interface MaskSource {
+  seed: number;
+  step: number;
+}
+
+/**
+ * Elementwise activation; caches its output y, from which both derivatives are computed. With a dropout
+ * rate, a training forward (a key set) also drops and rescales outputs, fused into the same GEMM write-back.
+ */
 export class Activation {
   private readonly out: Workspace;
   private readonly inputGrad: Workspace;
   output: Matrix | undefined;
+  /** The mask key of the current training batch; undefined: no dropout (evaluation). */
+  maskKey: number | undefined;
 
   constructor(
     readonly kind: ActivationKind,
     readonly width: number,
+    readonly dropout = 0,
   ) {
+    if (!(dropout >= 0 && dropout <= 0.9)) throw new RangeError(`Expected a dropout rate from 0 to 0.9 but received ${String(dropout)}`);
     this.out = new Workspace(width);
     this.inputGrad = new Workspace(width);
+  }
+
+  /** The dropout of the current batch, as the native GEMM takes it; undefined when nothing is dropped. */
+  dropoutArgs(): { rate: number; key: number } | undefined {
+    return this.dropout > 0 && this.maskKey !== undefined ? { rate: this.dropout, key: this.maskKey } : undefined;
   }
 
   /** The buffer a fused inner product writes this activation's output into. */
@@ -93,6 +128,7 @@ export class Activation {
   }
 
   forward(x: Matrix): Matrix {
+    if (this.dropoutArgs()) throw new Error('dropout is fused into the inner product below: use InnerProduct.forward(x, activation)');
     const y = this.out.get(x.rows);
     if (this.kind === 'sigmoid') native.sigmoidForward(x.data, y.data);
     else native.reluForward(x.data, y.data);
@@ -104,6 +140,7 @@ export class Activation {
   backward(dy: Matrix): Matrix {
     const y = this.output;
     if (!y) throw new Error('activation backward called before forward');
+    if (this.dropoutArgs()) throw new Error('dropout is fused into the inner product above: use InnerProduct.backward(dy, activation)');
     const dx = this.inputGrad.get(dy.rows);
     if (this.kind === 'sigmoid') native.sigmoidBackward(y.data, dy.data, dx.data);
     else native.reluBackward(y.data, dy.data, dx.data);

@@ -4,7 +4,7 @@
  * then all biases) so an optimizer updates the whole network in two native calls.
  */
 import { initializeWeights } from './initializers.js';
-import { Activation, InnerProduct, SoftmaxCrossEntropy, softmaxInto } from './layers.js';
+import { Activation, InnerProduct, SoftmaxCrossEntropy, dropoutKey, softmaxInto, type MaskSource } from './layers.js';
 import { Workspace, type LayerInput, type Matrix } from './matrix.js';
 import type { ParameterBlock } from './optimizers.js';
 import type { Rng } from './rng.js';
@@ -30,6 +30,9 @@ function checkShape(shape: MlpShape): void {
   shape.hidden.forEach((h, i) => {
     if (h.activation !== 'sigmoid' && h.activation !== 'relu') {
       throw new TypeError(`Expected 'sigmoid' or 'relu' for hidden[${i}].activation but received ${String(h.activation)}`);
+    }
+    if (h.dropout !== undefined && !(h.dropout >= 0 && h.dropout <= 0.9)) {
+      throw new RangeError(`Expected a rate from 0 to 0.9 for hidden[${i}].dropout but received ${String(h.dropout)}`);
     }
   });
 }
@@ -69,7 +72,7 @@ export class Mlp implements ParameterBlock {
       w += inputs * outputs;
       b += outputs;
     }
-    shape.hidden.forEach((h) => this.activations.push(new Activation(h.activation, h.width)));
+    shape.hidden.forEach((h) => this.activations.push(new Activation(h.activation, h.width, h.dropout ?? 0)));
     this.loss = new SoftmaxCrossEntropy(shape.classes);
     this.probabilities = new Workspace(shape.classes);
   }
@@ -90,15 +93,31 @@ export class Mlp implements ParameterBlock {
     return h as Matrix;
   }
 
-  /** One training step's forward and backward: fills grads and returns the batch's mean loss and correct count. */
-  computeGradients(x: LayerInput, labels: Int32Array): { loss: number; correct: number } {
-    const result = this.loss.forward(this.forward(x), labels);
-    let dy: Matrix | undefined = this.loss.backward();
-    for (let l = this.innerProducts.length - 1; l >= 0; l--) {
-      // dX of layer l, with the backward of the activation below fused in, is dY of layer l − 1.
-      dy = this.innerProducts[l]!.backward(dy!, this.activations[l - 1], l > 0);
+  /** True when some hidden layer drops outputs in training. */
+  get hasDropout(): boolean {
+    return this.activations.some((a) => a.dropout > 0);
+  }
+
+  /**
+   * One training step's forward and backward: fills grads and returns the batch's mean loss and correct
+   * count. Layers with dropout draw their masks from `masks` (required then); evaluation never drops.
+   */
+  computeGradients(x: LayerInput, labels: Int32Array, masks?: MaskSource): { loss: number; correct: number } {
+    if (this.hasDropout && masks === undefined) throw new TypeError('a network with dropout trains with the batch’s mask source (seed and step)');
+    this.activations.forEach((a, l) => {
+      a.maskKey = masks && a.dropout > 0 ? dropoutKey(masks.seed, masks.step, l) : undefined;
+    });
+    try {
+      const result = this.loss.forward(this.forward(x), labels);
+      let dy: Matrix | undefined = this.loss.backward();
+      for (let l = this.innerProducts.length - 1; l >= 0; l--) {
+        // dX of layer l, with the backward of the activation below fused in, is dY of layer l − 1.
+        dy = this.innerProducts[l]!.backward(dy!, this.activations[l - 1], l > 0);
+      }
+      return result;
+    } finally {
+      for (const a of this.activations) a.maskKey = undefined;
     }
-    return result;
   }
 
   /** Mean loss and correct count without gradients. */

@@ -6,6 +6,8 @@ export type Initializer = 'normal-fan-in' | 'he' | 'glorot-uniform';
 export interface HiddenLayerSpec {
   width: number;
   activation: Activation;
+  /** Share of the layer's outputs dropped in training (inverted dropout), from 0 to 0.9; absent: none. */
+  dropout?: number;
 }
 
 export type OptimizerSpec =

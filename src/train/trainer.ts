@@ -185,10 +185,10 @@ export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } 
     if (plan.signal?.aborted) throw new TrainingCancelled();
     const start = b * recipe.batchSize, end = Math.min(order.length, start + recipe.batchSize);
     const { x, labels } = loader.loadArranged(start, end);
-    const r = model.computeGradients(x, labels);
+    const step = plan.stepsBefore + b;
+    const r = model.computeGradients(x, labels, { seed: recipe.seed, step });
     loss += r.loss * (end - start);
     correct += r.correct;
-    const step = plan.stepsBefore + b;
     optimizer.step(model, learningRate(recipe.lr, recipe.schedule, step, plan.totalSteps, stepsPerEpoch));
     plan.onBatch?.(b, batches);
   }

@@ -398,3 +398,54 @@ describe('learningRate', () => {
     for (let step = 1; step < total; step++) expect(at(step)).toBeLessThan(at(step - 1));
   });
 });
+
+describe('Mlp dropout', () => {
+  /** 13 → 9 sigmoid (dropout 0.3) → 6 ReLU (dropout 0.5) → 4. */
+  const dropped: MlpShape = {
+    inputs: 13,
+    hidden: [
+      { width: 9, activation: 'sigmoid', dropout: 0.3 },
+      { width: 6, activation: 'relu', dropout: 0.5 },
+    ],
+    classes: 4,
+  };
+  const masks = { seed: 9, step: 4 };
+
+  it('computeGradients matches finite differences of the loss with the same masks', () => {
+    const { mlp, x, labels, rng } = setup(dropped, 8, 1300);
+    mlp.computeGradients(x, labels, masks);
+    const analytic = mlp.grads.slice();
+    const indices = Array.from({ length: 80 }, () => rng.uniformInt(mlp.size));
+    const { checked, skipped } = finiteDifferences({
+      values: mlp.params,
+      analytic,
+      objective: () => mlp.computeGradients(x, labels, masks).loss,
+      indices,
+      pattern: reluPattern(mlp),
+    });
+    expect(skipped).toBeLessThan(indices.length / 4);
+    expect(checked.length).toBeGreaterThan(40);
+    expect(worstFiniteDifference(checked, 1e-4, 1e-3)).toBeLessThanOrEqual(1);
+  });
+
+  it('drops in training only: evaluation and prediction equal the same network without dropout, bit for bit', () => {
+    const { mlp, x, labels } = setup(dropped, 8, 1400);
+    const plain = new Mlp({ ...dropped, hidden: dropped.hidden.map(({ width, activation }) => ({ width, activation })) });
+    plain.params.set(mlp.params);
+    expect(mlp.evaluate(x, labels)).toEqual(plain.evaluate(x, labels));
+    expect(bits(mlp.predict(x).data)).toEqual(bits(plain.predict(x).data));
+    // A training step does drop: its loss differs from the plain one's, and each step's masks differ.
+    const withMasks = mlp.computeGradients(x, labels, masks).loss;
+    expect(withMasks).not.toBe(plain.computeGradients(x, labels).loss);
+    expect(mlp.computeGradients(x, labels, { seed: 9, step: 5 }).loss).not.toBe(withMasks);
+    expect(mlp.computeGradients(x, labels, masks).loss).toBe(withMasks);
+    // And leaves no mask behind for the next evaluation.
+    expect(mlp.evaluate(x, labels)).toEqual(plain.evaluate(x, labels));
+  });
+
+  it('needs a mask source to train, and refuses rates outside 0–0.9', () => {
+    const { mlp, x, labels } = setup(dropped, 2, 1500);
+    expect(() => mlp.computeGradients(x, labels)).toThrow(TypeError);
+    expect(() => new Mlp({ ...dropped, hidden: [{ width: 4, activation: 'relu', dropout: 0.95 }] })).toThrow(/hidden\[0\]\.dropout/);
+  });
+});
