@@ -47,21 +47,23 @@ const number = (flag: string) => (value: string) => {
 };
 
 /** "256:sigmoid,128:relu" → hidden layers. */
-function parseHidden(value: string): HiddenLayerSpec[] {
+export function parseHidden(value: string): HiddenLayerSpec[] {
   if (value.trim() === '' || value === 'none') return [];
   return value.split(',').map((part) => {
-    const [width, activation = 'sigmoid'] = part.split(':');
+    const [width, activation = 'sigmoid', dropout, ...rest] = part.split(':');
     const w = Number(width);
-    if (!Number.isInteger(w) || (activation !== 'sigmoid' && activation !== 'relu')) {
-      throw new InvalidArgumentError(`--hidden takes WIDTH[:sigmoid|relu] separated by commas, not '${part}'.`);
+    const p = dropout === undefined ? undefined : Number(dropout);
+    if (!Number.isInteger(w) || (activation !== 'sigmoid' && activation !== 'relu') || rest.length > 0 || (p !== undefined && !(dropout!.trim() !== '' && p >= 0 && p <= 0.9))) {
+      throw new InvalidArgumentError(`--hidden takes WIDTH[:sigmoid|relu[:DROPOUT]] separated by commas (DROPOUT from 0 to 0.9), not '${part}'.`);
     }
-    return { width: w, activation };
+    return { width: w, activation, ...(p !== undefined && p > 0 ? { dropout: p } : {}) };
   });
 }
 
 interface TrainFlags {
   recipe: RecipeName;
   hidden?: HiddenLayerSpec[];
+  dropout?: number;
   init?: TrainRecipe['init'];
   optimizer?: OptimizerSpec['kind'];
   momentum?: number;
@@ -122,8 +124,10 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
   if (scheduleKind === 'cosine') {
     schedule = { kind: 'cosine', minLr: flags.minLr ?? (base.schedule.kind === 'cosine' ? base.schedule.minLr : 0) };
   }
+  const hidden = flags.hidden ?? base.hidden;
   const recipe: TrainRecipe = {
-    hidden: flags.hidden ?? base.hidden,
+    // --dropout gives every hidden layer the rate that --hidden does not.
+    hidden: flags.dropout === undefined ? hidden : hidden.map((h) => (h.dropout === undefined && flags.dropout! > 0 ? { ...h, dropout: flags.dropout! } : h)),
     init: flags.init ?? base.init,
     optimizer,
     lr: flags.lr ?? base.lr,
@@ -677,7 +681,8 @@ export function program(): Command {
   dataOptions(cli.command('train'))
     .description('Train with K-fold cross-validation; writes the selected checkpoint and a report.')
     .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
-    .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu] separated by commas, e.g. 256:sigmoid', parseHidden)
+    .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu[:DROPOUT]] separated by commas, e.g. 1024:relu:0.3,256:sigmoid', parseHidden)
+    .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'))
     .addOption(new Option('--init <name>', 'weight initializer').choices(['normal-fan-in', 'he', 'glorot-uniform']))
     .addOption(new Option('--optimizer <name>', 'parameter update').choices(['sgd', 'momentum', 'adam']))
     .option('--momentum <m>', 'momentum coefficient (momentum)', number('--momentum'))

@@ -179,7 +179,7 @@ interface NormalizationObject {
   std: Uint8Array;
 }
 interface RecipeObject {
-  hidden: { width: number; activation: string }[];
+  hidden: { width: number; activation: string; dropout?: number | null }[];
   init: string;
   sgd?: Record<string, never> | null;
   momentum?: { momentum: number; nesterov: boolean } | null;
@@ -264,7 +264,7 @@ function scheduleObject(schedule: ScheduleSpec): Partial<RecipeObject> {
 
 function recipeObject(recipe: TrainRecipe): RecipeObject {
   return {
-    hidden: recipe.hidden.map((layer) => ({ width: layer.width, activation: HIDDEN_ACTIVATION_NAMES[layer.activation] })),
+    hidden: recipe.hidden.map((layer) => ({ width: layer.width, activation: HIDDEN_ACTIVATION_NAMES[layer.activation], ...(layer.dropout !== undefined ? { dropout: layer.dropout } : {}) })),
     init: INITIALIZER_NAMES[recipe.init],
     ...optimizerObject(recipe.optimizer),
     lr: recipe.lr,
@@ -341,6 +341,7 @@ function trainRecipe(recipe: RecipeObject, fail: Fail): TrainRecipe {
       activation:
         literalOf(HIDDEN_ACTIVATION_NAMES, layer.activation) ??
         fail(`recipe hidden layer ${i + 1} has activation ${layer.activation}, not sigmoid or relu`),
+      ...(layer.dropout !== undefined && layer.dropout !== null ? { dropout: layer.dropout } : {}),
     })),
     init: literalOf(INITIALIZER_NAMES, recipe.init) ?? fail(`the recipe's initializer ${recipe.init} is unknown`),
     optimizer: optimizerSpec(recipe, fail),

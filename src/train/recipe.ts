@@ -51,6 +51,7 @@ export const recipeSchema = z
         z.object({
           width: z.number().int().min(1).max(LIMITS.maxWidth),
           activation: z.enum(['sigmoid', 'relu']),
+          dropout: z.number().min(0).max(0.9).optional().describe('share of the layer’s outputs dropped in training (inverted dropout)'),
         }).strict(),
       )
       .max(LIMITS.maxLayers),

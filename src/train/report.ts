@@ -113,7 +113,7 @@ function scheduleText(schedule: ScheduleSpec): string {
 
 /** The recipe as a two-column Markdown table. */
 export function recipeMarkdown(recipe: TrainRecipe): string {
-  const hidden = recipe.hidden.map((h) => `${h.width} ${h.activation}`).join(' → ') || 'none';
+  const hidden = recipe.hidden.map((h) => `${h.width} ${h.activation}${h.dropout ? ` (dropout ${h.dropout})` : ''}`).join(' → ') || 'none';
   const rows: [string, string][] = [
     ['Hidden layers', hidden],
     ['Initializer', recipe.init],

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { native, type EpilogueActivation, type Isa } from '../../src/native.js';
+import { native, type EpilogueActivation, type EpilogueDerivative, type Isa } from '../../src/native.js';
 import { dropoutKey, mix32 } from '../../src/nn/layers.js';
 import { Rng } from '../../src/nn/rng.js';
 import { randomArray } from '../helpers/reference.js';
@@ -41,7 +41,7 @@ describe.each(isas)('fused dropout on %s', (isa: Isa) => {
     expect(bits(dropped)).toEqual(bits(expected));
   });
 
-  it.each(['relu', 'sigmoid'] as const)('multiplies the %s derivative by the same mask and scale, given the masked output', (derivative: EpilogueActivation) => {
+  it.each(['relu', 'sigmoid'] as const)('multiplies the %s derivative by the same mask and scale, given the masked output', (derivative: EpilogueDerivative) => {
     native.setIsa(isa);
     const { a, b, bias, dy, w } = operands(2);
     const rate = 0.45, key = dropoutKey(3, 5, 1), scale = Math.fround(1 / (1 - rate));

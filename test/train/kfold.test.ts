@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { native } from '../../src/native.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { encodeCheckpoint } from '../../src/train/checkpoint.js';
 import { Classifier } from '../../src/model/classifier.js';
@@ -48,6 +49,24 @@ describe('trainKFold on 3000 training images', () => {
     const other = trainKFold({ recipe: { ...small, seed: 8 }, dataset });
     other.foldCheckpoints.forEach((c, i) => expect(bytesEqual(encodeCheckpoint(c), encodeCheckpoint(first.foldCheckpoints[i]!))).toBe(false));
     expect(other.folds[0]!.history[0]!.trainLoss).not.toBe(first.folds[0]!.history[0]!.trainLoss);
+  });
+
+  it('with dropout: the same bits on one thread and on two, another seed other masks, and the masks help nothing at test time', () => {
+    const dropped: TrainRecipe = { ...small, hidden: small.hidden.map((h) => ({ ...h, dropout: 0.4 })) };
+    const threads = native.getThreads();
+    try {
+      native.setThreads(1);
+      const one = trainKFold({ recipe: dropped, dataset });
+      native.setThreads(2);
+      const two = trainKFold({ recipe: dropped, dataset });
+      expect(bytesEqual(encodeCheckpoint(one.checkpoint), encodeCheckpoint(two.checkpoint))).toBe(true);
+      expect(withoutTimes(one.folds)).toEqual(withoutTimes(two.folds));
+      // Dropout changed the training (the masked loss differs from the plain run's) and still learns.
+      expect(one.folds[0]!.history[0]!.trainLoss).not.toBe(first.folds[0]!.history[0]!.trainLoss);
+      expect(one.test.accuracy).toBeGreaterThan(0.8);
+    } finally {
+      native.setThreads(threads);
+    }
   });
 
   it('splits 3000 images into two folds of 1500 and learns on both', () => {

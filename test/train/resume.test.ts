@@ -36,6 +36,15 @@ const recipes: [string, TrainRecipe][] = [
   ['plain gradient descent', base],
   ['momentum (Nesterov)', { ...base, optimizer: { kind: 'momentum', momentum: 0.9, nesterov: true }, lr: 0.01 }],
   ['Adam with cosine decay', { ...base, optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, lr: 2e-3, schedule: { kind: 'cosine', minLr: 0 } }],
+  [
+    'Adam with dropout in two layers',
+    {
+      ...base,
+      hidden: [{ width: 64, activation: 'relu', dropout: 0.3 }, { width: 32, activation: 'sigmoid', dropout: 0.2 }],
+      optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+      lr: 2e-3,
+    },
+  ],
 ];
 
 /** The fold summaries without the wall times, which differ from run to run. */

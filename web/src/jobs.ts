@@ -9,7 +9,7 @@ const POLL_MS = 1500;
 
 /** "512 relu · adam · lr 0.002 · batch 256 · 6 epochs · 1 fold" */
 export function describeRecipe(r: Recipe): string {
-  const widths = r.hidden.length ? r.hidden.map((h) => `${h.width} ${h.activation}`).join(' → ') : 'no hidden layer';
+  const widths = r.hidden.length ? r.hidden.map((h) => `${h.width} ${h.activation}${h.dropout ? ` (dropout ${h.dropout})` : ''}`).join(' → ') : 'no hidden layer';
   return `${widths} · ${r.optimizer.kind} · lr ${r.lr} · batch ${r.batchSize} · ${r.epochs} epoch${r.epochs === 1 ? '' : 's'} · ${r.folds} fold${r.folds === 1 ? '' : 's'}`;
 }
 

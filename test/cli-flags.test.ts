@@ -1,0 +1,18 @@
+import { InvalidArgumentError } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { parseHidden, recipeFromFlags } from '../src/cli.js';
+
+describe('the dropout flags', () => {
+  it('--hidden takes a rate per layer; --dropout gives it to the layers without one', () => {
+    expect(parseHidden('1024:relu:0.3,256')).toEqual([{ width: 1024, activation: 'relu', dropout: 0.3 }, { width: 256, activation: 'sigmoid' }]);
+    const recipe = recipeFromFlags({ recipe: 'accurate', hidden: parseHidden('512:relu:0.5,256:relu'), dropout: 0.2 });
+    expect(recipe.hidden).toEqual([{ width: 512, activation: 'relu', dropout: 0.5 }, { width: 256, activation: 'relu', dropout: 0.2 }]);
+    // Without either, the recipe has no dropout at all: the reference recipe stays as it was.
+    expect(recipeFromFlags({ recipe: 'reference' }).hidden).toEqual([{ width: 256, activation: 'sigmoid' }]);
+  });
+
+  it('refuses rates outside 0–0.9, naming the flag or field', () => {
+    for (const bad of ['64:relu:1.5', '64:relu:', '64:relu:x', '64:relu:0.1:2']) expect(() => parseHidden(bad), bad).toThrow(InvalidArgumentError);
+    expect(() => recipeFromFlags({ recipe: 'accurate', dropout: 0.95 })).toThrow(/hidden\.0\.dropout/);
+  });
+});
