@@ -11,6 +11,7 @@
     {
       "target_name": "fastmlp",
       "sources": [
+        "native/augment.cc",
         "native/binding.cc",
         "native/dispatch.cc",
         "native/elementwise.cc",

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "augment.h"
 #include "dispatch.h"
 #include "elementwise.h"
 #include "gemm.h"
@@ -79,6 +80,9 @@ View<int32_t> i32(const Napi::Env& env, const Napi::Value& v, const std::string&
 }
 View<uint8_t> u8(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
   return typed_array<uint8_t, napi_uint8_array>(env, v, name, "a Uint8Array");
+}
+View<double> f64(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
+  return typed_array<double, napi_float64_array>(env, v, name, "a Float64Array");
 }
 
 double number(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
@@ -407,6 +411,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("columnSums", &Addon::ColumnSums),
                              InstanceMethod("standardize", &Addon::Standardize),
                              InstanceMethod("gatherRows", &Addon::GatherRows),
+                             InstanceMethod("augmentRows", &Addon::AugmentRows),
+                             InstanceMethod("transformRows", &Addon::TransformRows),
                              InstanceMethod("sgdUpdate", &Addon::SgdUpdate),
                              InstanceMethod("momentumUpdate", &Addon::MomentumUpdate),
                              InstanceMethod("adamUpdate", &Addon::AdamUpdate),
@@ -620,6 +626,87 @@ class Addon : public Napi::Addon<Addon> {
     });
     standardize(pixels.data, row_length, indices.data, indices.length, mean.data, inv_std.data, mean.length > 1,
                 out.data);
+    return env.Undefined();
+  }
+
+  // The images of an augmentation call: bytes (images of rows×cols), their indices, and out (one image each).
+  struct ImageRows {
+    View<uint8_t> bytes, out;
+    View<int32_t> indices;
+    int64_t rows = 0, cols = 0;
+  };
+
+  static ImageRows image_rows(const Napi::Env& env, const Napi::Object& o) {
+    ImageRows r;
+    r.bytes = u8(env, o.Get("bytes"), "bytes");
+    r.rows = integer(env, o.Get("rows"), "rows", 1, 4096);
+    r.cols = integer(env, o.Get("cols"), "cols", 1, 4096);
+    r.indices = i32(env, o.Get("indices"), "indices");
+    r.out = u8(env, o.Get("out"), "out");
+    const int64_t pixels = r.rows * r.cols, images = r.bytes.length / pixels;
+    for (int64_t i = 0; i < r.indices.length; ++i) {
+      if (r.indices.data[i] < 0 || r.indices.data[i] >= images) {
+        std::ostringstream msg;
+        msg << "Expected indices[" << i << "] to be an image from 0 to " << images - 1 << " but received " << r.indices.data[i];
+        range_error(env, msg.str());
+      }
+    }
+    require_length(env, "out", r.out.length, r.indices.length * pixels, [&] { return "indices.length×rows×cols = " + shape(r.indices.length, pixels); });
+    require_disjoint(env, "out", r.out, r.indices.length * pixels, "bytes", r.bytes, r.bytes.length, false);
+    return r;
+  }
+
+  // augmentRows({ bytes, rows, cols, indices, out, spec: { shift, rotate, scale, shear, elasticAlpha, elasticSigma }, seed, epoch })
+  Napi::Value AugmentRows(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const Napi::Object o = options_object(info, "augmentRows");
+    require_known_keys(env, o, "augmentRows", {"bytes", "rows", "cols", "indices", "out", "spec", "seed", "epoch"});
+    const ImageRows r = image_rows(env, o);
+    const Napi::Value spec_value = o.Get("spec");
+    if (!spec_value.IsObject() || spec_value.IsArray() || spec_value.IsTypedArray()) type_error(env, "Expected spec to be an object");
+    const Napi::Object s = spec_value.As<Napi::Object>();
+    require_known_keys(env, s, "spec", {"shift", "rotate", "scale", "shear", "elasticAlpha", "elasticSigma"});
+    const auto limit = [&](const char* name, double max) {
+      const Napi::Value v = s.Get(name);
+      if (v.IsUndefined()) return 0.0;
+      const double x = number(env, v, std::string("spec.") + name);
+      if (!(x >= 0.0 && x <= max)) {
+        std::ostringstream msg;
+        msg << "Expected spec." << name << " to be from 0 to " << max << " but received " << x;
+        range_error(env, msg.str());
+      }
+      return x;
+    };
+    AugmentSpec spec;
+    spec.shift = limit("shift", 64.0);
+    spec.rotate = limit("rotate", 180.0);
+    spec.scale = limit("scale", 0.9);
+    spec.shear = limit("shear", 60.0);
+    spec.elastic_alpha = limit("elasticAlpha", 1000.0);
+    spec.elastic_sigma = limit("elasticSigma", 64.0);
+    const auto seed = static_cast<uint32_t>(integer(env, o.Get("seed"), "seed", 0, 4294967295LL));
+    const auto epoch = static_cast<uint32_t>(integer(env, o.Get("epoch"), "epoch", 0, 4294967295LL));
+    augment_rows(r.bytes.data, r.rows, r.cols, r.indices.data, r.indices.length, spec, seed, epoch, r.out.data);
+    return env.Undefined();
+  }
+
+  // transformRows({ bytes, rows, cols, indices, out, affine, displacement? }): given maps (augment.h).
+  Napi::Value TransformRows(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const Napi::Object o = options_object(info, "transformRows");
+    require_known_keys(env, o, "transformRows", {"bytes", "rows", "cols", "indices", "out", "affine", "displacement"});
+    const ImageRows r = image_rows(env, o);
+    const auto affine = f64(env, o.Get("affine"), "affine");
+    require_length(env, "affine", affine.length, 6 * r.indices.length, [&] { return std::string("6×indices.length"); });
+    const double* displacement = nullptr;
+    if (!o.Get("displacement").IsUndefined()) {
+      const auto d = f64(env, o.Get("displacement"), "displacement");
+      require_length(env, "displacement", d.length, 2 * r.rows * r.cols * r.indices.length, [&] { return std::string("2×rows×cols×indices.length"); });
+      displacement = d.data;
+    }
+    for (int64_t i = 0; i < affine.length; ++i)
+      if (!std::isfinite(affine.data[i])) range_error(env, "Expected affine to hold finite numbers");
+    transform_rows(r.bytes.data, r.rows, r.cols, r.indices.data, r.indices.length, affine.data, displacement, r.out.data);
     return env.Undefined();
   }
 

@@ -33,6 +33,21 @@ export interface StandardizedRows {
   invStd: Float32Array;
 }
 
+/** Largest random transform of augmentRows; every field 0 or absent is that transform off. */
+export interface AugmentLimits {
+  /** Pixels, along each axis. */
+  shift?: number;
+  /** Degrees, either way. */
+  rotate?: number;
+  /** Relative change of size, either way. */
+  scale?: number;
+  /** Degrees, either way. */
+  shear?: number;
+  /** Elastic distortion: scale of the smoothed field in pixels, and the σ of its Gaussian. */
+  elasticAlpha?: number;
+  elasticSigma?: number;
+}
+
 export interface GemmArgs {
   /** op(A) = Aᵀ when true. Default false. */
   transA?: boolean;
@@ -185,6 +200,14 @@ export interface NativeAddon {
   standardize(args: StandardizeArgs): void;
   /** out row r = row indices[r] of bytes (rowLength bytes each): samples gathered into contiguous memory. */
   gatherRows(args: { bytes: Uint8Array; rowLength: number; indices: Int32Array; out: Uint8Array }): void;
+  /**
+   * out image r = image indices[r] of bytes (rows × cols each), randomly transformed: an affine map within
+   * the spec's limits and, with elasticAlpha and elasticSigma, an elastic distortion; bilinear, back to
+   * bytes. Each image's draw follows from (seed, epoch, indices[r]) alone.
+   */
+  augmentRows(args: { bytes: Uint8Array; rows: number; cols: number; indices: Int32Array; out: Uint8Array; spec: AugmentLimits; seed: number; epoch: number }): void;
+  /** out image r samples image indices[r] at M·(p + d(p)) + o, affine[6r…] = M00 M01 M10 M11 o_x o_y; d per image: x-field, then y-field. */
+  transformRows(args: { bytes: Uint8Array; rows: number; cols: number; indices: Int32Array; out: Uint8Array; affine: Float64Array; displacement?: Float64Array }): void;
 
   /** w −= lr · (g + weightDecay · w). */
   sgdUpdate(w: Float32Array, g: Float32Array, lr: number, weightDecay: number): void;
