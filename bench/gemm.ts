@@ -40,7 +40,7 @@ async function pixelBatch(): Promise<StandardizedRows> {
   const normalization = computeStandardization(train, 'global');
   const mean = normalization.mean, invStd = inverseStd(normalization);
   const labels = Int32Array.from(train.labels);
-  const loader = new BatchLoader({ pixels: train.pixels, features: train.features, labels, mean, invStd });
+  const loader = new BatchLoader({ pixels: train.pixels, rows: train.rows, cols: train.cols, features: train.features, labels, mean, invStd });
   const drawn = Int32Array.from({ length: 2000 }, (_, i) => (i * 7919) % train.count);
   return { bytes: train.pixels, rowLength: train.features, rows: loader.packingOrder(drawn), mean, invStd };
 }

@@ -34,7 +34,7 @@ import { MAX_TRIALS, SweepSpaceError, sweepSpaceSchema, sweepStrategySchema, typ
 import { TrainingCancelled } from './train/trainer.js';
 import { DEFAULT_MODEL_BODY_LIMIT } from './server/schemas.js';
 import { startServer } from './server/server.js';
-import type { HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
+import type { AugmentSpec, HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -64,6 +64,13 @@ interface TrainFlags {
   recipe: RecipeName;
   hidden?: HiddenLayerSpec[];
   dropout?: number;
+  augment?: ('affine' | 'elastic')[];
+  shift?: number;
+  rotate?: number;
+  scale?: number;
+  shear?: number;
+  elasticAlpha?: number;
+  elasticSigma?: number;
   init?: TrainRecipe['init'];
   optimizer?: OptimizerSpec['kind'];
   momentum?: number;
@@ -100,6 +107,27 @@ interface TrainFlags {
   json?: boolean;
 }
 
+/** The limits each kind of --augment starts from: affine maps of MNIST-sized digits, and Simard's elastic distortion. */
+export const AUGMENT_DEFAULTS = {
+  affine: { shift: 2, rotate: 10, scale: 0.1, shear: 10 },
+  elastic: { elasticAlpha: 34, elasticSigma: 4 },
+} as const satisfies Record<string, AugmentSpec>;
+
+/** --augment's kinds with their defaults (replacing the recipe's), then each limit flag over them; none: off. */
+function augmentFromFlags(flags: TrainFlags, base: AugmentSpec | undefined): AugmentSpec | undefined {
+  let spec: AugmentSpec = flags.augment === undefined ? { ...base } : Object.assign({}, ...flags.augment.map((kind) => AUGMENT_DEFAULTS[kind]));
+  const limits = { shift: flags.shift, rotate: flags.rotate, scale: flags.scale, shear: flags.shear, elasticAlpha: flags.elasticAlpha, elasticSigma: flags.elasticSigma };
+  for (const [key, value] of Object.entries(limits)) if (value !== undefined) spec = { ...spec, [key]: value };
+  return Object.values(spec).some((v) => v !== undefined && v > 0) ? spec : undefined;
+}
+
+function parseAugment(value: string): ('affine' | 'elastic')[] {
+  if (value === 'none') return [];
+  const kinds = value.split(',').map((k) => k.trim());
+  for (const kind of kinds) if (kind !== 'affine' && kind !== 'elastic') throw new InvalidArgumentError(`--augment takes affine, elastic (comma-separated) or none, not '${kind}'.`);
+  return kinds as ('affine' | 'elastic')[];
+}
+
 /** The recipe named by --recipe with every given flag laid over it, then validated. */
 export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
   const base = recipes[flags.recipe];
@@ -125,6 +153,7 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
     schedule = { kind: 'cosine', minLr: flags.minLr ?? (base.schedule.kind === 'cosine' ? base.schedule.minLr : 0) };
   }
   const hidden = flags.hidden ?? base.hidden;
+  const augment = augmentFromFlags(flags, base.augment);
   const recipe: TrainRecipe = {
     // --dropout gives every hidden layer the rate that --hidden does not.
     hidden: flags.dropout === undefined ? hidden : hidden.map((h) => (h.dropout === undefined && flags.dropout! > 0 ? { ...h, dropout: flags.dropout! } : h)),
@@ -137,6 +166,7 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
     epochs: flags.epochs ?? base.epochs,
     folds: flags.folds ?? base.folds,
     ...(flags.holdout !== undefined ? { holdout: flags.holdout } : {}),
+    ...(augment ? { augment } : {}),
     seed: flags.seed ?? base.seed,
     normalization: flags.normalization ?? base.normalization,
   };
@@ -683,6 +713,13 @@ export function program(): Command {
     .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
     .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu[:DROPOUT]] separated by commas, e.g. 1024:relu:0.3,256:sigmoid', parseHidden)
     .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'))
+    .option('--augment <kinds>', 'random transforms of the training images each epoch: affine, elastic (comma-separated), or none', parseAugment)
+    .option('--shift <pixels>', 'augmentation: largest shift along each axis', number('--shift'))
+    .option('--rotate <degrees>', 'augmentation: largest rotation either way', number('--rotate'))
+    .option('--scale <share>', 'augmentation: largest change of size either way (0.1: 90–110 %)', number('--scale'))
+    .option('--shear <degrees>', 'augmentation: largest shear either way', number('--shear'))
+    .option('--elastic-alpha <pixels>', 'elastic distortion: scale of the smoothed displacement field', number('--elastic-alpha'))
+    .option('--elastic-sigma <pixels>', 'elastic distortion: σ of the Gaussian that smooths it', number('--elastic-sigma'))
     .addOption(new Option('--init <name>', 'weight initializer').choices(['normal-fan-in', 'he', 'glorot-uniform']))
     .addOption(new Option('--optimizer <name>', 'parameter update').choices(['sgd', 'momentum', 'adam']))
     .option('--momentum <m>', 'momentum coefficient (momentum)', number('--momentum'))

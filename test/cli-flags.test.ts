@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { parseHidden, recipeFromFlags } from '../src/cli.js';
+import { AUGMENT_DEFAULTS, parseHidden, recipeFromFlags } from '../src/cli.js';
 
 describe('the dropout flags', () => {
   it('--hidden takes a rate per layer; --dropout gives it to the layers without one', () => {
@@ -14,5 +14,17 @@ describe('the dropout flags', () => {
   it('refuses rates outside 0–0.9, naming the flag or field', () => {
     for (const bad of ['64:relu:1.5', '64:relu:', '64:relu:x', '64:relu:0.1:2']) expect(() => parseHidden(bad), bad).toThrow(InvalidArgumentError);
     expect(() => recipeFromFlags({ recipe: 'accurate', dropout: 0.95 })).toThrow(/hidden\.0\.dropout/);
+  });
+});
+
+describe('the augmentation flags', () => {
+  it('--augment starts from its kinds’ defaults, each limit flag lays over them, none turns it off', () => {
+    expect(recipeFromFlags({ recipe: 'accurate', augment: ['affine'] }).augment).toEqual(AUGMENT_DEFAULTS.affine);
+    expect(recipeFromFlags({ recipe: 'accurate', augment: ['affine', 'elastic'], rotate: 5, elasticSigma: 5 }).augment).toEqual({ ...AUGMENT_DEFAULTS.affine, rotate: 5, elasticAlpha: 34, elasticSigma: 5 });
+    expect(recipeFromFlags({ recipe: 'accurate', shift: 1 }).augment).toEqual({ shift: 1 });
+    expect(recipeFromFlags({ recipe: 'accurate', augment: [] }).augment).toBeUndefined();
+    expect(recipeFromFlags({ recipe: 'reference' }).augment).toBeUndefined();
+    expect(() => recipeFromFlags({ recipe: 'accurate', rotate: 90 })).toThrow(/augment\.rotate/);
+    expect(() => recipeFromFlags({ recipe: 'accurate', elasticAlpha: 30 })).toThrow(/augment\.elasticSigma/);
   });
 });

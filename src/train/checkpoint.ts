@@ -13,6 +13,7 @@ import { bytesToFloats, floatsToBytes, schemaType } from '../proto/schema.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import type {
   Activation,
+  AugmentSpec,
   Initializer,
   NormalizationMode,
   OptimizerSpec,
@@ -193,6 +194,7 @@ interface RecipeObject {
   epochs: number;
   folds: number;
   holdout?: number | null;
+  augment?: Partial<Record<keyof AugmentSpec, number | null>> | null;
   seed: number;
   normalization: string;
 }
@@ -274,6 +276,7 @@ function recipeObject(recipe: TrainRecipe): RecipeObject {
     epochs: recipe.epochs,
     folds: recipe.folds,
     ...(recipe.holdout !== undefined ? { holdout: recipe.holdout } : {}),
+    ...(recipe.augment !== undefined ? { augment: recipe.augment } : {}),
     seed: recipe.seed,
     normalization: NORMALIZATION_NAMES[recipe.normalization],
   };
@@ -334,6 +337,11 @@ function scheduleSpec(recipe: RecipeObject, fail: Fail): ScheduleSpec {
   return fail('the recipe names no learning-rate schedule');
 }
 
+/** The set limits of an Augmentation message (unset optional fields read back as null). */
+function augmentSpec(o: NonNullable<RecipeObject['augment']>): AugmentSpec {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'number')) as AugmentSpec;
+}
+
 function trainRecipe(recipe: RecipeObject, fail: Fail): TrainRecipe {
   return {
     hidden: recipe.hidden.map((layer, i) => ({
@@ -352,6 +360,7 @@ function trainRecipe(recipe: RecipeObject, fail: Fail): TrainRecipe {
     epochs: recipe.epochs,
     folds: recipe.folds,
     ...(recipe.holdout !== undefined && recipe.holdout !== null ? { holdout: recipe.holdout } : {}),
+    ...(recipe.augment ? { augment: augmentSpec(recipe.augment) } : {}),
     seed: recipe.seed,
     normalization:
       literalOf(NORMALIZATION_NAMES, recipe.normalization) ??

@@ -69,6 +69,7 @@ export function trainFold(run: PreparedRun, fold: number, options: FoldOptions =
       loader: trainLoader,
       order,
       random: foldRng,
+      epoch,
       stepsBefore: (epoch - 1) * plan.batchesPerEpoch,
       totalSteps: plan.totalSteps,
       signal,

@@ -47,6 +47,8 @@ export interface PreparedRun {
 function samples(set: ImageSet, normalization: Standardization): SampleSource {
   return {
     pixels: set.pixels,
+    rows: set.rows,
+    cols: set.cols,
     features: set.features,
     labels: Int32Array.from(set.labels),
     mean: normalization.mean,

@@ -74,6 +74,19 @@ export const recipeSchema = z
     holdout: z.number().min(0.01).max(0.5).optional(),
     seed: z.number().int().min(0).max(2 ** 32 - 1),
     normalization: z.enum(['global', 'per-pixel']),
+    augment: z
+      .object({
+        shift: z.number().min(0).max(8).optional().describe('pixels along each axis'),
+        rotate: z.number().min(0).max(45).optional().describe('degrees either way'),
+        scale: z.number().min(0).max(0.5).optional().describe('relative change of size either way'),
+        shear: z.number().min(0).max(45).optional().describe('degrees either way'),
+        elasticAlpha: z.number().min(0).max(100).optional().describe('elastic distortion: scale of the smoothed field, pixels'),
+        elasticSigma: z.number().min(0.5).max(16).optional().describe('elastic distortion: σ of its Gaussian, pixels'),
+      })
+      .strict()
+      .refine((a) => (a.elasticAlpha === undefined) === (a.elasticSigma === undefined), { path: ['elasticSigma'], message: 'elasticAlpha and elasticSigma go together' })
+      .optional()
+      .describe('random transforms of the training images, drawn anew every epoch'),
   })
   .strict()
   .refine((r) => r.holdout === undefined || r.folds === 1, { path: ['holdout'], message: 'A holdout applies to folds = 1 only (the folds validate each other)' }) satisfies z.ZodType<TrainRecipe>;

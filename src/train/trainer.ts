@@ -7,7 +7,7 @@ import { native } from '../native.js';
 import type { PixelBatch } from '../nn/matrix.js';
 import type { Mlp } from '../nn/mlp.js';
 import { learningRate, type Optimizer } from '../nn/optimizers.js';
-import type { TrainRecipe } from './types.js';
+import type { AugmentSpec, TrainRecipe } from './types.js';
 
 /** Something that says whether to stop: an AbortSignal, or a flag shared with another thread. */
 export interface StopSignal {
@@ -25,6 +25,9 @@ export class TrainingCancelled extends Error {
 /** Samples kept as bytes, their labels, and the training-set statistics that standardize them. */
 export interface SampleSource {
   pixels: Uint8Array;
+  /** Image size: features = rows × cols. */
+  rows: number;
+  cols: number;
   features: number;
   labels: Int32Array;
   mean: Float32Array;
@@ -97,9 +100,10 @@ export class BatchLoader {
   /**
    * Copies the samples of an epoch, batch after batch of its shuffled order (each batch's samples in packing
    * order), into one contiguous block: one streaming pass, after which every batch (loadArranged) reads its
-   * pixels sequentially instead of from scattered rows.
+   * pixels sequentially instead of from scattered rows. With `augment`, each sample is copied through its
+   * random transform of that epoch (native augmentRows), still as bytes.
    */
-  arrange(order: Int32Array, batchSize: number): void {
+  arrange(order: Int32Array, batchSize: number, augment?: { spec: AugmentSpec; seed: number; epoch: number }): void {
     const { pixels, features, labels } = this.source;
     if (this.arranged.length !== order.length * features) {
       this.arranged = new Uint8Array(order.length * features);
@@ -111,7 +115,12 @@ export class BatchLoader {
       const end = Math.min(order.length, start + batchSize);
       this.packingOrder(order.subarray(start, end), this.batchOrder.subarray(start, end));
     }
-    native.gatherRows({ bytes: pixels, rowLength: features, indices: this.batchOrder, out: this.arranged });
+    if (augment) {
+      const { rows, cols } = this.source;
+      native.augmentRows({ bytes: pixels, rows, cols, indices: this.batchOrder, out: this.arranged, spec: augment.spec, seed: augment.seed, epoch: augment.epoch });
+    } else {
+      native.gatherRows({ bytes: pixels, rowLength: features, indices: this.batchOrder, out: this.arranged });
+    }
     for (let i = 0; i < order.length; i++) this.arrangedLabels[i] = labels[this.batchOrder[i]!]!;
   }
 
@@ -164,6 +173,8 @@ export interface EpochPlan {
   /** The fold's training samples; shuffled in place at the start of every epoch. */
   order: Int32Array;
   random: RandomSource;
+  /** 1-based; with the recipe's seed it draws the epoch's augmentation. */
+  epoch: number;
   /** Optimizer steps taken before this epoch, and in the whole run (for the learning-rate schedule). */
   stepsBefore: number;
   totalSteps: number;
@@ -176,7 +187,7 @@ export interface EpochPlan {
 export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } {
   const { recipe, model, optimizer, loader, order } = plan;
   shuffleInPlace(order, plan.random);
-  loader.arrange(order, recipe.batchSize);
+  loader.arrange(order, recipe.batchSize, recipe.augment ? { spec: recipe.augment, seed: recipe.seed, epoch: plan.epoch } : undefined);
   const batches = Math.ceil(order.length / recipe.batchSize);
   const stepsPerEpoch = batches;
   let loss = 0;

@@ -24,6 +24,28 @@ export interface TrainRecipe {
   holdout?: number;
   seed: number;
   normalization: NormalizationMode;
+  /** Random transforms of every training image, drawn anew each epoch; absent: the images as they are. */
+  augment?: AugmentSpec;
+}
+
+/**
+ * Limits of the random transforms of training images (native augmentRows): each image of each epoch gets
+ * a shift, rotation, scale and shear drawn uniformly within them, and with elasticAlpha and elasticSigma an
+ * elastic distortion (Simard et al. 2003). Validation, test and prediction see the images as they are.
+ */
+export interface AugmentSpec {
+  /** Pixels along each axis. */
+  shift?: number;
+  /** Degrees either way. */
+  rotate?: number;
+  /** Relative change of size either way (0.1: 90–110 %). */
+  scale?: number;
+  /** Degrees either way. */
+  shear?: number;
+  /** Scale of the smoothed random displacement field, pixels (Simard: 34 for MNIST). */
+  elasticAlpha?: number;
+  /** σ of the Gaussian that smooths it, pixels (Simard: 4). */
+  elasticSigma?: number;
 }
 
 /**

@@ -51,8 +51,8 @@ describe('trainKFold on 3000 training images', () => {
     expect(other.folds[0]!.history[0]!.trainLoss).not.toBe(first.folds[0]!.history[0]!.trainLoss);
   });
 
-  it('with dropout: the same bits on one thread and on two, another seed other masks, and the masks help nothing at test time', () => {
-    const dropped: TrainRecipe = { ...small, hidden: small.hidden.map((h) => ({ ...h, dropout: 0.4 })) };
+  it('with dropout and augmentation: the same bits on one thread and on two, and it still learns', () => {
+    const dropped: TrainRecipe = { ...small, hidden: small.hidden.map((h) => ({ ...h, dropout: 0.4 })), augment: { shift: 2, rotate: 10, elasticAlpha: 34, elasticSigma: 4 } };
     const threads = native.getThreads();
     try {
       native.setThreads(1);
@@ -61,9 +61,10 @@ describe('trainKFold on 3000 training images', () => {
       const two = trainKFold({ recipe: dropped, dataset });
       expect(bytesEqual(encodeCheckpoint(one.checkpoint), encodeCheckpoint(two.checkpoint))).toBe(true);
       expect(withoutTimes(one.folds)).toEqual(withoutTimes(two.folds));
-      // Dropout changed the training (the masked loss differs from the plain run's) and still learns.
+      // Dropout and augmentation changed the training (its loss differs from the plain run's), which still learns.
       expect(one.folds[0]!.history[0]!.trainLoss).not.toBe(first.folds[0]!.history[0]!.trainLoss);
-      expect(one.test.accuracy).toBeGreaterThan(0.8);
+      // Three epochs on 1500 digits under both: far above chance (0.1), below the plain run.
+      expect(one.test.accuracy).toBeGreaterThan(0.6);
     } finally {
       native.setThreads(threads);
     }

@@ -37,10 +37,11 @@ const recipes: [string, TrainRecipe][] = [
   ['momentum (Nesterov)', { ...base, optimizer: { kind: 'momentum', momentum: 0.9, nesterov: true }, lr: 0.01 }],
   ['Adam with cosine decay', { ...base, optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, lr: 2e-3, schedule: { kind: 'cosine', minLr: 0 } }],
   [
-    'Adam with dropout in two layers',
+    'Adam with dropout in two layers and affine and elastic augmentation',
     {
       ...base,
       hidden: [{ width: 64, activation: 'relu', dropout: 0.3 }, { width: 32, activation: 'sigmoid', dropout: 0.2 }],
+      augment: { shift: 2, rotate: 10, scale: 0.1, shear: 10, elasticAlpha: 34, elasticSigma: 4 },
       optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
       lr: 2e-3,
     },

@@ -14,7 +14,7 @@ let source: SampleSource;
 beforeAll(async () => {
   dataset = await smallMnist(6000, 100);
   const normalization = computeStandardization(dataset.train, 'global');
-  source = { pixels: dataset.train.pixels, features: 784, labels: Int32Array.from(dataset.train.labels), mean: normalization.mean, invStd: inverseStd(normalization) };
+  source = { pixels: dataset.train.pixels, rows: 28, cols: 28, features: 784, labels: Int32Array.from(dataset.train.labels), mean: normalization.mean, invStd: inverseStd(normalization) };
 });
 
 /** A loader that keeps every batch in its shuffled order: what training would be without the packing order. */
@@ -35,7 +35,7 @@ function firstLitPixel(i: number): number {
 function epochPlan(recipe: TrainRecipe, loader: BatchLoader, count: number) {
   const rng = new Rng(recipe.seed);
   const model = Mlp.initialized({ inputs: 784, hidden: recipe.hidden, classes: 10 }, recipe.init, rng);
-  return { recipe, model, optimizer: createOptimizer(recipe.optimizer, recipe.weightDecay), loader, order: firstIndices(count), random: rng, stepsBefore: 0, totalSteps: 100 };
+  return { recipe, model, optimizer: createOptimizer(recipe.optimizer, recipe.weightDecay), loader, order: firstIndices(count), random: rng, epoch: 1, stepsBefore: 0, totalSteps: 100 };
 }
 
 describe('BatchLoader', () => {
