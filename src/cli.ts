@@ -19,7 +19,8 @@ import { readCsvImages } from './data/csv.js';
 import { previewImages, summarizeImages } from './data/inspect.js';
 import { renderDigits } from './train/plots.js';
 import { archiveKind, extractArchive } from './data/archive.js';
-import { datasetLayout, fileFormat, idxKind, loadImageSet, loadLabelledPart, type DatasetSource } from './data/dataset.js';
+import { datasetLayout, fileFormat, idxKind, loadDataset, loadImageSet, loadLabelledPart, mnistPaths, type DatasetSource } from './data/dataset.js';
+import { augmentationPreview } from './train/augment-preview.js';
 import { DEFAULT_IMAGE_SIZE, decodeImage, type ImageOptions } from './data/images.js';
 import { readIdxImages } from './data/idx.js';
 import { native } from './native.js';
@@ -114,7 +115,7 @@ export const AUGMENT_DEFAULTS = {
 } as const satisfies Record<string, AugmentSpec>;
 
 /** --augment's kinds with their defaults (replacing the recipe's), then each limit flag over them; none: off. */
-function augmentFromFlags(flags: TrainFlags, base: AugmentSpec | undefined): AugmentSpec | undefined {
+function augmentFromFlags(flags: Pick<TrainFlags, 'augment' | 'shift' | 'rotate' | 'scale' | 'shear' | 'elasticAlpha' | 'elasticSigma'>, base: AugmentSpec | undefined): AugmentSpec | undefined {
   let spec: AugmentSpec = flags.augment === undefined ? { ...base } : Object.assign({}, ...flags.augment.map((kind) => AUGMENT_DEFAULTS[kind]));
   const limits = { shift: flags.shift, rotate: flags.rotate, scale: flags.scale, shear: flags.shear, elasticAlpha: flags.elasticAlpha, elasticSigma: flags.elasticSigma };
   for (const [key, value] of Object.entries(limits)) if (value !== undefined) spec = { ...spec, [key]: value };
@@ -619,6 +620,26 @@ async function predict(flags: PredictFlags & Pick<DataFlags, 'imageSize' | 'cent
   }
 }
 
+type AugmentPreviewFlags = DataFlags & Pick<TrainFlags, 'augment' | 'shift' | 'rotate' | 'scale' | 'shear' | 'elasticAlpha' | 'elasticSigma'> & { out: string; seed?: number; draws: number };
+
+/** augment-preview: the training set's first digit of each class and its transforms, as a PNG grid. */
+async function augmentPreview(flags: AugmentPreviewFlags): Promise<void> {
+  const spec = augmentFromFlags(flags, undefined);
+  if (spec === undefined) throw new UsageError('Give the transforms to show: --augment affine,elastic and/or --shift, --rotate, --scale, --shear, --elastic-alpha with --elastic-sigma.');
+  const checked = validateRecipe({ ...recipes.accurate, augment: spec, ...(flags.seed !== undefined ? { seed: flags.seed } : {}) });
+  checkInteger('--draws', flags.draws, 1, 20);
+  const { source, done } = await datasetFiles(flags);
+  try {
+    const { train } = await loadDataset(source ?? mnistPaths());
+    const preview = augmentationPreview(train, checked.augment!, checked.seed, flags.draws);
+    const grid = await renderDigits(preview.images, preview.labels, train.rows, train.cols, preview.labels.length, preview.columns);
+    await writeFileAtomic(flags.out, grid.png);
+    console.log(`${flags.out}: ${preview.labels.length / preview.columns} digits, each as it is and in ${flags.draws} draws of ${JSON.stringify(checked.augment)}`);
+  } finally {
+    await done();
+  }
+}
+
 async function inspectDataset(path: string, flags: { labels?: string; preview?: string; json?: boolean } & Pick<DataFlags, 'imageSize' | 'centre' | 'invert'>): Promise<void> {
   const set = await imagesAt(path, flags);
   const summary = summarizeImages(set);
@@ -696,6 +717,18 @@ function dataOptions(command: Command): Command {
   return imageFlags(command);
 }
 
+/** The augmentation flags of train and augment-preview. */
+function augmentFlags(command: Command): Command {
+  return command
+    .option('--augment <kinds>', 'random transforms of the training images each epoch: affine, elastic (comma-separated), or none', parseAugment)
+    .option('--shift <pixels>', 'augmentation: largest shift along each axis', number('--shift'))
+    .option('--rotate <degrees>', 'augmentation: largest rotation either way', number('--rotate'))
+    .option('--scale <share>', 'augmentation: largest change of size either way (0.1: 90–110 %)', number('--scale'))
+    .option('--shear <degrees>', 'augmentation: largest shear either way', number('--shear'))
+    .option('--elastic-alpha <pixels>', 'elastic distortion: scale of the smoothed displacement field', number('--elastic-alpha'))
+    .option('--elastic-sigma <pixels>', 'elastic distortion: σ of the Gaussian that smooths it', number('--elastic-sigma'));
+}
+
 /** How image files become the model's input. */
 function imageFlags(command: Command): Command {
   return command
@@ -712,14 +745,8 @@ export function program(): Command {
     .description('Train with K-fold cross-validation; writes the selected checkpoint and a report.')
     .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
     .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu[:DROPOUT]] separated by commas, e.g. 1024:relu:0.3,256:sigmoid', parseHidden)
-    .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'))
-    .option('--augment <kinds>', 'random transforms of the training images each epoch: affine, elastic (comma-separated), or none', parseAugment)
-    .option('--shift <pixels>', 'augmentation: largest shift along each axis', number('--shift'))
-    .option('--rotate <degrees>', 'augmentation: largest rotation either way', number('--rotate'))
-    .option('--scale <share>', 'augmentation: largest change of size either way (0.1: 90–110 %)', number('--scale'))
-    .option('--shear <degrees>', 'augmentation: largest shear either way', number('--shear'))
-    .option('--elastic-alpha <pixels>', 'elastic distortion: scale of the smoothed displacement field', number('--elastic-alpha'))
-    .option('--elastic-sigma <pixels>', 'elastic distortion: σ of the Gaussian that smooths it', number('--elastic-sigma'))
+    .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'));
+  augmentFlags(cli.commands.at(-1)!)
     .addOption(new Option('--init <name>', 'weight initializer').choices(['normal-fan-in', 'he', 'glorot-uniform']))
     .addOption(new Option('--optimizer <name>', 'parameter update').choices(['sgd', 'momentum', 'adam']))
     .option('--momentum <m>', 'momentum coefficient (momentum)', number('--momentum'))
@@ -775,6 +802,12 @@ export function program(): Command {
     .option('--json', 'print one JSON object')
     .action((file: string, flags: { labels?: string; preview?: string; json?: boolean }) => inspectDataset(file, flags));
   imageFlags(dataset.commands.at(-1)!);
+  augmentFlags(dataOptions(cli.command('augment-preview')))
+    .description('A PNG grid of training digits as augmentation transforms them: each class’s first digit, then its draws of epochs 1, 2, …')
+    .requiredOption('--out <png>', 'the PNG file to write')
+    .option('--seed <n>', 'the run’s seed, which draws the transforms (default 1, as the recipes)', number('--seed'))
+    .option('--draws <n>', 'transformed copies of each digit (1–20)', number('--draws'), 7)
+    .action((flags: AugmentPreviewFlags) => augmentPreview(flags));
   cli
     .command('export')
     .description('A checkpoint as an ONNX model (opset 13) for ONNX Runtime and other runtimes.')

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
+import type { AugmentationPreview } from './augment-preview.js';
 import { renderCurves, renderDigits } from './plots.js';
 import type { FoldSummary, OptimizerSpec, ScheduleSpec, TestResult, TrainRecipe } from './types.js';
 
@@ -21,7 +22,16 @@ export interface RunReport {
   /** Wall time of the whole run. */
   seconds: number;
   /** The training images after preprocessing (the first ten are shown), row-major, image after image. */
-  digits: { images: Float32Array; labels: ArrayLike<number>; rows: number; cols: number };
+  digits: ReportDigits;
+}
+
+/** The digits a report shows: after preprocessing, and for an augmented run as augmentation makes them. */
+export interface ReportDigits {
+  images: Float32Array;
+  labels: ArrayLike<number>;
+  rows: number;
+  cols: number;
+  augmented?: AugmentationPreview;
 }
 
 /** Absolute paths of the files writeRunArtifacts wrote. */
@@ -29,6 +39,8 @@ export interface RunArtifacts {
   curvesSvg: string;
   curvesPng: string;
   digitsPng: string;
+  /** Written for an augmented run only. */
+  augmentedPng?: string;
   reportMd: string;
   reportJson: string;
 }
@@ -38,6 +50,7 @@ const FILES = {
   curvesSvg: 'curves.svg',
   curvesPng: 'curves.png',
   digitsPng: 'digits.png',
+  augmentedPng: 'augmented.png',
   reportMd: 'report.md',
   reportJson: 'report.json',
 } as const satisfies RunArtifacts;
@@ -150,6 +163,9 @@ export function reportMarkdown(report: RunReport): string {
     '',
     `![Accuracy and cross-entropy loss per epoch, every fold, training and validation part](${FILES.curvesPng})`,
     '',
+    ...(report.digits.augmented
+      ? ['## Figure 3: what augmentation makes of the training digits', '', `Each row: a digit as it is, then as epochs 1–${report.digits.augmented.columns - 1} transform it.`, '', `![Training digits and their augmented versions](${FILES.augmentedPng})`, '']
+      : []),
   ].join('\n');
 }
 
@@ -172,6 +188,12 @@ export async function writeRunArtifacts(outDir: string, report: RunReport): Prom
   const { images, labels, rows, cols } = report.digits;
   const curves = await renderCurves(report.folds);
   const digits = await renderDigits(images, labels, rows, cols);
+  const { augmented } = report.digits;
+  if (augmented) {
+    const grid = await renderDigits(augmented.images, augmented.labels, rows, cols, augmented.labels.length, augmented.columns);
+    paths.augmentedPng = resolve(folder, FILES.augmentedPng);
+    await writeFileAtomic(paths.augmentedPng, grid.png);
+  }
   const json = {
     recipe: report.recipe,
     seconds: report.seconds,
@@ -179,7 +201,7 @@ export async function writeRunArtifacts(outDir: string, report: RunReport): Prom
     test: report.test,
     ...(report.ensembleTest === undefined ? {} : { ensembleTest: report.ensembleTest }),
     folds: report.folds,
-    figures: { curves: FILES.curvesPng, digits: FILES.digitsPng },
+    figures: { curves: FILES.curvesPng, digits: FILES.digitsPng, ...(augmented ? { augmented: FILES.augmentedPng } : {}) },
   };
   await writeFileAtomic(paths.curvesSvg, curves.svg);
   await writeFileAtomic(paths.curvesPng, curves.png);

@@ -8,7 +8,9 @@ import { loadDataset, mnistPaths, type Dataset, type DatasetSource } from '../da
 import { standardizeRowsReference } from '../data/normalize.js';
 import { native } from '../native.js';
 import { Mlp } from '../nn/mlp.js';
+import { augmentationPreview } from './augment-preview.js';
 import { trainFold } from './fold.js';
+import type { ReportDigits } from './report.js';
 import { trainKFold, type KFoldResult, type TrainEvent } from './kfold.js';
 import { prepareRun } from './prepare.js';
 import { decodeFoldSnapshot, decodeTrainingState, encodeFoldSnapshot, encodeTrainingState, ResumeStateError, type FinishedFold } from './resume.js';
@@ -52,7 +54,7 @@ export interface SnapshotMessage {
 export type WorkerMessage =
   | { type: 'event'; event: TrainEvent }
   | SnapshotMessage
-  | { type: 'done'; result: ReturnType<typeof trainKFold>; digits: { images: Float32Array; labels: Uint8Array; rows: number; cols: number } }
+  | { type: 'done'; result: ReturnType<typeof trainKFold>; digits: ReportDigits }
   | { type: 'fold-done'; fold: FinishedFold }
   | { type: 'error'; error: WorkerError };
 
@@ -141,7 +143,14 @@ async function main(input: WorkerInput): Promise<void> {
   const count = Math.min(input.digits, train.count);
   const indices = Int32Array.from({ length: count }, (_, i) => i);
   const images = standardizeRowsReference(train.pixels, train.features, indices, result.normalization, new Float32Array(count * train.features));
-  const digits = { images, labels: train.labels.slice(0, count), rows: train.rows, cols: train.cols };
+  const augment = input.recipe.augment;
+  const digits: ReportDigits = {
+    images,
+    labels: train.labels.slice(0, count),
+    rows: train.rows,
+    cols: train.cols,
+    ...(augment && count > 0 ? { augmented: augmentationPreview(train, augment, input.recipe.seed) } : {}),
+  };
   port.postMessage({ type: 'done', result, digits } satisfies WorkerMessage);
 }
 
