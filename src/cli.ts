@@ -416,7 +416,7 @@ interface SweepFlags extends DataFlags, Pick<TrainFlags, 'seed' | 'threads' | 'o
 /** A sweep file: a whole sweep ({ base, space, strategy, trials, seed }) or a space alone. */
 const sweepFileSchema = z
   .object({
-    base: z.object({ recipe: z.enum(['reference', 'accurate']).default('reference') }).catchall(z.unknown()).prefault({}),
+    base: z.object({ recipe: z.enum(['reference', 'accurate', 'best']).default('reference') }).catchall(z.unknown()).prefault({}),
     space: sweepSpaceSchema,
     strategy: sweepStrategySchema.default('grid'),
     trials: z.number().int().min(1).max(MAX_TRIALS).optional(),

@@ -54,7 +54,7 @@ const datasetBody = z
 const r = recipeSchema.shape;
 export const createJobBody = z
   .object({
-    recipe: z.enum(['reference', 'accurate']).default('reference').describe('the settings every other field overrides'),
+    recipe: z.enum(['reference', 'accurate', 'best']).default('reference').describe('the settings every other field overrides'),
     name: modelName.optional().describe('the model’s name: it becomes the next version of that name (`digits` → `digits@1`, `digits@2`, …)'),
     hidden: r.hidden.optional(),
     init: r.init.optional(),
@@ -68,6 +68,7 @@ export const createJobBody = z
     holdout: r.holdout.optional().describe('with folds = 1: the share of the training set held out to validate (and pick) epochs'),
     seed: r.seed.optional(),
     normalization: r.normalization.optional(),
+    augment: r.augment.describe('random transforms of the training images each epoch ({} for none); absent: the recipe’s'),
     dataset: datasetBody.optional(),
     testEveryEpoch: z.boolean().default(false).describe('also measure the test set after every epoch (never used to choose)'),
   })

@@ -1,5 +1,5 @@
 /**
- * Training recipes: the report's reference experiment, a high-accuracy one, and the schema every recipe from
+ * Training recipes: the report's reference experiment, a fast accurate one, the best one, and the schema every recipe from
  * outside (CLI flags, HTTP bodies, library callers) is validated with.
  */
 import { z } from 'zod';
@@ -36,7 +36,33 @@ export const accurateRecipe: TrainRecipe = {
   normalization: 'global',
 };
 
-export const recipes = { reference: referenceRecipe, accurate: accurateRecipe } as const satisfies Record<string, TrainRecipe>;
+/**
+ * 99% test accuracy from a plain MLP in under two minutes on two cores: 784→1024→1024→10 ReLU with dropout
+ * 0.2 after each hidden layer, Adam 1e-3 with cosine decay over 15 epochs of batch 128, every training digit
+ * shifted (±2 px), rotated (±10°), scaled (±10 %) and sheared (±10°) anew each epoch. The README's ablation
+ * table gives what each part adds.
+ */
+export const bestRecipe: TrainRecipe = {
+  hidden: [
+    { width: 1024, activation: 'relu', dropout: 0.2 },
+    { width: 1024, activation: 'relu', dropout: 0.2 },
+  ],
+  init: 'he',
+  optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+  lr: 1e-3,
+  schedule: { kind: 'cosine', minLr: 0 },
+  weightDecay: 0,
+  batchSize: 128,
+  epochs: 15,
+  folds: 1,
+  seed: 1,
+  normalization: 'global',
+  augment: { shift: 2, rotate: 10, scale: 0.1, shear: 10 },
+};
+
+export const recipes = { reference: referenceRecipe, accurate: accurateRecipe, best: bestRecipe } as const satisfies Record<string, TrainRecipe>;
+/** The recipes by name, as the CLI's --recipe and a job body's `recipe` take them. */
+export const RECIPE_NAMES = Object.keys(recipes) as RecipeName[];
 export type RecipeName = keyof typeof recipes;
 
 /** Limits on every field: large enough for real use, small enough that no request can exhaust the machine. */

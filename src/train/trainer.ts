@@ -165,6 +165,11 @@ export function evaluate(model: Mlp, loader: BatchLoader, indices: Int32Array): 
   return { loss: loss / indices.length, accuracy: correct / indices.length };
 }
 
+/** True when the recipe transforms its training images: some limit of its augment is above 0. */
+export function augments(recipe: TrainRecipe): boolean {
+  return recipe.augment !== undefined && Object.values(recipe.augment).some((v) => v !== undefined && v > 0);
+}
+
 export interface EpochPlan {
   recipe: TrainRecipe;
   model: Mlp;
@@ -187,7 +192,7 @@ export interface EpochPlan {
 export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } {
   const { recipe, model, optimizer, loader, order } = plan;
   shuffleInPlace(order, plan.random);
-  loader.arrange(order, recipe.batchSize, recipe.augment ? { spec: recipe.augment, seed: recipe.seed, epoch: plan.epoch } : undefined);
+  loader.arrange(order, recipe.batchSize, augments(recipe) ? { spec: recipe.augment!, seed: recipe.seed, epoch: plan.epoch } : undefined);
   const batches = Math.ceil(order.length / recipe.batchSize);
   const stepsPerEpoch = batches;
   let loss = 0;

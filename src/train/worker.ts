@@ -15,7 +15,7 @@ import { trainKFold, type KFoldResult, type TrainEvent } from './kfold.js';
 import { prepareRun } from './prepare.js';
 import { decodeFoldSnapshot, decodeTrainingState, encodeFoldSnapshot, encodeTrainingState, ResumeStateError, type FinishedFold } from './resume.js';
 import { selectFold } from './select.js';
-import { TrainingCancelled } from './trainer.js';
+import { TrainingCancelled, augments } from './trainer.js';
 import type { TrainRecipe } from './types.js';
 
 export interface WorkerInput {
@@ -149,7 +149,7 @@ async function main(input: WorkerInput): Promise<void> {
     labels: train.labels.slice(0, count),
     rows: train.rows,
     cols: train.cols,
-    ...(augment && count > 0 ? { augmented: augmentationPreview(train, augment, input.recipe.seed) } : {}),
+    ...(augments(input.recipe) && count > 0 ? { augmented: augmentationPreview(train, augment!, input.recipe.seed) } : {}),
   };
   port.postMessage({ type: 'done', result, digits } satisfies WorkerMessage);
 }

@@ -283,11 +283,11 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.goto(url);
     await page.waitForSelector('html[data-ready="true"]');
     const order: string[] = [];
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < 17; i++) {
       await page.keyboard.press('Tab');
       order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim() || ''));
     }
-    expect(order).toEqual(['Skip to training', 'model', 'clear', 'recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'dataset', 'dataset-file', 'dataset-upload', 'token', 'Start training']);
+    expect(order).toEqual(['Skip to training', 'model', 'clear', 'recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'Advanced: dropout and augmentation', 'dataset', 'dataset-file', 'dataset-upload', 'token', 'Start training']);
     // The skip link moves focus to the training panel; the jobs' buttons follow the form.
     await page.goto(url);
     await page.waitForSelector('html[data-ready="true"]');
@@ -295,8 +295,8 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.keyboard.press('Enter');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('train');
     await page.waitForSelector('#job-list tr');
-    // Ten settings, the upload's file and button, and the submit button, then the newest job.
-    for (let i = 0; i < 14; i++) await page.keyboard.press('Tab');
+    // Ten settings, the advanced fold (closed), the upload's file and button, and the submit button, then the newest job.
+    for (let i = 0; i < 15; i++) await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.closest('tr')?.dataset.job)).toMatch(/^job-/);
     // Enter on a job's button shows that job.
     await page.keyboard.press('Enter');
@@ -382,6 +382,32 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     expect(await page.locator('#dataset-error').textContent()).toMatch(/^body: not a zip or tar/);
     for (const field of ['#hidden', '#batchSize', '#epochs', '#folds']) await page.locator(field).fill('');
     await page.locator('#dataset').selectOption('');
+  });
+
+  it('sends dropout and augmentation from the advanced fold', async () => {
+    await page.goto(url);
+    await page.waitForSelector('html[data-ready="true"]');
+    await page.locator('#recipe').selectOption('best');
+    expect(await page.locator('#hidden').getAttribute('placeholder')).toBe('1024, 1024');
+    await page.locator('#advanced summary').click();
+    expect(await page.locator('#dropout').getAttribute('placeholder')).toBe('0.2');
+    expect(await page.locator('#augment option[value=""]').textContent()).toBe("recipe's (affine)");
+    await page.locator('#recipe').selectOption('accurate');
+    await page.locator('#hidden').fill('16');
+    await page.locator('#batchSize').fill('500');
+    await page.locator('#epochs').fill('1');
+    await page.locator('#dropout').fill('0.3');
+    await page.locator('#augment').selectOption('affine,elastic');
+    await page.locator('#dataset').selectOption('');
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('#job-detail')!.dataset.job !== undefined);
+    const job = (await page.locator('#job-detail').getAttribute('data-job'))!;
+    const { recipe } = (await app.inject({ url: `/jobs/${job}` })).json<{ recipe: { hidden: unknown; augment: unknown } }>();
+    expect(recipe.hidden).toEqual([{ width: 16, activation: 'relu', dropout: 0.3 }]);
+    expect(recipe.augment).toEqual({ shift: 2, rotate: 10, scale: 0.1, shear: 10, elasticAlpha: 34, elasticSigma: 4 });
+    await page.waitForSelector('#detail-status[data-status="succeeded"]', { timeout: 60_000 });
+    for (const field of ['#hidden', '#batchSize', '#epochs', '#dropout']) await page.locator(field).fill('');
+    await page.locator('#augment').selectOption('');
   });
 
   it('lists an imported model with where it came from instead of a test accuracy, and predicts with it', async () => {

@@ -2,12 +2,14 @@
 import { describe, expect, it } from 'vitest';
 import { recipes } from '../../src/train/recipe.js';
 import { inputForField } from '../../web/src/job-form.js';
-import { RECIPE_DEFAULTS, optimizerOf } from '../../web/src/recipes.js';
+import { AUGMENT_DEFAULTS } from '../../src/cli.js';
+import { AUGMENT_LIMITS, RECIPE_DEFAULTS, optimizerOf } from '../../web/src/recipes.js';
 
 describe('the form’s view of the recipes', () => {
   it('shows the recipes’ own values as placeholders', () => {
-    for (const name of ['reference', 'accurate'] as const) {
+    for (const name of ['reference', 'accurate', 'best'] as const) {
       const r = recipes[name];
+      const augment = (Object.keys(AUGMENT_LIMITS) as (keyof typeof AUGMENT_LIMITS)[]).find((k) => JSON.stringify(AUGMENT_LIMITS[k]) === JSON.stringify(r.augment ?? {}));
       expect(RECIPE_DEFAULTS[name]).toEqual({
         widths: r.hidden.map((h) => h.width),
         activation: r.hidden[0]!.activation,
@@ -16,8 +18,15 @@ describe('the form’s view of the recipes', () => {
         batchSize: r.batchSize,
         epochs: r.epochs,
         folds: r.folds,
+        dropout: r.hidden[0]!.dropout ?? 0,
+        augment,
       });
     }
+  });
+
+  it('augments as the command line does', () => {
+    expect(AUGMENT_LIMITS.affine).toEqual(AUGMENT_DEFAULTS.affine);
+    expect(AUGMENT_LIMITS['affine,elastic']).toEqual({ ...AUGMENT_DEFAULTS.affine, ...AUGMENT_DEFAULTS.elastic });
   });
 
   it('chooses an optimizer with the coefficients of the accurate recipe and the CLI', () => {
@@ -36,6 +45,8 @@ describe('an API error’s field → the form’s input', () => {
     expect(inputForField('body.hidden.0.activation')).toBe('activation');
     expect(inputForField('body.optimizer.kind')).toBe('optimizer');
     expect(inputForField('body.recipe')).toBe('recipe');
+    expect(inputForField('body.hidden.0.dropout')).toBe('dropout');
+    expect(inputForField('body.augment.rotate')).toBe('augment');
   });
 
   it('has no input for other fields, or none', () => {

@@ -49,13 +49,14 @@ export interface EndEvent {
 
 /** The body of POST /jobs as the form builds it: only the fields the user set. */
 export interface JobRequest {
-  recipe: 'reference' | 'accurate';
+  recipe: 'reference' | 'accurate' | 'best';
   hidden?: Recipe['hidden'];
   optimizer?: Recipe['optimizer'];
   lr?: number;
   batchSize?: number;
   epochs?: number;
   folds?: number;
+  augment?: Recipe['augment'];
   dataset?: { id: string };
 }
 

@@ -3,10 +3,10 @@
  * the API's 400 message beside the field it names.
  */
 import { ApiError, api, type DatasetView, type JobRequest } from './api.js';
-import { RECIPE_DEFAULTS, optimizerOf, type Activation, type OptimizerKind, type RecipeName } from './recipes.js';
+import { AUGMENT_LIMITS, RECIPE_DEFAULTS, optimizerOf, type Activation, type AugmentChoice, type OptimizerKind, type RecipeName } from './recipes.js';
 
 /** The form's inputs by the name of the API field they set. */
-const FIELDS = ['recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'dataset', 'token'] as const;
+const FIELDS = ['recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'dropout', 'augment', 'dataset', 'token'] as const;
 type FieldName = (typeof FIELDS)[number];
 
 /** The input an API error's field (body.hidden.0.width, body.epochs, …) belongs to; null if none. */
@@ -15,7 +15,7 @@ export function inputForField(field: string | undefined): FieldName | null {
   const parts = field.split('.');
   if (parts[0] !== 'body') return null;
   const [name] = parts.slice(1);
-  if (name === 'hidden') return parts.at(-1) === 'activation' ? 'activation' : 'hidden';
+  if (name === 'hidden') return parts.at(-1) === 'activation' ? 'activation' : parts.at(-1) === 'dropout' ? 'dropout' : 'hidden';
   return (FIELDS as readonly string[]).includes(name ?? '') ? (name as FieldName) : null;
 }
 
@@ -59,10 +59,11 @@ export class JobForm {
   /** The recipe's values as placeholders and as the "recipe's" choice of the selects. */
   private showRecipe(): void {
     const d = RECIPE_DEFAULTS[this.recipe];
-    const placeholders: Partial<Record<FieldName, string>> = { hidden: d.widths.join(', '), lr: String(d.lr), batchSize: String(d.batchSize), epochs: String(d.epochs), folds: String(d.folds) };
+    const placeholders: Partial<Record<FieldName, string>> = { hidden: d.widths.join(', '), lr: String(d.lr), batchSize: String(d.batchSize), epochs: String(d.epochs), folds: String(d.folds), dropout: String(d.dropout) };
     for (const [name, text] of Object.entries(placeholders)) (this.inputs[name as FieldName] as HTMLInputElement).placeholder = text;
     this.inputs.activation.querySelector('option[value=""]')!.textContent = `recipe's (${d.activation})`;
     this.inputs.optimizer.querySelector('option[value=""]')!.textContent = `recipe's (${d.optimizer})`;
+    this.inputs.augment.querySelector('option[value=""]')!.textContent = `recipe's (${d.augment})`;
   }
 
   /** The request body: the recipe plus every field the user filled in. */
@@ -71,10 +72,14 @@ export class JobForm {
     const body: JobRequest = { recipe: this.recipe };
     const widthsText = this.inputs.hidden.value.trim();
     const activation = this.inputs.activation.value as Activation | '';
-    if (widthsText !== '' || activation !== '') {
+    const dropout = numberOrNull(this.inputs.dropout.value);
+    if (widthsText !== '' || activation !== '' || dropout !== null) {
       const widths = widthsText === '' ? d.widths : widthsText.split(/[\s,]+/).filter((w) => w !== '').map(Number);
-      body.hidden = widths.map((width) => ({ width, activation: activation || d.activation }));
+      const rate = dropout ?? d.dropout;
+      body.hidden = widths.map((width) => ({ width, activation: activation || d.activation, ...(rate !== 0 ? { dropout: rate } : {}) }));
     }
+    const augment = this.inputs.augment.value as AugmentChoice | '';
+    if (augment !== '') body.augment = AUGMENT_LIMITS[augment];
     const optimizer = this.inputs.optimizer.value as OptimizerKind | '';
     if (optimizer !== '') body.optimizer = optimizerOf(optimizer);
     for (const name of ['lr', 'batchSize', 'epochs', 'folds'] as const) {
