@@ -4,7 +4,9 @@
  * The two alternate (ours, numpy, ours, numpy) and each figure is the median over both passes' rounds.
  * The "from pixels" shapes are the first layer's products as training runs them: A is a batch of MNIST
  * training images given as bytes (standardized while packed, zero pixels skipped), numpy multiplies the
- * same shape in floats; their GFLOP/s count the dense product's 2·m·n·k.
+ * same shape in floats; their GFLOP/s count the dense product's 2·m·n·k. The "augmented" rows take the
+ * same images through the best recipe's affine augmentation (and elastic distortion too), as an augmented
+ * run's batches are: how much of the zero-skipping gain transformed digits keep.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +22,16 @@ interface Shape {
   n: number;
   k: number;
   op: 'NN' | 'TN' | 'NT';
-  /** A is a batch of MNIST images as bytes. */
-  pixels?: true;
+  /** A is a batch of MNIST images as bytes: as they are, or augmented. */
+  pixels?: PixelKind;
 }
+
+type PixelKind = 'plain' | 'affine' | 'elastic';
+
+const AUGMENTATIONS = {
+  affine: { shift: 2, rotate: 10, scale: 0.1, shear: 10 },
+  elastic: { shift: 2, rotate: 10, scale: 0.1, shear: 10, elasticAlpha: 34, elasticSigma: 4 },
+} as const;
 
 const shapes: Shape[] = [
   { name: 'forward X·W1', m: 2000, n: 256, k: 784, op: 'NN' },
@@ -30,19 +39,28 @@ const shapes: Shape[] = [
   { name: 'backward dZ2·W2ᵀ', m: 2000, n: 256, k: 10, op: 'NT' },
   { name: 'forward A·W2', m: 2000, n: 10, k: 256, op: 'NN' },
   { name: 'square 1024³', m: 1024, n: 1024, k: 1024, op: 'NN' },
-  { name: 'X·W1 from pixels', m: 2000, n: 256, k: 784, op: 'NN', pixels: true },
-  { name: 'Xᵀ·dZ1 from pixels', m: 784, n: 256, k: 2000, op: 'TN', pixels: true },
+  { name: 'X·W1 from pixels', m: 2000, n: 256, k: 784, op: 'NN', pixels: 'plain' },
+  { name: 'Xᵀ·dZ1 from pixels', m: 784, n: 256, k: 2000, op: 'TN', pixels: 'plain' },
+  { name: 'X·W1 from affine-augmented pixels', m: 2000, n: 256, k: 784, op: 'NN', pixels: 'affine' },
+  { name: 'X·W1 from affine+elastic pixels', m: 2000, n: 256, k: 784, op: 'NN', pixels: 'elastic' },
 ];
 
-/** 2000 training images drawn by a fixed stride, in the order the trainer packs a batch. */
-async function pixelBatch(): Promise<StandardizedRows> {
+/** 2000 training images drawn by a fixed stride, in the order the trainer packs a batch; as they are and augmented. */
+async function pixelBatches(): Promise<Record<PixelKind, StandardizedRows>> {
   const { train } = await loadMnist();
   const normalization = computeStandardization(train, 'global');
   const mean = normalization.mean, invStd = inverseStd(normalization);
   const labels = Int32Array.from(train.labels);
   const loader = new BatchLoader({ pixels: train.pixels, rows: train.rows, cols: train.cols, features: train.features, labels, mean, invStd });
   const drawn = Int32Array.from({ length: 2000 }, (_, i) => (i * 7919) % train.count);
-  return { bytes: train.pixels, rowLength: train.features, rows: loader.packingOrder(drawn), mean, invStd };
+  const order = loader.packingOrder(drawn);
+  const identity = Int32Array.from({ length: order.length }, (_, i) => i);
+  const augmented = (spec: (typeof AUGMENTATIONS)[keyof typeof AUGMENTATIONS]): StandardizedRows => {
+    const out = new Uint8Array(order.length * train.features);
+    native.augmentRows({ bytes: train.pixels, rows: train.rows, cols: train.cols, indices: order, out, spec, seed: 1, epoch: 1 });
+    return { bytes: out, rowLength: train.features, rows: identity, mean, invStd };
+  };
+  return { plain: { bytes: train.pixels, rowLength: train.features, rows: order, mean, invStd }, affine: augmented(AUGMENTATIONS.affine), elastic: augmented(AUGMENTATIONS.elastic) };
 }
 
 const ROUNDS = 7;
@@ -52,10 +70,10 @@ function repsFor(s: Shape): number {
   return Math.max(3, Math.round(4e9 / (2 * s.m * s.n * s.k)));
 }
 
-function ours(s: Shape, threads: number, pixels: StandardizedRows): number[] {
+function ours(s: Shape, threads: number, batches: Record<PixelKind, StandardizedRows>): number[] {
   native.setThreads(threads);
   const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
-  const a = s.pixels ? pixels : fill(s.m * s.k), b = fill(s.k * s.n), c = new Float32Array(s.m * s.n);
+  const a = s.pixels ? batches[s.pixels] : fill(s.m * s.k), b = fill(s.k * s.n), c = new Float32Array(s.m * s.n);
   const args = { transA: s.op[0] === 'T', transB: s.op[1] === 'T', m: s.m, n: s.n, k: s.k, a, b, c };
   const seconds: number[] = [];
   for (let r = 0; r < ROUNDS; r++) seconds.push(timeCalls(() => native.gemm(args), 1, repsFor(s), r === 0 ? 3 : 0));
@@ -96,7 +114,7 @@ export interface GemmBenchRow {
 
 export async function benchGemm(): Promise<Record<string, unknown>> {
   const allThreads = native.getThreads();
-  const pixels = await pixelBatch();
+  const pixels = await pixelBatches();
   const threadCounts = allThreads > 1 ? [1, allThreads] : [1];
   const rows: GemmBenchRow[] = [];
   let numpyKernel: string | null = null;
