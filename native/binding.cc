@@ -416,6 +416,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("sgdUpdate", &Addon::SgdUpdate),
                              InstanceMethod("momentumUpdate", &Addon::MomentumUpdate),
                              InstanceMethod("adamUpdate", &Addon::AdamUpdate),
+                             InstanceMethod("maxNorm", &Addon::MaxNorm),
                              InstanceMethod("getThreads", &Addon::GetThreads),
                              InstanceMethod("setThreads", &Addon::SetThreads),
                              InstanceMethod("getCallerThreads", &Addon::GetCallerThreads),
@@ -499,7 +500,16 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const Napi::Object o = options_object(info, "softmaxCrossEntropy");
-    require_known_keys(env, o, "softmaxCrossEntropy", {"logits", "targets", "m", "n", "probabilities", "gradient"});
+    require_known_keys(env, o, "softmaxCrossEntropy", {"logits", "targets", "m", "n", "probabilities", "gradient", "smoothing"});
+    double smoothing = 0.0;
+    if (!o.Get("smoothing").IsUndefined()) {
+      smoothing = number(env, o.Get("smoothing"), "smoothing");
+      if (!(smoothing >= 0.0 && smoothing < 1.0)) {
+        std::ostringstream out;
+        out << "Expected smoothing to be from 0 to below 1 but received " << smoothing;
+        range_error(env, out.str());
+      }
+    }
     const int64_t m = dim(env, o.Get("m"), "m");
     const int64_t n = integer(env, o.Get("n"), "n", 1, kMaxDim);
     const int64_t size = m * n;
@@ -548,7 +558,8 @@ class Addon : public Napi::Addon<Addon> {
       require_disjoint(env, "gradient", View<float>{outputs[1], size}, size, "probabilities",
                        View<float>{outputs[0], size}, size, false);
 
-    const SoftmaxResult r = softmax_cross_entropy(logits.data, labels, distributions, m, n, outputs[0], outputs[1]);
+    if (smoothing > 0.0 && !labels) type_error(env, "smoothing applies to class-index targets; smooth a distribution before passing it");
+    const SoftmaxResult r = softmax_cross_entropy(logits.data, labels, distributions, m, n, outputs[0], outputs[1], smoothing);
     Napi::Object result = Napi::Object::New(env);
     result.Set("loss", r.loss);
     result.Set("correct", static_cast<double>(r.correct));
@@ -780,6 +791,20 @@ class Addon : public Napi::Addon<Addon> {
     require_disjoint(env, "w", w, w.length, "g", g, g.length, false);
     sgd_update(w.data, g.data, w.length, static_cast<float>(number(env, info[2], "lr")),
                static_cast<float>(number(env, info[3], "weightDecay")));
+    return env.Undefined();
+  }
+
+  // maxNorm(w, rows, cols, limit)
+  Napi::Value MaxNorm(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    require_args(info, 4, "maxNorm");
+    const auto w = f32(env, info[0], "w");
+    const int64_t rows = dim(env, info[1], "rows");
+    const int64_t cols = dim(env, info[2], "cols");
+    require_length(env, "w", w.length, rows * cols, [&] { return "rows×cols = " + shape(rows, cols); });
+    const double limit = number(env, info[3], "limit");
+    if (!(limit > 0.0 && std::isfinite(limit))) range_error(env, "Expected limit to be a positive number but received " + describe(info[3]));
+    max_norm(w.data, rows, cols, static_cast<float>(limit));
     return env.Undefined();
   }
 

@@ -95,7 +95,9 @@ void gather_rows(const uint8_t* bytes, int64_t row_length, const int32_t* indice
 }
 
 SoftmaxResult softmax_cross_entropy(const float* logits, const int32_t* labels, const float* distributions,
-                                    int64_t m, int64_t n, float* probabilities, float* gradient) {
+                                    int64_t m, int64_t n, float* probabilities, float* gradient, double smoothing) {
+  const bool smoothed = labels && smoothing > 0.0;
+  const double spread = smoothed ? smoothing / static_cast<double>(n) : 0.0, kept = 1.0 - smoothing;
   // Rows are few and narrow (n = classes): one pass per row, loss accumulated in double in row order.
   double loss = 0.0;
   int64_t correct = 0;
@@ -111,7 +113,13 @@ SoftmaxResult softmax_cross_entropy(const float* logits, const int32_t* labels, 
     for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(static_cast<double>(z[j]) - z[best]));
     const double log_sum = std::log(sum);
     int64_t target;
-    if (labels) {
+    if (smoothed) {
+      target = labels[i];
+      // −Σ_j t_j·log p_j with t = (1 − ε)·onehot + ε/n
+      double all = 0.0;
+      for (int64_t j = 0; j < n; ++j) all += log_sum - (static_cast<double>(z[j]) - z[best]);
+      loss += kept * (log_sum - (static_cast<double>(z[target]) - z[best])) + spread * all;
+    } else if (labels) {
       target = labels[i];
       loss += log_sum - (static_cast<double>(z[target]) - z[best]);
     } else {
@@ -128,7 +136,7 @@ SoftmaxResult softmax_cross_entropy(const float* logits, const int32_t* labels, 
       const double s = p[j] / sum;
       if (probabilities) probabilities[i * n + j] = static_cast<float>(s);
       if (gradient) {
-        const double t = labels ? (j == target ? 1.0 : 0.0) : distributions[i * n + j];
+        const double t = smoothed ? (j == target ? kept : 0.0) + spread : labels ? (j == target ? 1.0 : 0.0) : distributions[i * n + j];
         gradient[i * n + j] = static_cast<float>(s - t) * inv_m;
       }
     }
@@ -156,6 +164,29 @@ int64_t count_correct(const float* x, int64_t m, int64_t n, const int32_t* label
     if (best == labels[i]) ++correct;
   }
   return correct;
+}
+
+void max_norm(float* w, int64_t rows, int64_t cols, float limit) {
+  // Columns in fixed blocks; each column's norm is summed in double over the rows in order, so neither the
+  // blocks nor the threads change a bit of it.
+  for_chunks(cols, 256, [&](int64_t b, int64_t e) {
+    std::vector<double> sums(e - b, 0.0);
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* row = w + i * cols;
+      for (int64_t j = b; j < e; ++j) sums[j - b] += static_cast<double>(row[j]) * row[j];
+    }
+    std::vector<float> scale(e - b, 1.0f);
+    bool any = false;
+    for (int64_t j = b; j < e; ++j) {
+      const double norm = std::sqrt(sums[j - b]);
+      if (norm > limit) scale[j - b] = static_cast<float>(limit / norm), any = true;
+    }
+    if (!any) return;
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = w + i * cols;
+      for (int64_t j = b; j < e; ++j) row[j] *= scale[j - b];
+    }
+  });
 }
 
 void sgd_update(float* w, const float* g, int64_t n, float lr, float weight_decay) {

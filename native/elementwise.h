@@ -32,12 +32,17 @@ struct SoftmaxResult {
 };
 
 // logits (m×n); targets are class indices (labels, length m) or distributions (m×n). probabilities and
-// gradient (m×n, either may be null or alias logits) receive softmax and (softmax − target)/m.
+// gradient (m×n, either may be null or alias logits) receive softmax and (softmax − target)/m. With labels
+// and smoothing ε > 0 the target of a row is (1 − ε)·onehot(label) + ε/n (label smoothing).
 SoftmaxResult softmax_cross_entropy(const float* logits, const int32_t* labels, const float* distributions,
-                                    int64_t m, int64_t n, float* probabilities, float* gradient);
+                                    int64_t m, int64_t n, float* probabilities, float* gradient, double smoothing = 0.0);
 
 void argmax_rows(const float* x, int64_t m, int64_t n, int32_t* out);
 int64_t count_correct(const float* x, int64_t m, int64_t n, const int32_t* labels);
+
+// Max-norm constraint: every column of w (rows×cols, row-major; a unit's incoming weights) whose Euclidean
+// norm exceeds limit is scaled down to it.
+void max_norm(float* w, int64_t rows, int64_t cols, float limit);
 
 void sgd_update(float* w, const float* g, int64_t n, float lr, float weight_decay);
 void momentum_update(float* w, const float* g, float* v, int64_t n, float lr, float momentum, float weight_decay,

@@ -66,6 +66,8 @@ interface TrainFlags {
   hidden?: HiddenLayerSpec[];
   dropout?: number;
   augment?: ('affine' | 'elastic')[];
+  labelSmoothing?: number;
+  maxNorm?: number;
   shift?: number;
   rotate?: number;
   scale?: number;
@@ -168,6 +170,8 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
     folds: flags.folds ?? base.folds,
     ...(flags.holdout !== undefined ? { holdout: flags.holdout } : {}),
     ...(augment ? { augment } : {}),
+    ...((flags.labelSmoothing ?? base.labelSmoothing) ? { labelSmoothing: flags.labelSmoothing ?? base.labelSmoothing } : {}),
+    ...((flags.maxNorm ?? base.maxNorm) !== undefined ? { maxNorm: flags.maxNorm ?? base.maxNorm } : {}),
     seed: flags.seed ?? base.seed,
     normalization: flags.normalization ?? base.normalization,
   };
@@ -745,7 +749,9 @@ export function program(): Command {
     .description('Train with K-fold cross-validation; writes the selected checkpoint and a report.')
     .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
     .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu[:DROPOUT]] separated by commas, e.g. 1024:relu:0.3,256:sigmoid', parseHidden)
-    .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'));
+    .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'))
+    .option('--label-smoothing <e>', 'training targets (1 − e)·onehot + e/classes (0–0.5)', number('--label-smoothing'))
+    .option('--max-norm <c>', 'after every step, scale each unit’s incoming weights down to norm c where longer', number('--max-norm'));
   augmentFlags(cli.commands.at(-1)!)
     .addOption(new Option('--init <name>', 'weight initializer').choices(['normal-fan-in', 'he', 'glorot-uniform']))
     .addOption(new Option('--optimizer <name>', 'parameter update').choices(['sgd', 'momentum', 'adam']))

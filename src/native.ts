@@ -105,6 +105,8 @@ export interface SoftmaxCrossEntropyArgs {
   probabilities?: Float32Array;
   /** When given, receives d(mean loss)/d(logits) = (softmax − target) / m. May be `logits` itself. */
   gradient?: Float32Array;
+  /** Label smoothing ε (class-index targets only): each row's target is (1 − ε)·onehot + ε/n. Default 0. */
+  smoothing?: number;
 }
 
 export interface SoftmaxCrossEntropyResult {
@@ -223,6 +225,8 @@ export interface NativeAddon {
   ): void;
   /** Adam with bias correction; m and v are the first and second moment buffers. */
   adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, args: AdamArgs): void;
+  /** Max-norm: each column of w (rows×cols; a unit's incoming weights) longer than limit is scaled down to it. */
+  maxNorm(w: Float32Array, rows: number, cols: number, limit: number): void;
 
   /**
    * Reads a prediction body, {"pixels": [imagePixels numbers]} or {"images": [[…], …]} (1 to maxImages)

@@ -28,3 +28,12 @@ describe('the augmentation flags', () => {
     expect(() => recipeFromFlags({ recipe: 'accurate', elasticAlpha: 30 })).toThrow(/augment\.elasticSigma/);
   });
 });
+
+describe('label smoothing and max-norm flags', () => {
+  it('lay over the recipe and are checked by its schema', () => {
+    expect(recipeFromFlags({ recipe: 'accurate', labelSmoothing: 0.1, maxNorm: 3 })).toMatchObject({ labelSmoothing: 0.1, maxNorm: 3 });
+    expect(recipeFromFlags({ recipe: 'accurate' })).not.toHaveProperty('labelSmoothing');
+    expect(() => recipeFromFlags({ recipe: 'accurate', labelSmoothing: 0.7 })).toThrow(/labelSmoothing/);
+    expect(() => recipeFromFlags({ recipe: 'accurate', maxNorm: 0 })).toThrow(/maxNorm/);
+  });
+});

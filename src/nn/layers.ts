@@ -153,14 +153,20 @@ export class SoftmaxCrossEntropy {
   private readonly grad: Workspace;
   private gradient: Matrix | undefined;
 
-  constructor(readonly classes: number) {
+  /** @param smoothing - label smoothing ε of the training targets (forward); evaluate scores plain targets */
+  constructor(
+    readonly classes: number,
+    readonly smoothing = 0,
+  ) {
+    if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`Expected label smoothing from 0 to below 1 but received ${String(smoothing)}`);
     this.grad = new Workspace(classes);
   }
 
-  /** Mean loss and correct count of scores (batch × classes) against class labels; caches dL/dscores. */
+  /** Mean loss and correct count of scores (batch × classes) against class labels (smoothed); caches dL/dscores. */
   forward(scores: Matrix, labels: Int32Array): { loss: number; correct: number } {
     const gradient = this.grad.get(scores.rows);
-    const result = native.softmaxCrossEntropy({ logits: scores.data, targets: labels, m: scores.rows, n: this.classes, gradient: gradient.data });
+    const smoothing = this.smoothing > 0 ? { smoothing: this.smoothing } : {};
+    const result = native.softmaxCrossEntropy({ logits: scores.data, targets: labels, m: scores.rows, n: this.classes, gradient: gradient.data, ...smoothing });
     this.gradient = gradient;
     return result;
   }

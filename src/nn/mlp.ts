@@ -3,6 +3,7 @@
  * product to the classes and softmax with cross-entropy. Every parameter lives in one block (all weights,
  * then all biases) so an optimizer updates the whole network in two native calls.
  */
+import { native } from '../native.js';
 import { initializeWeights } from './initializers.js';
 import { Activation, InnerProduct, SoftmaxCrossEntropy, dropoutKey, softmaxInto, type MaskSource } from './layers.js';
 import { Workspace, type LayerInput, type Matrix } from './matrix.js';
@@ -14,6 +15,8 @@ export interface MlpShape {
   inputs: number;
   hidden: HiddenLayerSpec[];
   classes: number;
+  /** Label smoothing ε of the training loss; 0 or absent: none. */
+  labelSmoothing?: number;
 }
 
 /** Largest layer width accepted, a guard against shapes that could not fit in memory. */
@@ -73,7 +76,7 @@ export class Mlp implements ParameterBlock {
       b += outputs;
     }
     shape.hidden.forEach((h) => this.activations.push(new Activation(h.activation, h.width, h.dropout ?? 0)));
-    this.loss = new SoftmaxCrossEntropy(shape.classes);
+    this.loss = new SoftmaxCrossEntropy(shape.classes, shape.labelSmoothing ?? 0);
     this.probabilities = new Workspace(shape.classes);
   }
 
@@ -131,6 +134,11 @@ export class Mlp implements ParameterBlock {
     const out = this.probabilities.get(x.rows);
     softmaxInto(scores, out);
     return out;
+  }
+
+  /** Scales every unit's incoming weights down to `limit` where their norm is above it (max-norm). */
+  constrainNorms(limit: number): void {
+    for (const ip of this.innerProducts) native.maxNorm(ip.weights, ip.inputs, ip.outputs, limit);
   }
 
   /** Parameter count. */

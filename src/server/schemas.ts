@@ -68,6 +68,8 @@ export const createJobBody = z
     holdout: r.holdout.optional().describe('with folds = 1: the share of the training set held out to validate (and pick) epochs'),
     seed: r.seed.optional(),
     normalization: r.normalization.optional(),
+    labelSmoothing: r.labelSmoothing,
+    maxNorm: r.maxNorm,
     augment: r.augment.describe('random transforms of the training images each epoch ({} for none); absent: the recipe’s'),
     dataset: datasetBody.optional(),
     testEveryEpoch: z.boolean().default(false).describe('also measure the test set after every epoch (never used to choose)'),

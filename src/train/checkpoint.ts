@@ -195,6 +195,8 @@ interface RecipeObject {
   folds: number;
   holdout?: number | null;
   augment?: Partial<Record<keyof AugmentSpec, number | null>> | null;
+  labelSmoothing?: number | null;
+  maxNorm?: number | null;
   seed: number;
   normalization: string;
 }
@@ -277,6 +279,8 @@ function recipeObject(recipe: TrainRecipe): RecipeObject {
     folds: recipe.folds,
     ...(recipe.holdout !== undefined ? { holdout: recipe.holdout } : {}),
     ...(recipe.augment !== undefined ? { augment: recipe.augment } : {}),
+    ...(recipe.labelSmoothing !== undefined ? { labelSmoothing: recipe.labelSmoothing } : {}),
+    ...(recipe.maxNorm !== undefined ? { maxNorm: recipe.maxNorm } : {}),
     seed: recipe.seed,
     normalization: NORMALIZATION_NAMES[recipe.normalization],
   };
@@ -361,6 +365,8 @@ function trainRecipe(recipe: RecipeObject, fail: Fail): TrainRecipe {
     folds: recipe.folds,
     ...(recipe.holdout !== undefined && recipe.holdout !== null ? { holdout: recipe.holdout } : {}),
     ...(recipe.augment ? { augment: augmentSpec(recipe.augment) } : {}),
+    ...(typeof recipe.labelSmoothing === 'number' ? { labelSmoothing: recipe.labelSmoothing } : {}),
+    ...(typeof recipe.maxNorm === 'number' ? { maxNorm: recipe.maxNorm } : {}),
     seed: recipe.seed,
     normalization:
       literalOf(NORMALIZATION_NAMES, recipe.normalization) ??

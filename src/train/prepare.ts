@@ -82,6 +82,11 @@ export function prepareRun(recipeInput: TrainRecipe, dataset: Dataset): Prepared
     batchesBefore += plan.totalSteps;
     return plan;
   });
-  const shape = { inputs: train.features, hidden: recipe.hidden, classes: Math.max(train.classes, test.classes) };
+  const shape = {
+    inputs: train.features,
+    hidden: recipe.hidden,
+    classes: Math.max(train.classes, test.classes),
+    ...(recipe.labelSmoothing ? { labelSmoothing: recipe.labelSmoothing } : {}),
+  };
   return { recipe, dataset, normalization, shape, folds, totalBatches: batchesBefore, trainLoader, testLoader, testIndices };
 }

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { AugmentationPreview } from './augment-preview.js';
 import { renderCurves, renderDigits } from './plots.js';
-import type { FoldSummary, OptimizerSpec, ScheduleSpec, TestResult, TrainRecipe } from './types.js';
+import type { AugmentSpec, FoldSummary, OptimizerSpec, ScheduleSpec, TestResult, TrainRecipe } from './types.js';
 
 /** Everything a finished run reports. */
 export interface RunReport {
@@ -124,6 +124,18 @@ function scheduleText(schedule: ScheduleSpec): string {
   }
 }
 
+/** An augmentation's limits in words. */
+function augmentText(a: AugmentSpec): string {
+  const parts = [
+    a.shift ? `shift ±${a.shift} px` : '',
+    a.rotate ? `rotate ±${a.rotate}°` : '',
+    a.scale ? `scale ±${Math.round(a.scale * 100)} %` : '',
+    a.shear ? `shear ±${a.shear}°` : '',
+    a.elasticAlpha && a.elasticSigma ? `elastic α ${a.elasticAlpha}, σ ${a.elasticSigma}` : '',
+  ];
+  return parts.filter((p) => p !== '').join(', ');
+}
+
 /** The recipe as a two-column Markdown table. */
 export function recipeMarkdown(recipe: TrainRecipe): string {
   const hidden = recipe.hidden.map((h) => `${h.width} ${h.activation}${h.dropout ? ` (dropout ${h.dropout})` : ''}`).join(' → ') || 'none';
@@ -138,6 +150,9 @@ export function recipeMarkdown(recipe: TrainRecipe): string {
     ['Folds', String(recipe.folds)],
     ['Seed', String(recipe.seed)],
     ['Normalization', recipe.normalization],
+    ...(recipe.augment && Object.values(recipe.augment).some((v) => v !== undefined && v > 0) ? [['Augmentation', augmentText(recipe.augment)] as [string, string]] : []),
+    ...(recipe.labelSmoothing ? [['Label smoothing', String(recipe.labelSmoothing)] as [string, string]] : []),
+    ...(recipe.maxNorm !== undefined ? [['Max-norm', String(recipe.maxNorm)] as [string, string]] : []),
   ];
   return `${[tableRow(['Setting', 'Value']), tableRow(['---', '---']), ...rows.map((r) => tableRow(r))].join('\n')}\n`;
 }

@@ -206,6 +206,7 @@ export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } 
     loss += r.loss * (end - start);
     correct += r.correct;
     optimizer.step(model, learningRate(recipe.lr, recipe.schedule, step, plan.totalSteps, stepsPerEpoch));
+    if (recipe.maxNorm !== undefined) model.constrainNorms(recipe.maxNorm);
     plan.onBatch?.(b, batches);
   }
   return { loss: loss / order.length, accuracy: correct / order.length };

@@ -26,6 +26,10 @@ export interface TrainRecipe {
   normalization: NormalizationMode;
   /** Random transforms of every training image, drawn anew each epoch; absent: the images as they are. */
   augment?: AugmentSpec;
+  /** Label smoothing ε: training targets (1 − ε)·onehot + ε/classes; evaluation scores plain cross-entropy. */
+  labelSmoothing?: number;
+  /** Max-norm constraint: after every step each unit's incoming weights are scaled down to this norm if longer. */
+  maxNorm?: number;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Dataset } from '../../src/data/dataset.js';
 import { encodeCheckpoint } from '../../src/train/checkpoint.js';
 import { Classifier } from '../../src/model/classifier.js';
 import { trainKFold, type KFoldResult, type TrainEvent } from '../../src/train/kfold.js';
-import { accurateRecipe, referenceRecipe, validateRecipe } from '../../src/train/recipe.js';
+import { accurateRecipe, bestRecipe, referenceRecipe, validateRecipe } from '../../src/train/recipe.js';
 import { TrainingCancelled } from '../../src/train/trainer.js';
 import type { FoldSummary, TrainRecipe } from '../../src/train/types.js';
 import { quickRecipe, smallMnist } from '../helpers/datasets.js';
@@ -68,6 +68,15 @@ describe('trainKFold on 3000 training images', () => {
     } finally {
       native.setThreads(threads);
     }
+  });
+
+  it('the best recipe, shortened to 3 epochs on 3000 digits, learns: its loss falls every epoch and it passes 85 %', () => {
+    const result = trainKFold({ recipe: { ...bestRecipe, epochs: 3 }, dataset, testEveryEpoch: true });
+    const history = result.folds[0]!.history;
+    expect(history).toHaveLength(3);
+    for (let e = 1; e < 3; e++) expect(history[e]!.trainLoss).toBeLessThan(history[e - 1]!.trainLoss);
+    expect(result.test.accuracy).toBeGreaterThan(0.85);
+    expect(result.checkpoint.recipe).toMatchObject({ augment: bestRecipe.augment, hidden: bestRecipe.hidden });
   });
 
   it('splits 3000 images into two folds of 1500 and learns on both', () => {
