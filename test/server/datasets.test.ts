@@ -6,7 +6,7 @@ import { strToU8, zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { subset, type ImageSet } from '../../src/data/dataset.js';
 import { firstIndices, writeCsv, writeImageFolder, writeZip } from '../helpers/datasets.js';
-import { appPerTest, createJob, finished, testApp, tinyJob, waitForJob, type TestApp } from './helpers.js';
+import { appPerTest, createJob, finished, longJob, testApp, tinyJob, waitForJob, type TestApp } from './helpers.js';
 
 interface DatasetBody {
   id: string;
@@ -93,12 +93,15 @@ describe('dataset uploads', () => {
     const idxId = idx.json<DatasetBody>().id;
     expect(idx.json<DatasetBody>()).toMatchObject({ classNames: null, train: { count: 2000, perClass: perClass(data.train) }, test: { count: 500 } });
 
-    const onUpload = await createJob(app, tinyJob(data, { dataset: { id: idxId } }));
-    // Queued or running: in use.
+    // A job that trains for minutes holds the dataset until it is cancelled.
+    const holding = await createJob(app, { ...longJob(data), dataset: { id: idxId } });
     const refused = await app.inject({ method: 'DELETE', url: `/datasets/${idxId}` });
     expect(refused.statusCode).toBe(409);
-    expect(refused.json<{ error: string }>().error).toContain(onUpload);
-    expect((await app.inject({ url: `/datasets/${idxId}` })).json<DatasetBody>().usedBy).toEqual([onUpload]);
+    expect(refused.json<{ error: string }>().error).toContain(holding);
+    expect((await app.inject({ url: `/datasets/${idxId}` })).json<DatasetBody>().usedBy).toEqual([holding]);
+    expect((await app.inject({ method: 'POST', url: `/jobs/${holding}/cancel` })).statusCode).toBeLessThan(300);
+    expect((await waitForJob(app, holding, finished)).status).toBe('cancelled');
+    const onUpload = await createJob(app, tinyJob(data, { dataset: { id: idxId } }));
     const onFiles = await createJob(app, tinyJob(data));
     const [a, b] = [await waitForJob(app, onUpload, finished), await waitForJob(app, onFiles, finished)];
     expect(a.status, JSON.stringify(a.error)).toBe('succeeded');
