@@ -103,7 +103,7 @@ describe('bad input is answered, never a crash', () => {
     await expectError({ method: 'POST', url: '/jobs', payload: { lr: 'fast' } }, 400, 'body.lr');
     await expectError({ method: 'POST', url: '/jobs', payload: { optimizer: { kind: 'adam' } } }, 400, 'body.optimizer.beta1');
     await expectError({ method: 'POST', url: '/jobs', payload: { learningRate: 0.1 } }, 400, 'body');
-    await expectError({ method: 'POST', url: '/jobs', payload: { recipe: 'best' } }, 400, 'body.recipe');
+    await expectError({ method: 'POST', url: '/jobs', payload: { recipe: 'fastest' } }, 400, 'body.recipe');
     const outside = { ...data.dataset, trainImages: '../../../etc/passwd' };
     await expectError({ method: 'POST', url: '/jobs', payload: { dataset: outside } }, 400, 'body.dataset.trainImages');
     await expectError({ method: 'POST', url: '/jobs', payload: { dataset: { ...data.dataset, testLabels: '/etc/hostname' } } }, 400, 'body.dataset.testLabels');
