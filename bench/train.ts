@@ -110,30 +110,8 @@ async function timeToAccuracy(recipe: TrainRecipe, thresholds: number[]): Promis
   return { recipe, history, reached, best: Math.max(...history.map((h) => h[1])), finalTest: result.test, seconds: round((performance.now() - started) / 1000, 2) };
 }
 
-async function accurate(): Promise<Record<string, unknown>> {
-  const started = performance.now();
-  const dataset = await loadMnist();
-  const reached: Record<string, number> = {};
-  const history: Array<[number, number, number]> = [];
-  const result = trainKFold({
-    recipe: accurateRecipe,
-    dataset,
-    testEveryEpoch: true,
-    onEvent: (e: TrainEvent) => {
-      if (e.type !== 'epoch' || e.metrics.testAccuracy === undefined) return;
-      const elapsed = (performance.now() - started) / 1000;
-      history.push([e.metrics.epoch, round(e.metrics.testAccuracy, 4), round(elapsed, 2)]);
-      for (const t of THRESHOLDS) if (e.metrics.testAccuracy >= t && reached[t] === undefined) reached[t] = round(elapsed, 2);
-    },
-  });
-  return {
-    recipe: accurateRecipe,
-    history,
-    reached,
-    best: Math.max(...history.map((h) => h[1])),
-    finalTest: result.test,
-    seconds: round((performance.now() - started) / 1000, 2),
-  };
+function accurate(): Promise<Record<string, unknown>> {
+  return timeToAccuracy(accurateRecipe, THRESHOLDS);
 }
 
 export async function benchTrain(): Promise<Record<string, unknown>> {

@@ -1,5 +1,6 @@
 /** Plain data shared by the trainer, K-fold orchestration, checkpoints and reports. */
 import type { NormalizationMode } from '../data/normalize.js';
+import type { AugmentLimits } from '../native.js';
 import type { HiddenLayerSpec, Initializer, OptimizerSpec, ScheduleSpec } from '../nn/spec.js';
 
 export type { Activation, HiddenLayerSpec, Initializer, OptimizerSpec, ScheduleSpec } from '../nn/spec.js';
@@ -33,24 +34,12 @@ export interface TrainRecipe {
 }
 
 /**
- * Limits of the random transforms of training images (native augmentRows): each image of each epoch gets
- * a shift, rotation, scale and shear drawn uniformly within them, and with elasticAlpha and elasticSigma an
- * elastic distortion (Simard et al. 2003). Validation, test and prediction see the images as they are.
+ * Limits of the random transforms of training images (native augmentRows, whose AugmentLimits it is): each
+ * image of each epoch gets a shift, rotation, scale and shear drawn uniformly within them, and with
+ * elasticAlpha and elasticSigma an elastic distortion (Simard et al. 2003). Validation, test and prediction
+ * see the images as they are.
  */
-export interface AugmentSpec {
-  /** Pixels along each axis. */
-  shift?: number;
-  /** Degrees either way. */
-  rotate?: number;
-  /** Relative change of size either way (0.1: 90–110 %). */
-  scale?: number;
-  /** Degrees either way. */
-  shear?: number;
-  /** Scale of the smoothed random displacement field, pixels (Simard: 34 for MNIST). */
-  elasticAlpha?: number;
-  /** σ of the Gaussian that smooths it, pixels (Simard: 4). */
-  elasticSigma?: number;
-}
+export type AugmentSpec = AugmentLimits;
 
 /**
  * Loss and accuracy after one epoch, on the fold's training part and its validation part. Without a
