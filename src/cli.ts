@@ -61,19 +61,14 @@ export function parseHidden(value: string): HiddenLayerSpec[] {
   });
 }
 
-interface TrainFlags {
+/** The limit flags of --augment (--shift, --rotate, --scale, --shear, --elastic-alpha, --elastic-sigma) are the recipe's AugmentSpec fields. */
+interface TrainFlags extends AugmentSpec {
   recipe: RecipeName;
   hidden?: HiddenLayerSpec[];
   dropout?: number;
   augment?: ('affine' | 'elastic')[];
   labelSmoothing?: number;
   maxNorm?: number;
-  shift?: number;
-  rotate?: number;
-  scale?: number;
-  shear?: number;
-  elasticAlpha?: number;
-  elasticSigma?: number;
   init?: TrainRecipe['init'];
   optimizer?: OptimizerSpec['kind'];
   momentum?: number;
@@ -116,11 +111,13 @@ export const AUGMENT_DEFAULTS = {
   elastic: { elasticAlpha: 34, elasticSigma: 4 },
 } as const satisfies Record<string, AugmentSpec>;
 
+/** The fields of an AugmentSpec, each a flag of its own. */
+const AUGMENT_LIMITS = ['shift', 'rotate', 'scale', 'shear', 'elasticAlpha', 'elasticSigma'] as const satisfies readonly (keyof AugmentSpec)[];
+
 /** --augment's kinds with their defaults (replacing the recipe's), then each limit flag over them; none: off. */
-function augmentFromFlags(flags: Pick<TrainFlags, 'augment' | 'shift' | 'rotate' | 'scale' | 'shear' | 'elasticAlpha' | 'elasticSigma'>, base: AugmentSpec | undefined): AugmentSpec | undefined {
+function augmentFromFlags(flags: AugmentSpec & Pick<TrainFlags, 'augment'>, base: AugmentSpec | undefined): AugmentSpec | undefined {
   let spec: AugmentSpec = flags.augment === undefined ? { ...base } : Object.assign({}, ...flags.augment.map((kind) => AUGMENT_DEFAULTS[kind]));
-  const limits = { shift: flags.shift, rotate: flags.rotate, scale: flags.scale, shear: flags.shear, elasticAlpha: flags.elasticAlpha, elasticSigma: flags.elasticSigma };
-  for (const [key, value] of Object.entries(limits)) if (value !== undefined) spec = { ...spec, [key]: value };
+  for (const key of AUGMENT_LIMITS) if (flags[key] !== undefined) spec = { ...spec, [key]: flags[key] };
   return Object.values(spec).some((v) => v !== undefined && v > 0) ? spec : undefined;
 }
 
@@ -624,7 +621,7 @@ async function predict(flags: PredictFlags & Pick<DataFlags, 'imageSize' | 'cent
   }
 }
 
-type AugmentPreviewFlags = DataFlags & Pick<TrainFlags, 'augment' | 'shift' | 'rotate' | 'scale' | 'shear' | 'elasticAlpha' | 'elasticSigma'> & { out: string; seed?: number; draws: number };
+type AugmentPreviewFlags = DataFlags & AugmentSpec & Pick<TrainFlags, 'augment'> & { out: string; seed?: number; draws: number };
 
 /** augment-preview: the training set's first digit of each class and its transforms, as a PNG grid. */
 async function augmentPreview(flags: AugmentPreviewFlags): Promise<void> {

@@ -257,6 +257,17 @@ describe('fastmlp train, predict and eval', () => {
     expect(refused.stderr).toContain(`${notImages}: neither idx images, a CSV, a folder of class folders, a zip or tar, nor an image file`);
   });
 
+  it('augment-preview draws each class’s first digit and its transforms, and needs a transform to draw', async () => {
+    const png = join(dir, 'augmented.png');
+    const run = await fastmlp('augment-preview', ...dataFlags(), '--augment', 'affine', '--rotate', '20', '--draws', '3', '--out', png);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('10 digits, each as it is and in 3 draws of {"shift":2,"rotate":20,"scale":0.1,"shear":10}');
+    expect((await readFile(png)).subarray(1, 4).toString()).toBe('PNG');
+    const none = await fastmlp('augment-preview', '--out', png);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('Give the transforms to show');
+  });
+
   it('eval names a checkpoint that does not exist and exits with 1', async () => {
     const missing = join(dir, 'missing.fmlp');
     const run = await fastmlp('eval', '--model', missing, '--images', files.testImages, '--labels', files.testLabels);

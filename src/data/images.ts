@@ -60,12 +60,6 @@ export function checkImageOptions(options: ImageOptions): Required<ImageOptions>
   return { size, centre: options.centre ?? false, invert: options.invert ?? false };
 }
 
-/** True when the folder holds one subfolder per class (and nothing else but hidden entries). */
-export async function isImageFolder(dir: string): Promise<boolean> {
-  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !isHidden(e.name));
-  return entries.length > 0 && entries.every((e) => e.isDirectory());
-}
-
 /** Ink 0–255 at any size → size×size bytes: taken as is, scaled to fit and centred, or centred as MNIST's. */
 export function fitImage(ink: Uint8Array, width: number, height: number, size: number, centre: boolean): Uint8Array {
   if (!centre && width === size && height === size) return ink;

@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ArchiveError, archiveKind, extractArchive, type ArchiveKind } from '../data/archive.js';
@@ -243,12 +243,6 @@ export class DatasetUploads {
     if (users.length > 0) throw new HttpError(409, `Dataset ${id} is in use by ${users.length === 1 ? 'job' : 'jobs'} ${users.join(', ')}; cancel or wait for ${users.length === 1 ? 'it' : 'them'} first`, 'params.id');
     this.store.deleteDataset(id);
     await rm(this.folder(id), { recursive: true, force: true });
-  }
-
-  /** Whether a stored dataset's files are all there. */
-  async intact(id: string): Promise<boolean> {
-    const sizes = await Promise.all(Object.values(this.files(id)).map((p: string) => stat(p).then((s) => s.size, () => -1)));
-    return sizes.every((s) => s > 0);
   }
 }
 
