@@ -21,7 +21,7 @@
         "native/threadpool.cc"
       ],
       "conditions": [
-        ["target_arch == 'x64'", { "dependencies": ["fastmlp_kernels_avx2", "fastmlp_kernels_avx512"] }]
+        ["target_arch == 'x64'", { "dependencies": ["fastmlp_kernels_avx2", "fastmlp_kernels_avx512", "fastmlp_kernels_avx512bf16"] }]
       ]
     },
     {
@@ -35,6 +35,12 @@
       "type": "static_library",
       "sources": ["native/kernels_avx512.cc"],
       "cflags_cc": ["-mavx512f", "-mfma"]
+    },
+    {
+      "target_name": "fastmlp_kernels_avx512bf16",
+      "type": "static_library",
+      "sources": ["native/kernels_avx512bf16.cc"],
+      "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma"]
     }
   ]
 }

@@ -204,13 +204,14 @@ struct GemmCall {
   const float* b = nullptr;
   float* c = nullptr;
   Epilogue epilogue;
+  Precision precision = Precision::kFp32;
   std::vector<Napi::Reference<Napi::Value>> keep_alive;
 
   void run() const {
     if (a_from_bytes) {
-      sgemm(trans_a, trans_b, m, n, k, alpha, a_bytes, b, ldb, beta, c, ldc, epilogue);
+      sgemm(trans_a, trans_b, m, n, k, alpha, a_bytes, b, ldb, beta, c, ldc, epilogue, precision);
     } else {
-      sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
+      sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue, precision);
     }
   }
 };
@@ -260,7 +261,7 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
   const Napi::Object o = options_object(info, function);
   require_known_keys(env, o, function,
                      {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc", "bias",
-                      "activation", "derivative", "derivativeOf", "dropout"});
+                      "activation", "derivative", "derivativeOf", "dropout", "precision"});
   GemmCall call;
   call.trans_a = boolean(env, o.Get("transA"), "transA", false);
   call.trans_b = boolean(env, o.Get("transB"), "transB", false);
@@ -364,6 +365,15 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
     call.epilogue.dropout_key = static_cast<uint32_t>(key);
     call.epilogue.dropout_scale = static_cast<float>(1.0 / (1.0 - rate));
     call.epilogue.dropout_width = call.n;
+  }
+  const Napi::Value precision = o.Get("precision");
+  if (!precision.IsUndefined()) {
+    const std::string p = precision.IsString() ? precision.As<Napi::String>().Utf8Value() : "";
+    if (p == "bf16") {
+      call.precision = Precision::kBf16;
+    } else if (p != "fp32") {
+      type_error(env, "Expected 'fp32' or 'bf16' for precision but received " + describe(precision));
+    }
   }
   if (keep)
     for (const char* name : {"a", "b", "c"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));

@@ -8,6 +8,9 @@ namespace {
 
 const IsaKernels* table_for(const std::string& name) {
 #if defined(__x86_64__)
+  if (name == "avx512bf16" && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    return &kAvx512Bf16Kernels;
   if (name == "avx512" && __builtin_cpu_supports("avx512f")) return &kAvx512Kernels;
   if (name == "avx2" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &kAvx2Kernels;
 #endif
@@ -35,7 +38,7 @@ const IsaKernels& kernels() { return *current().load(std::memory_order_relaxed);
 
 std::vector<std::string> supported_isas() {
   std::vector<std::string> names;
-  for (const char* name : {"avx512", "avx2", "generic"}) {
+  for (const char* name : {"avx512bf16", "avx512", "avx2", "generic"}) {
     if (table_for(name)) names.emplace_back(name);
   }
   return names;

@@ -99,6 +99,16 @@ struct FloatA {
   void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
     prefetch_a(a + i0 * rs + p0 * cs, rs, cs, rows, kb);
   }
+
+  // bf16: the same panels as step pairs, rounded (pitch in pairs); B as it is.
+  void pack_bf16(const IsaKernels& kern, int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch,
+                 uint32_t* out) const {
+    kern.pack_a_bf16(a + i0 * rs + p0 * cs, rs, cs, rows, kb, mr, pitch, out);
+  }
+  void pack_b_bf16(const IsaKernels& kern, const float* b, int64_t rs_b, int64_t cs_b, int64_t, int64_t kb,
+                   int64_t cols, int nr, uint32_t* panel, float*) const {
+    kern.pack_b_bf16(b, rs_b, cs_b, kb, cols, nr, nullptr, 1.0f, panel);
+  }
 };
 
 // op(A) standardized from bytes: the batch (samples × pixels), or transposed (pixels × samples). Its product is
@@ -145,6 +155,33 @@ struct BytesA {
     for (int64_t q = 0; q < kept; ++q) offsets[q] *= static_cast<int32_t>(nr);
     offsets[kept] = static_cast<int32_t>(kb * nr);
     return kept + 1;
+  }
+
+  // bf16: the pixels themselves, exact, as step pairs. Their scale and the correction stay fp32: the batch's
+  // per-pixel scale goes into B before B is rounded (P·(diag(s)·B)); the transpose's scales the rows of the
+  // tile's sums, and the correction is added to them (kernels.h, Bf16Fixup).
+  int64_t pack_bf16(const IsaKernels& kern, int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch,
+                    int64_t nr, uint32_t* out, int32_t* offsets, float* row_scale, float* corr_a) const {
+    const uint8_t* src[kMaxMr];
+    for (int64_t r = 0; r < rows; ++r) src[r] = row(i0 + r, p0);
+    for (int64_t r = 0; r < mr; ++r) {
+      row_scale[r] = trans && r < rows ? scale(i0 + r) : 1.0f;
+      corr_a[r] = r >= rows ? 0.0f : trans ? -shift(i0 + r) : -1.0f;
+    }
+    const int64_t kept = kern.pack_pixel_pairs(src, rows, kb, mr, pitch, out, offsets);
+    for (int64_t q = 0; q < kept; ++q) offsets[q] *= static_cast<int32_t>(nr);
+    return kept;
+  }
+  // B's panel, scaled per pixel for the batch, and its correction row in fp32 (from B as it is).
+  void pack_b_bf16(const IsaKernels& kern, const float* b, int64_t rs_b, int64_t cs_b, int64_t p0, int64_t kb,
+                   int64_t cols, int nr, uint32_t* panel, float* correction) const {
+    const float* k_scale = !trans && x.per_pixel ? x.inv_std + p0 : nullptr;
+    kern.pack_b_bf16(b, rs_b, cs_b, kb, cols, nr, k_scale, trans || x.per_pixel ? 1.0f : x.inv_std[0], panel);
+    std::fill(correction, correction + nr, 0.0f);
+    for (int64_t p = 0; p < kb; ++p) {
+      const float w = correction_weight(p0 + p);
+      for (int64_t j = 0; j < cols; ++j) correction[j] += w * b[p * rs_b + j * cs_b];
+    }
   }
 
   void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
@@ -355,6 +392,87 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
   }
 }
 
+// bf16 products: the five loops of gemm_blocked over panels of step pairs (kernels.h), both operands rounded
+// to bfloat16 as they are packed. Blocks of k are even, so no pair straddles two, and the same on every table:
+// the same bits with VDPBF16PS or without, on any tile.
+template <typename ASource>
+void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
+                       const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
+                       const Epilogue& ep) {
+  constexpr bool kSkips = ASource::kSkipsZeros;
+  ThreadPool& pool = ThreadPool::instance();
+  const int mr = kSkips ? kern.indexed_mr : kern.mr, nr = kSkips ? kern.indexed_nr : kern.nr;
+  const int64_t kb_max = balanced_block(k, kBf16Kc, 2), pitch = kBf16Kc / 2;
+  const int64_t nb_max = balanced_block(n, kern.nc, nr);
+  const int64_t m_panels = ceil_div(m, mr);
+  const int64_t units = work_units(m_panels, 2.0 * m * n * k);
+  const bool split_columns = units > 1 && m_panels < 2 * pool.threads_for_caller();
+
+  // Each packed B panel: (pairs × nr) uint32, then, from pixels, its fp32 correction row of nr.
+  const int64_t panel_words = kb_max / 2 * nr + (kSkips ? nr : 0);
+  uint32_t* const b_block = reinterpret_cast<uint32_t*>(scratch<PackedBTag>(panel_words * ceil_div(nb_max, nr)));
+  const Bf16Kernel microkernel = a.row_layout() ? kern.gemm_bf16_rows : kern.gemm_bf16;
+
+  for (int64_t jc = 0; jc < n; jc += nb_max) {
+    const int64_t nb = std::min(nb_max, n - jc);
+    const int64_t n_panels = ceil_div(nb, nr);
+    for (int64_t pc = 0; pc < k; pc += kb_max) {
+      const int64_t kb = std::min(kb_max, k - pc), pairs = (kb + 1) / 2;
+      const bool last = pc + kb == k;
+      const float beta_block = pc == 0 ? beta : 1.0f;
+
+      const bool parallel_pack = units > 1 && kb * nb >= (int64_t(1) << 16);
+      pool.run(parallel_pack ? n_panels : 1, [&](int64_t task, int) {
+        const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : n_panels;
+        for (int64_t jp = first; jp < end; ++jp) {
+          const int64_t j0 = jp * nr;
+          uint32_t* panel = b_block + jp * panel_words;
+          a.pack_b_bf16(kern, b + pc * rs_b + (jc + j0) * cs_b, rs_b, cs_b, pc, kb, std::min<int64_t>(nr, nb - j0), nr,
+                        panel, reinterpret_cast<float*>(panel + pairs * nr));
+        }
+      });
+
+      const int64_t tasks = split_columns ? std::min<int64_t>(units, n_panels) : units;
+      pool.run(tasks, [&](int64_t task, int) {
+        int64_t ip0 = 0, ip1 = m_panels, jp0 = 0, jp1 = n_panels;
+        if (split_columns) {
+          jp0 = n_panels * task / tasks, jp1 = n_panels * (task + 1) / tasks;
+        } else {
+          ip0 = m_panels * task / tasks, ip1 = m_panels * (task + 1) / tasks;
+        }
+        alignas(64) uint32_t a_panel[kMaxMr * kBf16Kc / 2];
+        alignas(64) int32_t offsets[kBf16Kc / 2 + 16];
+        float row_scale[kMaxMr], corr_a[kMaxMr];
+        for (int64_t ip = ip0; ip < ip1; ++ip) {
+          const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
+          int64_t entries = pairs;
+          if constexpr (kSkips) {
+            entries = a.pack_bf16(kern, i0, rows, pc, kb, mr, pitch, nr, a_panel, offsets, row_scale, corr_a);
+          } else {
+            a.pack_bf16(kern, i0, rows, pc, kb, mr, pitch, a_panel);
+          }
+          if (ip + 1 < ip1) {
+            const int64_t next = i0 + mr;
+            a.prefetch(next, std::min<int64_t>(mr, m - next), pc, kb);
+          }
+          for (int64_t jp = jp0; jp < jp1; ++jp) {
+            const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, nb - j0);
+            float* tile = c + i0 * ldc + jc + j0;
+            const uint32_t* panel = b_block + jp * panel_words;
+            if constexpr (kSkips) {
+              const Bf16Fixup fixup{row_scale, corr_a, reinterpret_cast<const float*>(panel + pairs * nr)};
+              kern.gemm_bf16_indexed(entries, offsets, a_panel, panel, fixup, tile, ldc, rows, cols, alpha, beta_block);
+            } else {
+              microkernel(pairs, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
+            }
+            if (last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, jc + j0, ep);
+          }
+        }
+      });
+    }
+  }
+}
+
 // The cases with no product to compute: an empty C, or C = beta·C then the epilogue. True if handled.
 bool without_product(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, float beta, float* c,
                      int64_t ldc, const Epilogue& ep) {
@@ -368,7 +486,7 @@ bool without_product(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, fl
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep) {
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep, Precision precision) {
   const IsaKernels& kern = kernels();
   if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
   // op(A)(i, p) = a[i·rs_a + p·cs_a], op(B)(p, j) = b[p·rs_b + j·cs_b]
@@ -380,13 +498,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     if (!ep.empty()) kern.epilogue(c, ldc, m, n, 0, 0, ep);
   } else if (n <= kern.skinny_nr) {
     gemm_skinny(kern, m, n, k, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep);
+  } else if (precision == Precision::kBf16) {
+    gemm_blocked_bf16(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep);
   } else {
     gemm_blocked(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep);
   }
 }
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep) {
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep, Precision precision) {
   const IsaKernels& kern = kernels();
   if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
@@ -395,7 +515,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     transposed = reinterpret_cast<uint8_t*>(scratch<TransposedTag>(ceil_div(m * k, sizeof(float))));
     transpose_pixels(a, m, k, transposed);
   }
-  gemm_blocked(kern, m, n, k, alpha, BytesA{a, trans_a, kern, transposed, k}, b, rs_b, cs_b, beta, c, ldc, ep);
+  const BytesA bytes{a, trans_a, kern, transposed, k};
+  if (precision == Precision::kBf16) {
+    gemm_blocked_bf16(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep);
+  } else {
+    gemm_blocked(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep);
+  }
 }
 
 }  // namespace fastmlp

@@ -18,14 +18,21 @@ struct ByteRows {
   bool per_pixel = false;
 };
 
+// The precision of a product's operands. bf16: both rounded to bfloat16 (to nearest even) as they are packed,
+// products accumulated in fp32 (kernels.h). Bytes are exact in bf16 and stay so; their standardization stays
+// the fp32 rank-one correction. Shapes that the fp32 kernels run faster (a few rows, n ≤ skinny_nr) stay fp32.
+enum class Precision : int { kFp32 = 0, kBf16 = 1 };
+
 // A is (m×k) or, with trans_a, (k×m), row stride lda; B is (k×n) or, with trans_b, (n×k), row stride ldb;
 // C is (m×n), row stride ldc. Arguments are trusted: the binding has checked every size.
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& epilogue = Epilogue());
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& epilogue = Epilogue(),
+           Precision precision = Precision::kFp32);
 
 // The same with A standardized from bytes while it is packed, so the float batch is never written out:
 // A is the batch (m samples × k pixels), or with trans_a its transpose (m pixels × k samples).
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& epilogue = Epilogue());
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& epilogue = Epilogue(),
+           Precision precision = Precision::kFp32);
 
 }  // namespace fastmlp

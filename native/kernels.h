@@ -31,6 +31,26 @@ struct Epilogue {
   }
 };
 
+// fp32 → bfloat16 as VCVTNEPS2BF16 rounds: to nearest even, zero and denormals to a zero of their sign,
+// NaN kept quiet.
+inline uint16_t to_bf16(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, sizeof u);
+  const uint32_t exponent = (u >> 23) & 0xFF;
+  if (exponent == 0) return static_cast<uint16_t>((u >> 16) & 0x8000);
+  if (exponent == 0xFF) return static_cast<uint16_t>((u >> 16) | ((u & 0x7FFFFF) != 0 ? 0x40 : 0));
+  return static_cast<uint16_t>((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+inline float from_bf16(uint32_t h) {
+  const uint32_t u = (h & 0xFFFF) << 16;
+  float x;
+  __builtin_memcpy(&x, &u, sizeof x);
+  return x;
+}
+inline uint32_t bf16_pair(float even, float odd) {
+  return static_cast<uint32_t>(to_bf16(even)) | (static_cast<uint32_t>(to_bf16(odd)) << 16);
+}
+
 // A 32-bit integer hash (two multiply–xorshift rounds, full avalanche) that vectorizes on every ISA.
 inline uint32_t mix32(uint32_t x) {
   x ^= x >> 16;
@@ -75,6 +95,49 @@ using RowsKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const 
 using PixelPacker = int64_t (*)(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,
                                 const float* row_scale, int mr, int64_t pitch, float* out, int32_t* pixels);
 
+// bfloat16 products (the bf16 precision). A bf16 operand is packed as pairs: each uint32 holds two bfloat16
+// values of consecutive steps of k, the even step in its low half, which is how VDPBF16PS reads them. Step
+// pair q adds a(2q+1)·b(2q+1), then a(2q)·b(2q), to the fp32 accumulator, each product exact and each sum
+// rounded to nearest even. Every path (VDPBF16PS, or plain fp32 arithmetic where the CPU lacks it) does
+// exactly that, and every table blocks k the same (kBf16Kc steps), so bf16 products have the same bits on
+// every instruction set.
+constexpr int kBf16Kc = 512;
+//
+// c (m×n) = alpha·(a_panel · b_panel) + beta·c over `pairs` step pairs. a_panel is k-major ((pairs × mr)
+// uint32), or in the row layout (row r's pairs at a_panel + r·kBf16Kc/2); b_panel is (pairs × nr) uint32, B's
+// two steps of column j side by side, zero-padded to the full tile.
+using Bf16Kernel = void (*)(int64_t pairs, const uint32_t* a_panel, const uint32_t* b_panel, float* c, int64_t ldc,
+                            int64_t m, int64_t n, float alpha, float beta);
+
+// What a bf16 panel from pixels leaves to fp32: the tile's sums are scaled per row, then get the rank-one
+// standardization correction, acc·row_scale[r] + fma(corr_a[r], corr_b[j]) (each length mr or nr).
+struct Bf16Fixup {
+  const float* row_scale;
+  const float* corr_a;
+  const float* corr_b;
+};
+
+// The indexed kernel over pairs: entry q of the A panel (row layout, rows kBf16Kc/2 apart) multiplies the pair row
+// of the B panel that starts offsets[q] uint32 into b_panel; then the fixup, then alpha and beta.
+using Bf16IndexedKernel = void (*)(int64_t entries, const int32_t* offsets, const uint32_t* a_panel,
+                                   const uint32_t* b_panel, const Bf16Fixup& fixup, float* c, int64_t ldc, int64_t m,
+                                   int64_t n, float alpha, float beta);
+
+// Element (i, p) of op(A) is a[i·rs + p·cs]: packs rows × kb of it, rounded to bfloat16, into a panel of mr
+// rows (zero-padded, kb padded to even): the row layout (rows pitch apart) when cs == 1, else k-major.
+using Bf16APacker = void (*)(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, int mr, int64_t pitch,
+                             uint32_t* out);
+// Element (p, j) of op(B) is b[p·rs + j·cs]: packs kb × cols of it, times scale (and k_scale[p] when given),
+// rounded to bfloat16, into a (pairs × nr) panel, zero-padded.
+using Bf16BPacker = void (*)(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr,
+                             const float* k_scale, float scale, uint32_t* out);
+// The PixelPacker of bf16 panels: keeps the step pairs where some row has a non-zero pixel, writes their
+// indices to pairs[0, kept) and out[r·pitch + q] = the two pixels of pair pairs[q] of row r as bfloat16
+// (exact: bytes are small integers); zero for rows ≥ `rows` up to mr. Returns kept. kb ≤ 512 (odd kb: its
+// last pair is padded with a zero pixel); pairs and each row of out may be written up to 16 entries past kept.
+using PixelPairPacker = int64_t (*)(const uint8_t* const* src, int64_t rows, int64_t kb, int mr, int64_t pitch,
+                                    uint32_t* out, int32_t* pairs);
+
 struct IsaKernels {
   const char* name;
   int mr, nr;      // register tile of the microkernel
@@ -91,6 +154,14 @@ struct IsaKernels {
   RowsKernel gemm_rows;
   int rows_max;    // most rows of A that gemm_rows is used for
   PixelPacker pack_pixels;
+
+  // bf16, on the tiles of fp32 (mr × nr, indexed_mr × indexed_nr) and its nc, with k in blocks of kBf16Kc.
+  Bf16Kernel gemm_bf16;
+  Bf16Kernel gemm_bf16_rows;
+  Bf16IndexedKernel gemm_bf16_indexed;
+  Bf16APacker pack_a_bf16;
+  Bf16BPacker pack_b_bf16;
+  PixelPairPacker pack_pixel_pairs;
 
   // Epilogue over one tile of C (m×n, stride ldc) whose first column is col0 and first row row0.
   void (*epilogue)(float* c, int64_t ldc, int64_t m, int64_t n, int64_t row0, int64_t col0, const Epilogue& ep);
@@ -123,11 +194,13 @@ constexpr bool all_set(const Members&... members) {
 }
 constexpr bool complete(const IsaKernels& k) {
   const auto& [name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, epilogue, sigmoid_forward,
+               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, gemm_bf16, gemm_bf16_rows,
+               gemm_bf16_indexed, pack_a_bf16, pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward,
                sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd, momentum,
                adam] = k;
   return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, epilogue, sigmoid_forward,
+                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, gemm_bf16, gemm_bf16_rows,
+                 gemm_bf16_indexed, pack_a_bf16, pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward,
                  sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd, momentum,
                  adam);
 }
@@ -136,6 +209,8 @@ extern const IsaKernels kGenericKernels;
 #if defined(__x86_64__)
 extern const IsaKernels kAvx2Kernels;
 extern const IsaKernels kAvx512Kernels;
+// The avx512 table with VDPBF16PS for its bf16 kernels (AVX512-BF16).
+extern const IsaKernels kAvx512Bf16Kernels;
 #endif
 
 }  // namespace fastmlp

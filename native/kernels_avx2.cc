@@ -112,6 +112,7 @@ constexpr IsaKernels avx2_kernels() {
   k.gemm_indexed = gemm_6x16_indexed_avx2;
   k.gemm_skinny = gemm_skinny_8x16_avx2;
   set_gemm_rows(k);
+  set_bf16<kMr, kNr, kMr, kNr>(k);
   k.pack_pixels = pack_pixels;
   set_elementwise(k);
   return k;

@@ -157,6 +157,7 @@ constexpr IsaKernels avx512_kernels() {
   k.gemm_indexed = gemm_6x64_indexed_avx512;
   k.gemm_skinny = gemm_skinny_12x16_avx512;
   set_gemm_rows(k);
+  set_bf16<kMr, kNr, kIndexedMr, kIndexedNr>(k);
   k.pack_pixels = pack_pixels_avx512;
   set_elementwise(k);
   return k;

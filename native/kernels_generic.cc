@@ -68,6 +68,7 @@ constexpr IsaKernels generic_kernels() {
   k.gemm_indexed = gemm_4x8_indexed_generic;
   k.gemm_skinny = gemm_skinny_1x8_generic;
   set_gemm_rows(k);
+  set_bf16<kMr, kNr, kMr, kNr>(k);
   k.pack_pixels = pack_pixels;
   set_elementwise(k);
   return k;

@@ -10,8 +10,16 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Instruction sets the kernels are compiled for, best first. */
-export type Isa = 'avx512' | 'avx2' | 'generic';
+/** Instruction sets the kernels are compiled for, best first; avx512bf16 is avx512 with VDPBF16PS for bf16. */
+export type Isa = 'avx512bf16' | 'avx512' | 'avx2' | 'generic';
+
+/**
+ * Precision of a product's operands. bf16: both rounded to bfloat16 (to nearest even) and multiplied in
+ * pairs, products accumulated in fp32, with the same bits on every instruction set; pixel bytes are exact in
+ * bf16 and their standardization stays fp32. Shapes the fp32 kernels run faster (a few rows, n ≤ skinnyNr)
+ * stay fp32.
+ */
+export type Precision = 'fp32' | 'bf16';
 
 /** Activation applied to each element of the GEMM result after the bias (fused into the write-back). */
 export type EpilogueActivation = 'none' | 'sigmoid' | 'relu';
@@ -93,6 +101,8 @@ export interface GemmArgs {
    * and then scaled by 1/(1 − rate); otherwise 0. The same key gives the same mask at any thread count.
    */
   dropout?: { rate: number; key: number };
+  /** Default 'fp32'. */
+  precision?: Precision;
 }
 
 export interface SoftmaxCrossEntropyArgs {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { native, withCallerThreads, type GemmArgs, type Isa } from '../../src/native.js';
 import { Rng } from '../../src/nn/rng.js';
 import { gemmReference, randomArray, sigmoid, type GemmCase } from '../helpers/reference.js';
-import { standardizedReference, worstRatio } from './standardized-reference.js';
+import { pixelBytes, standardizedReference, worstRatio } from './standardized-reference.js';
 
 const isas = native.supportedIsas();
 const initialIsa = native.getIsa();
@@ -150,20 +150,6 @@ describe.each(isas)('gemm on %s', (isa: Isa) => {
     }
   });
 });
-
-/** Pixels that look like MNIST: mostly zero, some samples blank, some pixels never lit, or every byte drawn. */
-function pixelBytes(rng: Rng, samples: number, rowLength: number, kind: 'sparse' | 'dense'): Uint8Array {
-  const bytes = new Uint8Array(samples * rowLength);
-  const darkPixel = Array.from({ length: rowLength }, () => rng.uniformInt(4) === 0);
-  for (let i = 0; i < samples; i++) {
-    if (kind === 'sparse' && rng.uniformInt(10) === 0) continue;
-    for (let p = 0; p < rowLength; p++) {
-      if (kind === 'sparse' && (darkPixel[p] || rng.uniformInt(5) !== 0)) continue;
-      bytes[i * rowLength + p] = rng.uniformInt(256);
-    }
-  }
-  return bytes;
-}
 
 describe('gemm with A standardized from bytes', () => {
   it.each(native.supportedIsas())('matches the float64 product of the standardized batch, sparse or dense, on %s', (isa: Isa) => {

@@ -1,0 +1,204 @@
+// AVX512-BF16 kernels: the avx512 table with VDPBF16PS for its bf16 products. This file alone is compiled
+// with -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mfma; it runs only where the CPU has AVX512-BF16.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels.h"
+
+namespace fastmlp {
+namespace {
+
+// The avx512 table's tiles (kernels_avx512.cc).
+constexpr int kMr = 12, kNr = 32, kIndexedMr = 6, kIndexedNr = 64, kPitch = kBf16Kc / 2;
+
+inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
+
+inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh>(v); }
+
+// 16 pairs from two vectors of 16 floats: lane j = bf16(even[j]) | bf16(odd[j]) << 16.
+inline __m512i pairs_of(__m512 even, __m512 odd) {
+  const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(even)));
+  const __m512i hi = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(odd)));
+  return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+// The plain kernels' tile (gemm_impl.h, bf16::tile), with VDPBF16PS: kM rows × 16·kV columns.
+template <int kM, int kV, bool kRows, bool kIndexed>
+inline void tile(int64_t pairs, const int32_t* offsets, const uint32_t* a, const uint32_t* b, const Bf16Fixup* fix,
+                 float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+  __m512 acc[kM][kV];
+#pragma GCC unroll 12
+  for (int r = 0; r < kM; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < pairs; ++q) {
+    const uint32_t* bq = kIndexed ? b + offsets[q] : b + q * 16 * kV;
+    __m512bh bv[kV];
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) bv[v] = as_bh(_mm512_loadu_si512(bq + 16 * v));
+#pragma GCC unroll 12
+    for (int r = 0; r < kM; ++r) {
+      const __m512bh ar = as_bh(_mm512_set1_epi32(static_cast<int>(a[kRows ? r * kPitch : r])));
+#pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], ar, bv[v]);
+    }
+    a += kRows ? 1 : kM;
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  __mmask16 mask[kV];
+  for (int v = 0; v < kV; ++v) mask[v] = n > 16 * v ? tail_mask(n - 16 * v) : __mmask16(0);
+  for (int r = 0; r < kM && r < m; ++r) {
+    float* row = c + r * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) {
+      __m512 out = acc[r][v];
+      if (fix) {
+        out = _mm512_fmadd_ps(_mm512_set1_ps(fix->corr_a[r]), _mm512_maskz_loadu_ps(mask[v], fix->corr_b + 16 * v),
+                              _mm512_mul_ps(out, _mm512_set1_ps(fix->row_scale[r])));
+      }
+      out = _mm512_mul_ps(va, out);
+      if (beta != 0.0f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], row + 16 * v), out);
+      _mm512_mask_storeu_ps(row + 16 * v, mask[v], out);
+    }
+  }
+}
+
+template <bool kRows>
+void gemm_12x32(int64_t pairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                float alpha, float beta) {
+  tile<kMr, kNr / 16, kRows, false>(pairs, nullptr, a, b, nullptr, c, ldc, m, n, alpha, beta);
+}
+
+void gemm_6x64_indexed(int64_t entries, const int32_t* offsets, const uint32_t* a, const uint32_t* b,
+                       const Bf16Fixup& fix, float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+  tile<kIndexedMr, kIndexedNr / 16, true, true>(entries, offsets, a, b, &fix, c, ldc, m, n, alpha, beta);
+}
+
+// Bf16APacker: 32 steps (16 pairs) of a row at a time in the row layout; 16 rows of a pair at a time k-major.
+void pack_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, int mr, int64_t pitch, uint32_t* out) {
+  const int64_t pairs = (kb + 1) / 2;
+  if (cs == 1) {
+    for (int64_t r = 0; r < mr; ++r) {
+      uint32_t* dst = out + r * pitch;
+      if (r >= rows) {
+        std::fill(dst, dst + pairs, 0u);
+        continue;
+      }
+      const float* src = a + r * rs;
+      for (int64_t p = 0; p < kb; p += 32) {
+        const int64_t len = std::min<int64_t>(32, kb - p);
+        const __m512 lo = _mm512_maskz_loadu_ps(tail_mask(len), src + p);
+        const __m512 hi = _mm512_maskz_loadu_ps(len > 16 ? tail_mask(len - 16) : __mmask16(0), src + p + 16);
+        const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+        _mm512_mask_storeu_epi32(dst + p / 2, tail_mask((len + 1) / 2), both);
+      }
+    }
+    return;
+  }
+  if (rs != 1 || mr > 16) {
+    for (int64_t q = 0; q < pairs; ++q)
+      for (int64_t r = 0; r < mr; ++r) {
+        const float even = r < rows ? a[r * rs + 2 * q * cs] : 0.0f;
+        const float odd = r < rows && 2 * q + 1 < kb ? a[r * rs + (2 * q + 1) * cs] : 0.0f;
+        out[q * mr + r] = bf16_pair(even, odd);
+      }
+    return;
+  }
+  const __mmask16 lanes = tail_mask(rows), all = tail_mask(mr);
+  for (int64_t q = 0; q < pairs; ++q) {
+    const __m512 even = _mm512_maskz_loadu_ps(lanes, a + 2 * q * cs);
+    const __m512 odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_ps(lanes, a + (2 * q + 1) * cs) : _mm512_setzero_ps();
+    _mm512_mask_storeu_epi32(out + q * mr, all, pairs_of(even, odd));
+  }
+}
+
+// Bf16BPacker: 16 columns of a pair of rows at a time when B's rows are contiguous.
+void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, const float* k_scale,
+            float scale, uint32_t* out) {
+  const int64_t pairs = (kb + 1) / 2;
+  for (int64_t q = 0; q < pairs; ++q) {
+    const int64_t p = 2 * q;
+    const bool odd = p + 1 < kb;
+    const float s0 = k_scale ? scale * k_scale[p] : scale, s1 = odd ? (k_scale ? scale * k_scale[p + 1] : scale) : 0.0f;
+    uint32_t* dst = out + q * nr;
+    if (cs != 1) {
+      for (int64_t j = 0; j < cols; ++j)
+        dst[j] = bf16_pair(b[p * rs + j * cs] * s0, odd ? b[(p + 1) * rs + j * cs] * s1 : 0.0f);
+      std::fill(dst + cols, dst + nr, 0u);
+      continue;
+    }
+    const __m512 v0 = _mm512_set1_ps(s0), v1 = _mm512_set1_ps(s1);
+    for (int64_t j = 0; j < nr; j += 16) {
+      const __mmask16 mask = j < cols ? tail_mask(cols - j) : __mmask16(0);
+      const __m512 even = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, b + p * rs + j), v0);
+      const __m512 next = odd ? _mm512_maskz_loadu_ps(mask, b + (p + 1) * rs + j) : _mm512_setzero_ps();
+      _mm512_storeu_si512(dst + j, pairs_of(even, _mm512_mul_ps(next, v1)));
+    }
+  }
+}
+
+// The first n ≤ 32 bytes at src, the rest zero, without reading past src + n.
+inline __m256i load_bytes(const uint8_t* src, int64_t n) {
+  if (n == 32) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+  return _mm256_maskz_loadu_epi8(n >= 32 ? ~0u : (1u << n) - 1u, src);
+}
+
+// PixelPairPacker: 32 pixels (16 pairs) at a time, each row's kept pairs moved together by a compress. A byte's
+// bfloat16 is its 16-bit value converted to float and taken by its upper half: exact.
+int64_t pack_pixel_pairs(const uint8_t* const* src, int64_t rows, int64_t kb, int mr, int64_t pitch, uint32_t* out,
+                         int32_t* pairs) {
+  __mmask16 masks[512 / 32];
+  const int64_t chunks = (kb + 31) / 32;
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int64_t kept = 0;
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t p = ch * 32, len = std::min<int64_t>(32, kb - p);
+    __m256i any = _mm256_setzero_si256();
+    for (int64_t r = 0; r < rows; ++r) any = _mm256_or_si256(any, load_bytes(src[r] + p, len));
+    const __mmask16 keep = _mm256_test_epi16_mask(any, any);
+    masks[ch] = keep;
+    const __m512i index = _mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int>(p / 2)));
+    _mm512_storeu_si512(pairs + kept, _mm512_maskz_compress_epi32(keep, index));
+    kept += __builtin_popcount(keep);
+  }
+  for (int64_t r = 0; r < mr; ++r) {
+    uint32_t* dst = out + r * pitch;
+    if (r >= rows) {
+      std::fill(dst, dst + kept, 0u);
+      continue;
+    }
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const __mmask16 keep = masks[ch];
+      if (keep == 0) continue;
+      const int64_t p = ch * 32, len = std::min<int64_t>(32, kb - p);
+      const __m256i bytes = load_bytes(src[r] + p, len);
+      const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(bytes)));
+      const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(bytes, 1)));
+      const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+      _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(keep, both));
+      dst += __builtin_popcount(keep);
+    }
+  }
+  return kept;
+}
+
+IsaKernels avx512bf16_kernels() {
+  IsaKernels k = kAvx512Kernels;
+  k.name = "avx512bf16";
+  k.gemm_bf16 = gemm_12x32<false>;
+  k.gemm_bf16_rows = gemm_12x32<true>;
+  k.gemm_bf16_indexed = gemm_6x64_indexed;
+  k.pack_a_bf16 = pack_a;
+  k.pack_b_bf16 = pack_b;
+  k.pack_pixel_pairs = pack_pixel_pairs;
+  return k;
+}
+
+}  // namespace
+
+// Built from the avx512 table when the library loads: that table is a constant, initialized before any code runs.
+extern const IsaKernels kAvx512Bf16Kernels = avx512bf16_kernels();
+
+}  // namespace fastmlp
