@@ -7,13 +7,17 @@
  * same shape in floats; their GFLOP/s count the dense product's 2·m·n·k. The "augmented" rows take the
  * same images through the best recipe's affine augmentation (and elastic distortion too), as an augmented
  * run's batches are: how much of the zero-skipping gain transformed digits keep.
+ * Every shape also runs with bf16 operands (native.ts, Precision), against PyTorch 2.x's bfloat16 matmul
+ * (bench/torch_gemm.py: oneDNN, AMX or AVX512-BF16 where the CPU has them) in the same passes, where the
+ * interpreter of shared/baselines/setup-torch2.sh (or FASTMLP_TORCH_PYTHON) runs.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadMnist } from '../src/data/dataset.js';
 import { computeStandardization, inverseStd } from '../src/data/normalize.js';
-import { native, type StandardizedRows } from '../src/native.js';
+import { native, type Precision, type StandardizedRows } from '../src/native.js';
 import { BatchLoader } from '../src/train/trainer.js';
+import { torch2Python } from './torch.js';
 import { median, round, timeCalls } from './stats.js';
 
 interface Shape {
@@ -70,11 +74,11 @@ function repsFor(s: Shape): number {
   return Math.max(3, Math.round(4e9 / (2 * s.m * s.n * s.k)));
 }
 
-function ours(s: Shape, threads: number, batches: Record<PixelKind, StandardizedRows>): number[] {
+function ours(s: Shape, threads: number, batches: Record<PixelKind, StandardizedRows>, precision: Precision = 'fp32'): number[] {
   native.setThreads(threads);
   const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
   const a = s.pixels ? batches[s.pixels] : fill(s.m * s.k), b = fill(s.k * s.n), c = new Float32Array(s.m * s.n);
-  const args = { transA: s.op[0] === 'T', transB: s.op[1] === 'T', m: s.m, n: s.n, k: s.k, a, b, c };
+  const args = { transA: s.op[0] === 'T', transB: s.op[1] === 'T', m: s.m, n: s.n, k: s.k, a, b, c, precision };
   const seconds: number[] = [];
   for (let r = 0; r < ROUNDS; r++) seconds.push(timeCalls(() => native.gemm(args), 1, repsFor(s), r === 0 ? 3 : 0));
   return seconds.map((t) => (2 * s.m * s.n * s.k) / t / 1e9);
@@ -100,6 +104,19 @@ function numpy(threads: number): { kernel: string; gflops: Record<string, number
   return { kernel: results[0]!.kernel, gflops: Object.assign({}, ...results.map((r) => r.gflops)) };
 }
 
+/** PyTorch's bfloat16 matmul on the shapes, or undefined where no PyTorch 2.x runs. */
+function torchBf16(python: string | undefined, threads: number): Record<string, number> | undefined {
+  if (!python) return undefined;
+  const script = fileURLToPath(new URL('./torch_gemm.py', import.meta.url));
+  const gflops: Record<string, number> = {};
+  for (const s of shapes) {
+    const run = spawnSync(python, [script, String(threads), String(ROUNDS), String(repsFor(s))], { input: JSON.stringify([s]), encoding: 'utf8' });
+    if (run.status !== 0) return undefined;
+    Object.assign(gflops, (JSON.parse(run.stdout) as { gflops: Record<string, number> }).gflops);
+  }
+  return gflops;
+}
+
 export interface GemmBenchRow {
   name: string;
   m: number;
@@ -110,6 +127,13 @@ export interface GemmBenchRow {
   gflops: number;
   numpyGflops: number | null;
   ratio: number | null;
+  /** The same product with bf16 operands (fp32 sums). */
+  bf16Gflops: number;
+  /** bf16 over our own fp32. */
+  bf16Speedup: number;
+  torchBf16Gflops: number | null;
+  /** Our bf16 over PyTorch's. */
+  bf16Ratio: number | null;
 }
 
 export async function benchGemm(): Promise<Record<string, unknown>> {
@@ -118,11 +142,17 @@ export async function benchGemm(): Promise<Record<string, unknown>> {
   const threadCounts = allThreads > 1 ? [1, allThreads] : [1];
   const rows: GemmBenchRow[] = [];
   let numpyKernel: string | null = null;
+  const python = torch2Python();
   for (const threads of threadCounts) {
     const samples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
     const numpySamples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
+    const bf16Samples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
+    const torchSamples = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
     for (let pass = 0; pass < 2; pass++) {
       for (const s of shapes) samples.get(s.name)!.push(...ours(s, threads, pixels));
+      for (const s of shapes) bf16Samples.get(s.name)!.push(...ours(s, threads, pixels, 'bf16'));
+      const bf = torchBf16(python, threads);
+      if (bf) for (const s of shapes) torchSamples.get(s.name)!.push(bf[s.name]!);
       const np = numpy(threads);
       if (np) {
         numpyKernel = np.kernel;
@@ -133,6 +163,9 @@ export async function benchGemm(): Promise<Record<string, unknown>> {
       const gflops = median(samples.get(s.name)!);
       const npValues = numpySamples.get(s.name)!;
       const numpyGflops = npValues.length ? median(npValues) : null;
+      const bf16Gflops = median(bf16Samples.get(s.name)!);
+      const torchValues = torchSamples.get(s.name)!;
+      const torchBf16Gflops = torchValues.length ? median(torchValues) : null;
       rows.push({
         name: s.name,
         m: s.m,
@@ -143,6 +176,10 @@ export async function benchGemm(): Promise<Record<string, unknown>> {
         gflops: round(gflops),
         numpyGflops: numpyGflops === null ? null : round(numpyGflops),
         ratio: numpyGflops === null ? null : round(gflops / numpyGflops, 2),
+        bf16Gflops: round(bf16Gflops),
+        bf16Speedup: round(bf16Gflops / gflops, 2),
+        torchBf16Gflops: torchBf16Gflops === null ? null : round(torchBf16Gflops),
+        bf16Ratio: torchBf16Gflops === null ? null : round(bf16Gflops / torchBf16Gflops, 2),
       });
     }
   }
@@ -153,12 +190,14 @@ export async function benchGemm(): Promise<Record<string, unknown>> {
 export function printGemm(result: Record<string, unknown>): void {
   const rows = result.shapes as GemmBenchRow[];
   console.log(`isa ${String(result.isa)}, numpy kernel ${String(result.numpyKernel ?? 'n/a')}`);
-  console.log('shape                  op   m×n×k            threads  GFLOP/s  numpy  ours/numpy');
+  console.log('shape                  op   m×n×k            threads  GFLOP/s  numpy  ours/numpy   bf16  bf16/fp32  torch bf16  ours/torch');
   for (const r of rows) {
     console.log(
       `${r.name.padEnd(22)} ${r.op}   ${`${r.m}×${r.n}×${r.k}`.padEnd(16)} ${String(r.threads).padStart(7)}  ${r.gflops
         .toFixed(1)
-        .padStart(7)}  ${(r.numpyGflops?.toFixed(1) ?? '-').padStart(5)}  ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}`,
+        .padStart(7)}  ${(r.numpyGflops?.toFixed(1) ?? '-').padStart(5)}  ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.bf16Gflops.toFixed(1).padStart(5)}  ${r.bf16Speedup
+        .toFixed(2)
+        .padStart(9)}  ${(r.torchBf16Gflops?.toFixed(1) ?? '-').padStart(10)}  ${(r.bf16Ratio?.toFixed(2) ?? '-').padStart(10)}`,
     );
   }
 }

@@ -4,6 +4,8 @@
  *   training part and validation part, as the baseline does): seconds, samples/s, peak RSS, test accuracy;
  * - the accurate recipe on all 60k with the test set after every epoch: the wall time, data loading and
  *   evaluation included, at which 97%, 98% and 98.5% test accuracy were first reached;
+ * - the reference recipe again with bf16 products, against PyTorch 2.x with bfloat16 autocast
+ *   (shared/baselines torch_reference_kfold.py --bf16), and the accurate recipe in bf16 against its fp32 run;
  * - the best recipe the same way, at 98.5%, 99.0% and 99.2%, against the same recipe in PyTorch 2.x
  *   (bench/torch_best.py: the same layers, dropout, optimizer, schedule and affine augmentation).
  * The baselines run where Debian's python3 with torch is installed (and for the best recipe the PyTorch 2.x
@@ -12,21 +14,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadMnist, mnistPaths } from '../src/data/dataset.js';
-import { native } from '../src/native.js';
+import { native, type Precision } from '../src/native.js';
 import { trainKFold, type TrainEvent } from '../src/train/kfold.js';
 import { accurateRecipe, bestRecipe, referenceRecipe } from '../src/train/recipe.js';
 import type { TrainRecipe } from '../src/train/types.js';
 import { round } from './stats.js';
+import { baselinesFolder, root, runPython, torch2Python } from './torch.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const THRESHOLDS = [0.97, 0.98, 0.985];
-
-function baselinesFolder(): string | undefined {
-  const folder = process.env.FASTMLP_BASELINES ?? join(root, '..', 'shared', 'baselines');
-  return existsSync(join(folder, 'torch_reference_kfold.py')) ? folder : undefined;
-}
+const threadArgs = () => ['--threads', String(native.getThreads())];
 
 /** Runs a baseline script with Debian's python3 (the one that sees Debian's torch); undefined if it cannot. */
 function torch(script: string, args: string[]): Record<string, unknown> | undefined {
@@ -34,26 +31,22 @@ function torch(script: string, args: string[]): Record<string, unknown> | undefi
   if (!folder || !existsSync('/usr/bin/python3')) return undefined;
   const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return undefined;
-  const dataDir = dirname(mnistPaths().trainImages);
   // OpenBLAS must be told its kernel family on this AVX-512 CPU, or it runs its AVX2 kernels.
   const env = { ...process.env, OPENBLAS_CORETYPE: native.supportedIsas().includes('avx512') ? 'SkylakeX' : 'Haswell' };
-  const run = spawnSync('/usr/bin/python3', [join(folder, script), dataDir, ...args, '--threads', String(native.getThreads())], {
-    env,
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
-  if (run.status !== 0) {
-    console.error(`baseline ${script} failed: ${run.stderr.slice(-500)}`);
-    return undefined;
-  }
-  const line = run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
+  return runPython('/usr/bin/python3', join(folder, script), [dirname(mnistPaths().trainImages), ...args, ...threadArgs()], env);
 }
 
-async function reference(): Promise<Record<string, unknown>> {
+/** The reference recipe in PyTorch 2.x with bfloat16 autocast, or undefined where no PyTorch 2.x runs. */
+function torchReferenceBf16(): Record<string, unknown> | undefined {
+  const python = torch2Python(), folder = baselinesFolder();
+  if (!python || !folder) return undefined;
+  return runPython(python, join(folder, 'torch_reference_kfold.py'), [dirname(mnistPaths().trainImages), '--json', '--bf16', ...threadArgs()]);
+}
+
+async function reference(precision: Precision = 'fp32'): Promise<Record<string, unknown>> {
   const started = performance.now();
   const dataset = await loadMnist();
-  const recipe: TrainRecipe = referenceRecipe;
+  const recipe: TrainRecipe = precision === 'fp32' ? referenceRecipe : { ...referenceRecipe, precision };
   const result = trainKFold({ recipe, dataset });
   const seconds = (performance.now() - started) / 1000;
   const samples = result.folds.length * recipe.epochs * (dataset.train.count - Math.floor(dataset.train.count / recipe.folds));
@@ -68,26 +61,10 @@ async function reference(): Promise<Record<string, unknown>> {
   };
 }
 
-/** An interpreter with PyTorch 2.x: FASTMLP_TORCH_PYTHON, or the one setup-torch2.sh makes; undefined if neither. */
-function torch2Python(): string | undefined {
-  if (process.env.FASTMLP_TORCH_PYTHON) return process.env.FASTMLP_TORCH_PYTHON;
-  const folder = baselinesFolder();
-  if (!folder || !existsSync(join(folder, 'setup-torch2.sh'))) return undefined;
-  const setup = spawnSync('bash', [join(folder, 'setup-torch2.sh')], { encoding: 'utf8' });
-  return setup.status === 0 ? setup.stdout.trim().split('\n').pop() : undefined;
-}
-
 /** The best recipe in PyTorch (bench/torch_best.py), or undefined where no PyTorch 2.x runs. */
 function torchBest(): Record<string, unknown> | undefined {
   const python = torch2Python();
-  if (!python) return undefined;
-  const run = spawnSync(python, [join(root, 'bench', 'torch_best.py'), dirname(mnistPaths().trainImages), '--threads', String(native.getThreads())], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (run.status !== 0) {
-    console.error(`torch_best.py failed: ${run.stderr.slice(-500)}`);
-    return undefined;
-  }
-  const line = run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
+  return python ? runPython(python, join(root, 'bench', 'torch_best.py'), [dirname(mnistPaths().trainImages), ...threadArgs()]) : undefined;
 }
 
 /** A one-fold recipe on all 60k with the test set after every epoch: when each threshold was first reached. */
@@ -117,11 +94,15 @@ function accurate(): Promise<Record<string, unknown>> {
 export async function benchTrain(): Promise<Record<string, unknown>> {
   const ours = await reference();
   const torchReference = torch('torch_reference_kfold.py', ['--json']);
+  const oursBf16 = await reference('bf16');
+  const torchBf16 = torchReferenceBf16();
   const oursAccurate = await accurate();
+  const oursAccurateBf16 = await timeToAccuracy({ ...accurateRecipe, precision: 'bf16' }, THRESHOLDS);
   const torchAccurate = torch('torch_time_to_accuracy.py', ['--epochs', '15']);
   const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 3) : null);
   const torchReached = (torchAccurate?.reached ?? {}) as Record<string, number>;
   const oursReached = oursAccurate.reached as Record<string, number>;
+  const bf16Reached = oursAccurateBf16.reached as Record<string, number>;
   const oursBest = await timeToAccuracy(bestRecipe, [0.985, 0.99, 0.992]);
   const torchBestRun = torchBest();
   const bestReached = oursBest.reached as Record<string, number>;
@@ -134,11 +115,21 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
       torch: torchReference ?? null,
       secondsRatio: ratio(ours.seconds, torchReference?.seconds),
     },
+    referenceBf16: {
+      ours: oursBf16,
+      torch: torchBf16 ?? null,
+      // Ours in bf16 over PyTorch 2.x with bf16 autocast, and over our own fp32 run.
+      secondsRatio: ratio(oursBf16.seconds, torchBf16?.seconds),
+      overFp32: ratio(oursBf16.seconds, ours.seconds),
+    },
     accurate: {
       ours: oursAccurate,
       torch: torchAccurate ?? null,
       // Time to 98% test accuracy, ours over PyTorch's.
       timeTo98Ratio: ratio(oursReached['0.98'], torchReached['0.98']),
+      bf16: oursAccurateBf16,
+      // Time to 98% in bf16 over fp32, both ours.
+      bf16TimeTo98OverFp32: ratio(bf16Reached['0.98'], oursReached['0.98']),
     },
     best: {
       ours: oursBest,
@@ -152,7 +143,8 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
 export function printTrain(result: Record<string, unknown>): void {
   const r = result as {
     reference: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null };
-    accurate: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo98Ratio: number | null };
+    referenceBf16: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null; overFp32: number | null };
+    accurate: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo98Ratio: number | null; bf16: Record<string, unknown>; bf16TimeTo98OverFp32: number | null };
     best: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo99Ratio: number | null };
   };
   const test = (x: Record<string, unknown> | null) => ((x?.test as { accuracy: number } | undefined)?.accuracy ?? Number.NaN).toFixed(4);
@@ -160,10 +152,15 @@ export function printTrain(result: Record<string, unknown>): void {
   console.log(`  fastmlp  ${String(r.reference.ours.seconds)} s  test ${test(r.reference.ours)}  peak RSS ${String(r.reference.ours.peakRssMB)} MB`);
   console.log(`  PyTorch  ${String(r.reference.torch?.seconds ?? '—')} s  test ${test(r.reference.torch)}`);
   console.log(`  seconds ratio fastmlp/PyTorch: ${String(r.reference.secondsRatio ?? '—')}`);
+  console.log('reference recipe with bf16 products');
+  console.log(`  fastmlp  ${String(r.referenceBf16.ours.seconds)} s  test ${test(r.referenceBf16.ours)}  (${String(r.referenceBf16.overFp32 ?? '—')} of its fp32 time)`);
+  console.log(`  PyTorch 2.x bf16 autocast  ${String(r.referenceBf16.torch?.seconds ?? '—')} s  test ${test(r.referenceBf16.torch)}`);
+  console.log(`  seconds ratio fastmlp/PyTorch: ${String(r.referenceBf16.secondsRatio ?? '—')}`);
   console.log('accurate recipe, time to test accuracy (s), data loading and evaluation included');
   console.log(`  fastmlp  ${JSON.stringify(r.accurate.ours.reached)} best ${String(r.accurate.ours.best)}`);
   console.log(`  PyTorch  ${JSON.stringify(r.accurate.torch?.reached ?? null)} best ${String(r.accurate.torch?.best ?? '—')}`);
   console.log(`  time-to-98% ratio fastmlp/PyTorch: ${String(r.accurate.timeTo98Ratio ?? '—')}`);
+  console.log(`  fastmlp bf16  ${JSON.stringify(r.accurate.bf16.reached)} best ${String(r.accurate.bf16.best)}: time to 98% ${String(r.accurate.bf16TimeTo98OverFp32 ?? '—')} of fp32's`);
   console.log('best recipe, time to test accuracy (s), data loading and evaluation included');
   console.log(`  fastmlp  ${JSON.stringify(r.best.ours.reached)} best ${String(r.best.ours.best)} in ${String(r.best.ours.seconds)} s`);
   console.log(`  PyTorch  ${JSON.stringify(r.best.torch?.reached ?? null)} best ${String(r.best.torch?.best ?? '—')} in ${String(r.best.torch?.seconds ?? '—')} s`);

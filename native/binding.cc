@@ -193,6 +193,30 @@ Activation activation(const Napi::Env& env, const Napi::Value& v, const std::str
                       " but received " + describe(v));
 }
 
+struct DropoutArgs {
+  uint32_t threshold, key;
+  float scale;
+};
+
+// { rate, key } for a mask over `elements` elements (kernels.h, dropout_bits).
+DropoutArgs parse_dropout(const Napi::Env& env, const Napi::Value& dropout, int64_t elements) {
+  if (!dropout.IsObject() || dropout.IsArray() || dropout.IsTypedArray()) type_error(env, "Expected dropout to be an object { rate, key }");
+  const Napi::Object d = dropout.As<Napi::Object>();
+  require_known_keys(env, d, "dropout", {"rate", "key"});
+  const double rate = number(env, d.Get("rate"), "dropout.rate");
+  if (!(rate >= 0.0 && rate < 1.0)) {
+    std::ostringstream out;
+    out << "Expected dropout.rate to be from 0 to below 1 but received " << rate;
+    range_error(env, out.str());
+  }
+  const double key = number(env, d.Get("key"), "dropout.key");
+  if (!(key >= 0.0 && key <= 4294967295.0 && key == std::floor(key))) type_error(env, "Expected dropout.key to be an integer from 0 to 2^32 − 1");
+  if (elements > 4294967296LL) range_error(env, "dropout masks number at most 2^32 elements per call");
+  // Kept when 32 uniform bits ≥ rate·2^32: a share 1 − rate, to within 2^-32.
+  return {static_cast<uint32_t>(std::min(rate * 4294967296.0, 4294967295.0)), static_cast<uint32_t>(key),
+          static_cast<float>(1.0 / (1.0 - rate))};
+}
+
 // A GEMM call with every argument checked, holding the arrays alive while asynchronous work runs.
 struct GemmCall {
   bool trans_a = false, trans_b = false;
@@ -348,22 +372,10 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
     if (call.epilogue.activation == Activation::kNone && call.epilogue.derivative == Activation::kNone) {
       type_error(env, "dropout needs an activation or a derivative to follow");
     }
-    if (!dropout.IsObject() || dropout.IsArray() || dropout.IsTypedArray()) type_error(env, "Expected dropout to be an object { rate, key }");
-    const Napi::Object d = dropout.As<Napi::Object>();
-    require_known_keys(env, d, "dropout", {"rate", "key"});
-    const double rate = number(env, d.Get("rate"), "dropout.rate");
-    if (!(rate >= 0.0 && rate < 1.0)) {
-      std::ostringstream out;
-      out << "Expected dropout.rate to be from 0 to below 1 but received " << rate;
-      range_error(env, out.str());
-    }
-    const double key = number(env, d.Get("key"), "dropout.key");
-    if (!(key >= 0.0 && key <= 4294967295.0 && key == std::floor(key))) type_error(env, "Expected dropout.key to be an integer from 0 to 2^32 − 1");
-    if (call.m * call.n > 4294967296LL) range_error(env, "dropout masks number at most 2^32 elements per call");
-    // Kept when 32 uniform bits ≥ rate·2^32: a share 1 − rate, to within 2^-32.
-    call.epilogue.dropout_threshold = static_cast<uint32_t>(std::min(rate * 4294967296.0, 4294967295.0));
-    call.epilogue.dropout_key = static_cast<uint32_t>(key);
-    call.epilogue.dropout_scale = static_cast<float>(1.0 / (1.0 - rate));
+    const DropoutArgs d = parse_dropout(env, dropout, call.m * call.n);
+    call.epilogue.dropout_threshold = d.threshold;
+    call.epilogue.dropout_key = d.key;
+    call.epilogue.dropout_scale = d.scale;
     call.epilogue.dropout_width = call.n;
   }
   const Napi::Value precision = o.Get("precision");
@@ -735,7 +747,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const Napi::Object o = options_object(info, "gatherRows");
-    require_known_keys(env, o, "gatherRows", {"bytes", "rowLength", "indices", "out"});
+    require_known_keys(env, o, "gatherRows", {"bytes", "rowLength", "indices", "out", "dropout"});
     const auto bytes = u8(env, o.Get("bytes"), "bytes");
     const int64_t row_length = integer(env, o.Get("rowLength"), "rowLength", 1, kMaxDim);
     const auto indices = i32(env, o.Get("indices"), "indices");
@@ -752,7 +764,9 @@ class Addon : public Napi::Addon<Addon> {
       return "indices.length×rowLength = " + shape(indices.length, row_length);
     });
     require_disjoint(env, "out", out, indices.length * row_length, "bytes", bytes, bytes.length, false);
-    gather_rows(bytes.data, row_length, indices.data, indices.length, out.data);
+    const Napi::Value dropout = o.Get("dropout");
+    const DropoutArgs d = dropout.IsUndefined() ? DropoutArgs{0, 0, 1.0f} : parse_dropout(env, dropout, indices.length * row_length);
+    gather_rows(bytes.data, row_length, indices.data, indices.length, out.data, d.threshold, d.key);
     return env.Undefined();
   }
 

@@ -86,11 +86,19 @@ void standardize(const uint8_t* pixels, int64_t row_length, const int32_t* indic
   });
 }
 
-void gather_rows(const uint8_t* bytes, int64_t row_length, const int32_t* indices, int64_t count, uint8_t* out) {
+void gather_rows(const uint8_t* bytes, int64_t row_length, const int32_t* indices, int64_t count, uint8_t* out,
+                 uint32_t drop_threshold, uint32_t drop_key) {
   const int64_t rows = std::max<int64_t>(1, 4 * kChunk / std::max<int64_t>(row_length, 1));
   for_chunks(count, rows, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r)
-      std::memcpy(out + r * row_length, bytes + static_cast<int64_t>(indices[r]) * row_length, row_length);
+    for (int64_t r = b; r < e; ++r) {
+      uint8_t* dst = out + r * row_length;
+      std::memcpy(dst, bytes + static_cast<int64_t>(indices[r]) * row_length, row_length);
+      if (drop_threshold == 0) continue;
+      const uint32_t first = static_cast<uint32_t>(r * row_length);
+      for (int64_t p = 0; p < row_length; ++p) {
+        if (dropout_bits(drop_key, first + static_cast<uint32_t>(p)) < drop_threshold) dst[p] = 0;
+      }
+    }
   });
 }
 

@@ -23,8 +23,11 @@ void column_sums(const float* x, int64_t m, int64_t n, float* out, float alpha, 
 void standardize(const uint8_t* pixels, int64_t row_length, const int32_t* indices, int64_t count, const float* mean,
                  const float* inv_std, bool per_pixel, float* out);
 
-// out row r = bytes row indices[r] (row_length bytes each): a batch gathered into contiguous memory.
-void gather_rows(const uint8_t* bytes, int64_t row_length, const int32_t* indices, int64_t count, uint8_t* out);
+// out row r = bytes row indices[r] (row_length bytes each): a batch gathered into contiguous memory. With
+// drop_threshold > 0, byte (r, p) of out is 0 where dropout_bits(drop_key, r·row_length + p) < drop_threshold
+// (kernels.h): input dropout, the pixel made background.
+void gather_rows(const uint8_t* bytes, int64_t row_length, const int32_t* indices, int64_t count, uint8_t* out,
+                 uint32_t drop_threshold = 0, uint32_t drop_key = 0);
 
 struct SoftmaxResult {
   double loss;      // mean cross-entropy

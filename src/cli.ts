@@ -23,7 +23,7 @@ import { datasetLayout, fileFormat, idxKind, loadDataset, loadImageSet, loadLabe
 import { augmentationPreview } from './train/augment-preview.js';
 import { DEFAULT_IMAGE_SIZE, decodeImage, type ImageOptions } from './data/images.js';
 import { readIdxImages } from './data/idx.js';
-import { native } from './native.js';
+import { native, type Precision } from './native.js';
 import { Classifier } from './model/classifier.js';
 import { onnxCheckpoint } from './model/import.js';
 import type { TrainEvent } from './train/kfold.js';
@@ -69,6 +69,8 @@ interface TrainFlags extends AugmentSpec {
   augment?: ('affine' | 'elastic')[];
   labelSmoothing?: number;
   maxNorm?: number;
+  precision?: Precision;
+  inputDropout?: number;
   init?: TrainRecipe['init'];
   optimizer?: OptimizerSpec['kind'];
   momentum?: number;
@@ -169,6 +171,8 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
     ...(augment ? { augment } : {}),
     ...((flags.labelSmoothing ?? base.labelSmoothing) ? { labelSmoothing: flags.labelSmoothing ?? base.labelSmoothing } : {}),
     ...((flags.maxNorm ?? base.maxNorm) !== undefined ? { maxNorm: flags.maxNorm ?? base.maxNorm } : {}),
+    ...((flags.inputDropout ?? base.inputDropout) ? { inputDropout: flags.inputDropout ?? base.inputDropout } : {}),
+    ...((flags.precision ?? base.precision) !== undefined ? { precision: flags.precision ?? base.precision } : {}),
     seed: flags.seed ?? base.seed,
     normalization: flags.normalization ?? base.normalization,
   };
@@ -747,8 +751,10 @@ export function program(): Command {
     .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
     .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu[:DROPOUT]] separated by commas, e.g. 1024:relu:0.3,256:sigmoid', parseHidden)
     .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'))
+    .option('--input-dropout <rate>', 'share of each training image’s pixels dropped to background (0–0.9), the rest scaled up', number('--input-dropout'))
     .option('--label-smoothing <e>', 'training targets (1 − e)·onehot + e/classes (0–0.5)', number('--label-smoothing'))
-    .option('--max-norm <c>', 'after every step, scale each unit’s incoming weights down to norm c where longer', number('--max-norm'));
+    .option('--max-norm <c>', 'after every step, scale each unit’s incoming weights down to norm c where longer', number('--max-norm'))
+    .addOption(new Option('--precision <p>', 'of the products: bf16 (operands rounded to bfloat16, sums in fp32) or fp32').choices(['fp32', 'bf16']));
   augmentFlags(cli.commands.at(-1)!)
     .addOption(new Option('--init <name>', 'weight initializer').choices(['normal-fan-in', 'he', 'glorot-uniform']))
     .addOption(new Option('--optimizer <name>', 'parameter update').choices(['sgd', 'momentum', 'adam']))

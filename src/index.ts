@@ -7,7 +7,7 @@ import { native as addon, type LibraryNative } from './native.js';
 /** The native core: GEMM, the elementwise kernels, threads and instruction sets (see src/native.ts). */
 export const native: LibraryNative = addon;
 export { withCallerThreads } from './native.js';
-export type { Isa, GemmArgs, LibraryNative, PoolInfo, StandardizedRows } from './native.js';
+export type { Isa, GemmArgs, LibraryNative, PoolInfo, Precision, StandardizedRows } from './native.js';
 
 export { datasetLayout, fileFormat, loadDataset, loadImageSet, loadLabelledFile, loadLabelledPart, loadMnist, mnistPaths, subset } from './data/dataset.js';
 export { ImageFolderError, decodeImage, readImageFolder } from './data/images.js';
@@ -64,7 +64,7 @@ export { importOnnx, OnnxImportError } from './onnx/import.js';
 export type { OnnxNetwork } from './onnx/import.js';
 export { onnxCheckpoint } from './model/import.js';
 export type { OnnxImportOptions } from './model/import.js';
-export { Classifier } from './model/classifier.js';
+export { Classifier, type ClassifierOptions } from './model/classifier.js';
 export type { Evaluation, PixelScale, Predictions } from './model/classifier.js';
 export { TrainingCancelled } from './train/trainer.js';
 export type { EpochMetrics, FoldSummary, TestResult, TrainRecipe } from './train/types.js';

@@ -211,8 +211,12 @@ export interface NativeAddon {
   columnSums(x: Float32Array, m: number, n: number, out: Float32Array, alpha?: number, beta?: number): void;
   /** Bytes of the chosen samples → standardized floats. */
   standardize(args: StandardizeArgs): void;
-  /** out row r = row indices[r] of bytes (rowLength bytes each): samples gathered into contiguous memory. */
-  gatherRows(args: { bytes: Uint8Array; rowLength: number; indices: Int32Array; out: Uint8Array }): void;
+  /**
+   * out row r = row indices[r] of bytes (rowLength bytes each): samples gathered into contiguous memory. With
+   * dropout, byte (r, p) of out is 0 where a hash of (key, r·rowLength + p) falls below the rate, as the
+   * GEMM's dropout masks are drawn: input dropout, the dropped pixels made background.
+   */
+  gatherRows(args: { bytes: Uint8Array; rowLength: number; indices: Int32Array; out: Uint8Array; dropout?: { rate: number; key: number } }): void;
   /**
    * out image r = image indices[r] of bytes (rows × cols each), randomly transformed: an affine map within
    * the spec's limits and, with elasticAlpha and elasticSigma, an elastic distortion; bilinear, back to

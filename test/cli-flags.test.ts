@@ -37,3 +37,13 @@ describe('label smoothing and max-norm flags', () => {
     expect(() => recipeFromFlags({ recipe: 'accurate', maxNorm: 0 })).toThrow(/maxNorm/);
   });
 });
+
+describe('--precision and --input-dropout', () => {
+  it('lays over the recipe and is checked by its schema', () => {
+    expect(recipeFromFlags({ recipe: 'reference', precision: 'bf16' }).precision).toBe('bf16');
+    expect(recipeFromFlags({ recipe: 'reference' })).not.toHaveProperty('precision');
+    expect(() => recipeFromFlags({ recipe: 'reference', precision: 'fp16' as 'bf16' })).toThrow(/precision/);
+    expect(recipeFromFlags({ recipe: 'best', inputDropout: 0.2 }).inputDropout).toBe(0.2);
+    expect(() => recipeFromFlags({ recipe: 'best', inputDropout: 0.95 })).toThrow(/inputDropout/);
+  });
+});

@@ -5,6 +5,7 @@
 import type { ImageSet } from '../data/dataset.js';
 import { inverseStd } from '../data/normalize.js';
 import { InferenceNetwork, type Images, type PixelScale, type PredictOptions, type Predictions } from '../nn/inference.js';
+import type { Precision } from '../nn/spec.js';
 import { exportOnnx } from '../onnx/export.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { onnxCheckpoint, type OnnxImportOptions } from './import.js';
@@ -20,6 +21,11 @@ export interface Evaluation {
   count: number;
 }
 
+export interface ClassifierOptions {
+  /** Of the products of prediction; default: the precision the model was trained in (fp32 for imports). */
+  precision?: Precision;
+}
+
 export class Classifier {
   readonly features: number;
   readonly classes: number;
@@ -27,7 +33,10 @@ export class Classifier {
   /** What each label stands for, when the training data named its classes; labels are indices into it. */
   readonly classNames: readonly string[] | undefined;
 
-  constructor(readonly checkpoint: Checkpoint) {
+  constructor(
+    readonly checkpoint: Checkpoint,
+    options: ClassifierOptions = {},
+  ) {
     const { architecture, layers, normalization } = checkpoint;
     this.network = new InferenceNetwork(
       architecture.layers.map((spec, l) => {
@@ -35,6 +44,7 @@ export class Classifier {
         return { ...spec, weights: layers[l]!.weights, bias: layers[l]!.bias, activation: spec.activation === 'softmax' ? 'none' : spec.activation };
       }),
       { mean: normalization.mean, invStd: inverseStd(normalization) },
+      options.precision ?? checkpoint.recipe?.precision ?? 'fp32',
     );
     this.features = architecture.inputRows * architecture.inputCols;
     this.classes = architecture.classes;
@@ -45,8 +55,8 @@ export class Classifier {
   }
 
   /** Loads and checks a checkpoint file. */
-  static async load(path: string): Promise<Classifier> {
-    return new Classifier(await loadCheckpoint(path));
+  static async load(path: string, options?: ClassifierOptions): Promise<Classifier> {
+    return new Classifier(await loadCheckpoint(path), options);
   }
 
   /**
@@ -54,8 +64,8 @@ export class Classifier {
    *
    * @throws OnnxImportError naming the node and the problem of a graph fastmlp does not import
    */
-  static fromOnnx(bytes: Uint8Array, options?: OnnxImportOptions): Classifier {
-    return new Classifier(onnxCheckpoint(bytes, options).checkpoint);
+  static fromOnnx(bytes: Uint8Array, options?: OnnxImportOptions & ClassifierOptions): Classifier {
+    return new Classifier(onnxCheckpoint(bytes, options).checkpoint, options);
   }
 
   /**

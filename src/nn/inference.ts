@@ -4,7 +4,7 @@
  * synchronous and the asynchronous forward passes both run. The library, the CLI and the service predict
  * through it; training keeps its own forward (Mlp.forward), which caches what backward consumes.
  */
-import { native, withCallerThreads, type EpilogueActivation, type GemmArgs, type StandardizedRows } from '../native.js';
+import { native, withCallerThreads, type EpilogueActivation, type GemmArgs, type Precision, type StandardizedRows } from '../native.js';
 import { softmaxInto } from './layers.js';
 import { matrix } from './matrix.js';
 import type { Mlp } from './mlp.js';
@@ -71,7 +71,10 @@ export class InferenceNetwork {
   constructor(
     readonly layers: readonly InferenceLayer[],
     readonly standardization: InputStandardization,
+    /** Of every product: bf16 answers within bfloat16 rounding of fp32 (native.ts, Precision). */
+    readonly precision: Precision = 'fp32',
   ) {
+    if (precision !== 'fp32' && precision !== 'bf16') throw new TypeError(`Expected 'fp32' or 'bf16' for precision but received ${String(precision)}`);
     if (layers.length === 0) throw new RangeError('Expected at least one layer');
     layers.forEach((layer, l) => {
       if (layer.weights.length !== layer.inputs * layer.outputs || layer.bias.length !== layer.outputs) {
@@ -106,7 +109,7 @@ export class InferenceNetwork {
       bias: ip.bias,
       activation: model.activations[l]?.kind ?? ('none' as const),
     }));
-    return new InferenceNetwork(layers, standardization);
+    return new InferenceNetwork(layers, standardization, model.shape.precision);
   }
 
   /**
@@ -157,7 +160,7 @@ export class InferenceNetwork {
   private *products(rows: number, first: FirstInput, outputs: Float32Array[]): Generator<GemmArgs> {
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l]!;
-      const common = { m: rows, n: layer.outputs, k: layer.inputs, c: outputs[l]!, activation: layer.activation };
+      const common = { m: rows, n: layer.outputs, k: layer.inputs, c: outputs[l]!, activation: layer.activation, ...(this.precision === 'bf16' ? { precision: this.precision } : {}) };
       if (l > 0) yield { ...common, a: outputs[l - 1]!, b: layer.weights, bias: layer.bias };
       else if ('bytes' in first) yield { ...common, a: first.bytes, b: layer.weights, bias: layer.bias };
       else yield { ...common, a: first.raw, b: this.folded.weights, bias: this.folded.bias, alpha: first.scale === 'unit' ? 255 : 1 };

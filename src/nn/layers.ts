@@ -2,7 +2,7 @@
  * The layers of the report, each with forward and backward side by side; backward consumes exactly what
  * forward cached. Shapes: a batch is (batch × features), one row per sample.
  */
-import { native, type EpilogueActivation } from '../native.js';
+import { native, type EpilogueActivation, type Precision } from '../native.js';
 import { Workspace, type LayerInput, type Matrix } from './matrix.js';
 
 export type ActivationKind = 'sigmoid' | 'relu';
@@ -24,6 +24,8 @@ export class InnerProduct {
     readonly bias: Float32Array,
     readonly gradWeights: Float32Array,
     readonly gradBias: Float32Array,
+    /** Of the three products, forward and backward (native gemm: fp32, or bf16 operands with fp32 sums). */
+    readonly precision: Precision = 'fp32',
   ) {
     this.out = new Workspace(outputs);
     this.inputGrad = new Workspace(inputs);
@@ -36,7 +38,7 @@ export class InnerProduct {
     const y = fused ? fused.outputFor(x.rows) : this.out.get(x.rows);
     const activation: EpilogueActivation = fused ? fused.kind : 'none';
     const dropout = fused?.dropoutArgs();
-    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: operand(x), b: this.weights, c: y.data, bias: this.bias, activation, ...(dropout ? { dropout } : {}) });
+    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: operand(x), b: this.weights, c: y.data, bias: this.bias, activation, ...(dropout ? { dropout } : {}), ...this.precisionArgs });
     fused?.adopt(y);
     return y;
   }
@@ -50,7 +52,7 @@ export class InnerProduct {
     const x = this.input;
     if (!x) throw new Error('inner product backward called before forward');
     // Y = X·W + B  ⇒  dW = Xᵀ·dY, dB = Σ_i dY[i], dX = dY·Wᵀ
-    native.gemm({ transA: true, m: this.inputs, n: this.outputs, k: x.rows, a: operand(x), b: dy.data, c: this.gradWeights });
+    native.gemm({ transA: true, m: this.inputs, n: this.outputs, k: x.rows, a: operand(x), b: dy.data, c: this.gradWeights, ...this.precisionArgs });
     native.columnSums(dy.data, dy.rows, this.outputs, this.gradBias);
     if (!needInput) return undefined;
     const dx = this.inputGrad.get(x.rows);
@@ -66,8 +68,13 @@ export class InnerProduct {
       b: this.weights,
       c: dx.data,
       ...(below && y ? { derivative: below.kind, derivativeOf: y.data } : {}),
+      ...this.precisionArgs,
     });
     return dx;
+  }
+
+  private get precisionArgs(): { precision?: Precision } {
+    return this.precision === 'fp32' ? {} : { precision: this.precision };
   }
 }
 

@@ -9,7 +9,7 @@ import { Activation, InnerProduct, SoftmaxCrossEntropy, dropoutKey, softmaxInto,
 import { Workspace, type LayerInput, type Matrix } from './matrix.js';
 import type { ParameterBlock } from './optimizers.js';
 import type { Rng } from './rng.js';
-import type { HiddenLayerSpec, Initializer } from './spec.js';
+import type { HiddenLayerSpec, Initializer, Precision } from './spec.js';
 
 export interface MlpShape {
   inputs: number;
@@ -17,7 +17,17 @@ export interface MlpShape {
   classes: number;
   /** Label smoothing ε of the training loss; 0 or absent: none. */
   labelSmoothing?: number;
+  /** Of every product, in training and prediction; absent: fp32. */
+  precision?: Precision;
+  /**
+   * Input dropout: the share of each training image's pixels made background (byte 0), the rest scaled by
+   * 1/(1 − rate) before standardization, from 0 to 0.9; 0 or absent: none. Trains from pixel batches only.
+   */
+  inputDropout?: number;
 }
+
+/** The layer number of the input's dropout masks in dropoutKey (hidden layers are 0, 1, …). */
+export const INPUT_MASK_LAYER = 0xffffffff;
 
 /** Largest layer width accepted, a guard against shapes that could not fit in memory. */
 export const MAX_WIDTH = 1 << 16;
@@ -30,6 +40,12 @@ function checkShape(shape: MlpShape): void {
       throw new RangeError(`Expected an integer from 1 to ${MAX_WIDTH} for ${names[i]} but received ${String(w)}`);
     }
   });
+  if (shape.inputDropout !== undefined && !(shape.inputDropout >= 0 && shape.inputDropout <= 0.9)) {
+    throw new RangeError(`Expected a rate from 0 to 0.9 for inputDropout but received ${String(shape.inputDropout)}`);
+  }
+  if (shape.precision !== undefined && shape.precision !== 'fp32' && shape.precision !== 'bf16') {
+    throw new TypeError(`Expected 'fp32' or 'bf16' for precision but received ${String(shape.precision)}`);
+  }
   shape.hidden.forEach((h, i) => {
     if (h.activation !== 'sigmoid' && h.activation !== 'relu') {
       throw new TypeError(`Expected 'sigmoid' or 'relu' for hidden[${i}].activation but received ${String(h.activation)}`);
@@ -49,6 +65,10 @@ export class Mlp implements ParameterBlock {
   readonly activations: Activation[] = [];
   readonly loss: SoftmaxCrossEntropy;
   private readonly probabilities: Workspace;
+  /** The dropped training batch's bytes, and its statistics per source statistics (see dropInput). */
+  private droppedBytes = new Uint8Array(0);
+  private droppedIdentity = new Int32Array(0);
+  private droppedStats: { of: [Float32Array, Float32Array]; mean: Float32Array; invStd: Float32Array } | undefined;
 
   constructor(readonly shape: MlpShape) {
     checkShape(shape);
@@ -71,7 +91,7 @@ export class Mlp implements ParameterBlock {
         [this.params.subarray(offset, offset + length), this.grads.subarray(offset, offset + length)] as const;
       const [weights, gradWeights] = take(w, inputs * outputs);
       const [bias, gradBias] = take(b, outputs);
-      this.innerProducts.push(new InnerProduct(inputs, outputs, weights, bias, gradWeights, gradBias));
+      this.innerProducts.push(new InnerProduct(inputs, outputs, weights, bias, gradWeights, gradBias, shape.precision));
       w += inputs * outputs;
       b += outputs;
     }
@@ -96,9 +116,31 @@ export class Mlp implements ParameterBlock {
     return h as Matrix;
   }
 
-  /** True when some hidden layer drops outputs in training. */
+  /** True when the input or some hidden layer drops outputs in training. */
   get hasDropout(): boolean {
-    return this.activations.some((a) => a.dropout > 0);
+    return (this.shape.inputDropout ?? 0) > 0 || this.activations.some((a) => a.dropout > 0);
+  }
+
+  /**
+   * The batch with input dropout: its bytes gathered with the dropped pixels made 0, and statistics that
+   * scale the kept ones by 1/(1 − r) before standardizing, (P∘m/(1 − r) − μ)·s = (P∘m − μ(1 − r))·s/(1 − r):
+   * the first layer still reads bytes, skipping the zeros, with its standardization a rank-one correction.
+   */
+  private dropInput(x: LayerInput, key: number): LayerInput {
+    const rate = this.shape.inputDropout ?? 0;
+    if (rate === 0) return x;
+    if (!('source' in x)) throw new TypeError('input dropout drops pixels: train from a pixel batch');
+    const { source } = x;
+    const length = x.rows * source.rowLength;
+    if (this.droppedBytes.length < length) this.droppedBytes = new Uint8Array(length);
+    if (this.droppedIdentity.length < x.rows) this.droppedIdentity = Int32Array.from({ length: x.rows }, (_, i) => i);
+    const out = this.droppedBytes.subarray(0, length);
+    native.gatherRows({ bytes: source.bytes, rowLength: source.rowLength, indices: source.rows, out, dropout: { rate, key } });
+    if (this.droppedStats?.of[0] !== source.mean || this.droppedStats.of[1] !== source.invStd) {
+      this.droppedStats = { of: [source.mean, source.invStd], mean: source.mean.map((m) => m * (1 - rate)), invStd: source.invStd.map((s) => s / (1 - rate)) };
+    }
+    const { mean, invStd } = this.droppedStats;
+    return { rows: x.rows, cols: x.cols, source: { bytes: out, rowLength: source.rowLength, rows: this.droppedIdentity.subarray(0, x.rows), mean, invStd } };
   }
 
   /**
@@ -111,7 +153,8 @@ export class Mlp implements ParameterBlock {
       a.maskKey = masks && a.dropout > 0 ? dropoutKey(masks.seed, masks.step, l) : undefined;
     });
     try {
-      const result = this.loss.forward(this.forward(x), labels);
+      const input = masks ? this.dropInput(x, dropoutKey(masks.seed, masks.step, INPUT_MASK_LAYER)) : x;
+      const result = this.loss.forward(this.forward(input), labels);
       let dy: Matrix | undefined = this.loss.backward();
       for (let l = this.innerProducts.length - 1; l >= 0; l--) {
         // dX of layer l, with the backward of the activation below fused in, is dY of layer l − 1.

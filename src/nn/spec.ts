@@ -1,4 +1,5 @@
 /** Plain descriptions of a network and of how its parameters are updated. */
+export type { Precision } from '../native.js';
 
 export type Activation = 'sigmoid' | 'relu';
 export type Initializer = 'normal-fan-in' | 'he' | 'glorot-uniform';

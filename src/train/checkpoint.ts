@@ -9,6 +9,7 @@ import { crc32 } from 'node:zlib';
 import type { IConversionOptions, Type } from 'protobufjs';
 import type { Standardization } from '../data/normalize.js';
 import type { PixelScale } from '../nn/inference.js';
+import type { Precision } from '../nn/spec.js';
 import { bytesToFloats, floatsToBytes, schemaType } from '../proto/schema.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import type {
@@ -146,6 +147,10 @@ const NORMALIZATION_NAMES = {
   global: 'NORMALIZATION_MODE_GLOBAL',
   'per-pixel': 'NORMALIZATION_MODE_PER_PIXEL',
 } as const satisfies Record<NormalizationMode, string>;
+const PRECISION_NAMES = {
+  fp32: 'PRECISION_FP32',
+  bf16: 'PRECISION_BF16',
+} as const satisfies Record<Precision, string>;
 const INPUT_SCALE_NAMES = {
   byte: 'INPUT_SCALE_BYTE',
   unit: 'INPUT_SCALE_UNIT',
@@ -197,6 +202,8 @@ interface RecipeObject {
   augment?: Partial<Record<keyof AugmentSpec, number | null>> | null;
   labelSmoothing?: number | null;
   maxNorm?: number | null;
+  precision?: string | null;
+  inputDropout?: number | null;
   seed: number;
   normalization: string;
 }
@@ -281,6 +288,8 @@ function recipeObject(recipe: TrainRecipe): RecipeObject {
     ...(recipe.augment !== undefined ? { augment: recipe.augment } : {}),
     ...(recipe.labelSmoothing !== undefined ? { labelSmoothing: recipe.labelSmoothing } : {}),
     ...(recipe.maxNorm !== undefined ? { maxNorm: recipe.maxNorm } : {}),
+    ...(recipe.precision !== undefined ? { precision: PRECISION_NAMES[recipe.precision] } : {}),
+    ...(recipe.inputDropout !== undefined ? { inputDropout: recipe.inputDropout } : {}),
     seed: recipe.seed,
     normalization: NORMALIZATION_NAMES[recipe.normalization],
   };
@@ -334,6 +343,12 @@ function optimizerSpec(recipe: RecipeObject, fail: Fail): OptimizerSpec {
   return fail('the recipe names no optimizer');
 }
 
+/** The recipe's precision: absent when unspecified (fp32, as files from before the field). */
+function precisionOf(name: unknown, fail: Fail): { precision?: Precision } {
+  if (name === undefined || name === null || name === 'PRECISION_UNSPECIFIED') return {};
+  return { precision: literalOf(PRECISION_NAMES, name) ?? fail(`the recipe's precision ${String(name)} is unknown`) };
+}
+
 function scheduleSpec(recipe: RecipeObject, fail: Fail): ScheduleSpec {
   if (recipe.constant) return { kind: 'constant' };
   if (recipe.step) return { kind: 'step', ...recipe.step };
@@ -367,6 +382,8 @@ function trainRecipe(recipe: RecipeObject, fail: Fail): TrainRecipe {
     ...(recipe.augment ? { augment: augmentSpec(recipe.augment) } : {}),
     ...(typeof recipe.labelSmoothing === 'number' ? { labelSmoothing: recipe.labelSmoothing } : {}),
     ...(typeof recipe.maxNorm === 'number' ? { maxNorm: recipe.maxNorm } : {}),
+    ...precisionOf(recipe.precision, fail),
+    ...(typeof recipe.inputDropout === 'number' ? { inputDropout: recipe.inputDropout } : {}),
     seed: recipe.seed,
     normalization:
       literalOf(NORMALIZATION_NAMES, recipe.normalization) ??

@@ -87,6 +87,8 @@ export function prepareRun(recipeInput: TrainRecipe, dataset: Dataset): Prepared
     hidden: recipe.hidden,
     classes: Math.max(train.classes, test.classes),
     ...(recipe.labelSmoothing ? { labelSmoothing: recipe.labelSmoothing } : {}),
+    ...(recipe.inputDropout ? { inputDropout: recipe.inputDropout } : {}),
+    ...(recipe.precision === 'bf16' ? { precision: recipe.precision } : {}),
   };
   return { recipe, dataset, normalization, shape, folds, totalBatches: batchesBefore, trainLoader, testLoader, testIndices };
 }

@@ -113,8 +113,10 @@ export const recipeSchema = z
       .refine((a) => (a.elasticAlpha === undefined) === (a.elasticSigma === undefined), { path: ['elasticSigma'], message: 'elasticAlpha and elasticSigma go together' })
       .optional()
       .describe('random transforms of the training images, drawn anew every epoch'),
+    inputDropout: z.number().min(0).max(0.9).optional().describe('share of each training image’s pixels dropped to background, the rest scaled by 1/(1 − rate)'),
     labelSmoothing: z.number().min(0).max(0.5).optional().describe('label smoothing ε of the training targets'),
     maxNorm: z.number().positive().max(100).optional().describe('largest norm of a unit’s incoming weights, enforced after every step'),
+    precision: z.enum(['fp32', 'bf16']).optional().describe('of the products: bf16 operands with fp32 sums, or fp32 (the default)'),
   })
   .strict()
   .refine((r) => r.holdout === undefined || r.folds === 1, { path: ['holdout'], message: 'A holdout applies to folds = 1 only (the folds validate each other)' }) satisfies z.ZodType<TrainRecipe>;

@@ -152,7 +152,9 @@ export function recipeMarkdown(recipe: TrainRecipe): string {
     ['Normalization', recipe.normalization],
     ...(recipe.augment && Object.values(recipe.augment).some((v) => v !== undefined && v > 0) ? [['Augmentation', augmentText(recipe.augment)] as [string, string]] : []),
     ...(recipe.labelSmoothing ? [['Label smoothing', String(recipe.labelSmoothing)] as [string, string]] : []),
+    ...(recipe.inputDropout ? [['Input dropout', String(recipe.inputDropout)] as [string, string]] : []),
     ...(recipe.maxNorm !== undefined ? [['Max-norm', String(recipe.maxNorm)] as [string, string]] : []),
+    ...(recipe.precision !== undefined ? [['Precision', recipe.precision === 'bf16' ? 'bf16 products (fp32 sums, weights and optimizer state)' : 'fp32'] as [string, string]] : []),
   ];
   return `${[tableRow(['Setting', 'Value']), tableRow(['---', '---']), ...rows.map((r) => tableRow(r))].join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 /** Plain data shared by the trainer, K-fold orchestration, checkpoints and reports. */
 import type { NormalizationMode } from '../data/normalize.js';
 import type { AugmentLimits } from '../native.js';
-import type { HiddenLayerSpec, Initializer, OptimizerSpec, ScheduleSpec } from '../nn/spec.js';
+import type { HiddenLayerSpec, Initializer, OptimizerSpec, Precision, ScheduleSpec } from '../nn/spec.js';
 
 export type { Activation, HiddenLayerSpec, Initializer, OptimizerSpec, ScheduleSpec } from '../nn/spec.js';
 export type { NormalizationMode };
@@ -27,10 +27,17 @@ export interface TrainRecipe {
   normalization: NormalizationMode;
   /** Random transforms of every training image, drawn anew each epoch; absent: the images as they are. */
   augment?: AugmentSpec;
+  /** Input dropout: the share of each training image's pixels made background, the rest scaled by 1/(1 − rate). */
+  inputDropout?: number;
   /** Label smoothing ε: training targets (1 − ε)·onehot + ε/classes; evaluation scores plain cross-entropy. */
   labelSmoothing?: number;
   /** Max-norm constraint: after every step each unit's incoming weights are scaled down to this norm if longer. */
   maxNorm?: number;
+  /**
+   * Of the network's products: 'bf16' rounds their operands to bfloat16 and sums in fp32 (mixed precision;
+   * weights, gradients and optimizer state stay fp32); absent: 'fp32'.
+   */
+  precision?: Precision;
 }
 
 /**

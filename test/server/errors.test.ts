@@ -99,6 +99,7 @@ describe('bad input is answered, never a crash', () => {
     // Fields that fit one by one but not together.
     await expectError({ method: 'POST', url: '/jobs', payload: { folds: 3, holdout: 0.1 } }, 400, 'body.holdout');
     await expectError({ method: 'POST', url: '/jobs', payload: { recipe: 'accurate', holdout: 0.6 } }, 400, 'body.holdout');
+    await expectError({ method: 'POST', url: '/jobs', payload: { recipe: 'accurate', precision: 'fp16' } }, 400, 'body.precision');
     await expectError({ method: 'POST', url: '/jobs', payload: { hidden: [{ width: 4097, activation: 'relu' }] } }, 400, 'body.hidden.0.width');
     await expectError({ method: 'POST', url: '/jobs', payload: { lr: 'fast' } }, 400, 'body.lr');
     await expectError({ method: 'POST', url: '/jobs', payload: { optimizer: { kind: 'adam' } } }, 400, 'body.optimizer.beta1');

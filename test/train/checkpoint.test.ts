@@ -190,6 +190,19 @@ describe('encodeCheckpoint / decodeCheckpoint', () => {
     expect(decodeCheckpoint(encodeCheckpoint(c)).recipe).not.toHaveProperty('holdout');
   });
 
+  it('keeps the recipe\'s precision and input dropout, and their absence', () => {
+    const c = sample();
+    for (const precision of ['fp32', 'bf16'] as const) {
+      c.recipe = { ...c.recipe, precision, inputDropout: 0.2 };
+      expect(decodeCheckpoint(encodeCheckpoint(c)).recipe).toEqual(c.recipe);
+    }
+    const { precision: _p, inputDropout: _d, ...without } = c.recipe;
+    c.recipe = without;
+    const decoded = decodeCheckpoint(encodeCheckpoint(c)).recipe;
+    expect(decoded).not.toHaveProperty('precision');
+    expect(decoded).not.toHaveProperty('inputDropout');
+  });
+
   it('round-trips every optimizer and schedule', () => {
     const c = sample();
     for (const [optimizer, schedule] of [

@@ -287,7 +287,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
       await page.keyboard.press('Tab');
       order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim() || ''));
     }
-    expect(order).toEqual(['Skip to training', 'model', 'clear', 'recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'Advanced: dropout and augmentation', 'dataset', 'dataset-file', 'dataset-upload', 'token', 'Start training']);
+    expect(order).toEqual(['Skip to training', 'model', 'clear', 'recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'Advanced: dropout, augmentation and precision', 'dataset', 'dataset-file', 'dataset-upload', 'token', 'Start training']);
     // The skip link moves focus to the training panel; the jobs' buttons follow the form.
     await page.goto(url);
     await page.waitForSelector('html[data-ready="true"]');
@@ -384,7 +384,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.locator('#dataset').selectOption('');
   });
 
-  it('sends dropout and augmentation from the advanced fold', async () => {
+  it('sends dropout, augmentation and precision from the advanced fold', async () => {
     await page.goto(url);
     await page.waitForSelector('html[data-ready="true"]');
     await page.locator('#recipe').selectOption('best');
@@ -398,16 +398,19 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.locator('#epochs').fill('1');
     await page.locator('#dropout').fill('0.3');
     await page.locator('#augment').selectOption('affine,elastic');
+    await page.locator('#precision').selectOption('bf16');
     await page.locator('#dataset').selectOption('');
     await page.getByRole('button', { name: 'Start training' }).click();
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#job-detail')!.dataset.job !== undefined);
     const job = (await page.locator('#job-detail').getAttribute('data-job'))!;
-    const { recipe } = (await app.inject({ url: `/jobs/${job}` })).json<{ recipe: { hidden: unknown; augment: unknown } }>();
+    const { recipe } = (await app.inject({ url: `/jobs/${job}` })).json<{ recipe: { hidden: unknown; augment: unknown; precision?: string } }>();
+    expect(recipe.precision).toBe('bf16');
     expect(recipe.hidden).toEqual([{ width: 16, activation: 'relu', dropout: 0.3 }]);
     expect(recipe.augment).toEqual({ shift: 2, rotate: 10, scale: 0.1, shear: 10, elasticAlpha: 34, elasticSigma: 4 });
     await page.waitForSelector('#detail-status[data-status="succeeded"]', { timeout: 60_000 });
     for (const field of ['#hidden', '#batchSize', '#epochs', '#dropout']) await page.locator(field).fill('');
     await page.locator('#augment').selectOption('');
+    await page.locator('#precision').selectOption('');
   });
 
   it('lists an imported model with where it came from instead of a test accuracy, and predicts with it', async () => {

@@ -57,6 +57,7 @@ export interface JobRequest {
   epochs?: number;
   folds?: number;
   augment?: Recipe['augment'];
+  precision?: 'fp32' | 'bf16';
   dataset?: { id: string };
 }
 

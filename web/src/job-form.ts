@@ -6,7 +6,7 @@ import { ApiError, api, type DatasetView, type JobRequest } from './api.js';
 import { AUGMENT_LIMITS, RECIPE_DEFAULTS, optimizerOf, type Activation, type AugmentChoice, type OptimizerKind, type RecipeName } from './recipes.js';
 
 /** The form's inputs by the name of the API field they set. */
-const FIELDS = ['recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'dropout', 'augment', 'dataset', 'token'] as const;
+const FIELDS = ['recipe', 'hidden', 'activation', 'optimizer', 'lr', 'batchSize', 'epochs', 'folds', 'dropout', 'augment', 'precision', 'dataset', 'token'] as const;
 type FieldName = (typeof FIELDS)[number];
 
 /** The input an API error's field (body.hidden.0.width, body.epochs, …) belongs to; null if none. */
@@ -80,6 +80,8 @@ export class JobForm {
     }
     const augment = this.inputs.augment.value as AugmentChoice | '';
     if (augment !== '') body.augment = AUGMENT_LIMITS[augment];
+    const precision = this.inputs.precision.value;
+    if (precision === 'fp32' || precision === 'bf16') body.precision = precision;
     const optimizer = this.inputs.optimizer.value as OptimizerKind | '';
     if (optimizer !== '') body.optimizer = optimizerOf(optimizer);
     for (const name of ['lr', 'batchSize', 'epochs', 'folds'] as const) {
