@@ -36,11 +36,12 @@ function torch(script: string, args: string[]): Record<string, unknown> | undefi
   return runPython('/usr/bin/python3', join(folder, script), [dirname(mnistPaths().trainImages), ...args, ...threadArgs()], env);
 }
 
-/** The reference recipe in PyTorch 2.x with bfloat16 autocast, or undefined where no PyTorch 2.x runs. */
-function torchReferenceBf16(): Record<string, unknown> | undefined {
+/** The reference recipe in PyTorch 2.x, fp32 (MKL) or with bfloat16 autocast; undefined where no PyTorch 2.x runs. */
+function torch2Reference(precision: Precision): Record<string, unknown> | undefined {
   const python = torch2Python(), folder = baselinesFolder();
   if (!python || !folder) return undefined;
-  return runPython(python, join(folder, 'torch_reference_kfold.py'), [dirname(mnistPaths().trainImages), '--json', '--bf16', ...threadArgs()]);
+  const args = [dirname(mnistPaths().trainImages), '--json', ...(precision === 'bf16' ? ['--bf16'] : []), ...threadArgs()];
+  return runPython(python, join(folder, 'torch_reference_kfold.py'), args);
 }
 
 async function reference(precision: Precision = 'fp32'): Promise<Record<string, unknown>> {
@@ -94,8 +95,9 @@ function accurate(): Promise<Record<string, unknown>> {
 export async function benchTrain(): Promise<Record<string, unknown>> {
   const ours = await reference();
   const torchReference = torch('torch_reference_kfold.py', ['--json']);
+  const torch2Fp32 = torch2Reference('fp32');
   const oursBf16 = await reference('bf16');
-  const torchBf16 = torchReferenceBf16();
+  const torchBf16 = torch2Reference('bf16');
   const oursAccurate = await accurate();
   const oursAccurateBf16 = await timeToAccuracy({ ...accurateRecipe, precision: 'bf16' }, THRESHOLDS);
   const torchAccurate = torch('torch_time_to_accuracy.py', ['--epochs', '15']);
@@ -114,6 +116,10 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
       ours,
       torch: torchReference ?? null,
       secondsRatio: ratio(ours.seconds, torchReference?.seconds),
+      torch2: torch2Fp32 ?? null,
+      // Over PyTorch 2.x fp32 (MKL), and over the faster of the two PyTorch fp32 runs.
+      torch2SecondsRatio: ratio(ours.seconds, torch2Fp32?.seconds),
+      bestTorchSecondsRatio: ratio(ours.seconds, Math.min(Number(torchReference?.seconds ?? Infinity), Number(torch2Fp32?.seconds ?? Infinity))),
     },
     referenceBf16: {
       ours: oursBf16,
@@ -142,7 +148,7 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
 
 export function printTrain(result: Record<string, unknown>): void {
   const r = result as {
-    reference: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null };
+    reference: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null; torch2: Record<string, unknown> | null; torch2SecondsRatio: number | null };
     referenceBf16: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null; overFp32: number | null };
     accurate: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo98Ratio: number | null; bf16: Record<string, unknown>; bf16TimeTo98OverFp32: number | null };
     best: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo99Ratio: number | null };
@@ -151,7 +157,8 @@ export function printTrain(result: Record<string, unknown>): void {
   console.log(`reference recipe (3 folds × 50 epochs), ${String(result.isa)}, ${String(result.threads)} threads`);
   console.log(`  fastmlp  ${String(r.reference.ours.seconds)} s  test ${test(r.reference.ours)}  peak RSS ${String(r.reference.ours.peakRssMB)} MB`);
   console.log(`  PyTorch  ${String(r.reference.torch?.seconds ?? '—')} s  test ${test(r.reference.torch)}`);
-  console.log(`  seconds ratio fastmlp/PyTorch: ${String(r.reference.secondsRatio ?? '—')}`);
+  console.log(`  PyTorch 2.x fp32  ${String(r.reference.torch2?.seconds ?? '—')} s  test ${test(r.reference.torch2)}`);
+  console.log(`  seconds ratio fastmlp/PyTorch: ${String(r.reference.secondsRatio ?? '—')}, fastmlp/PyTorch 2.x: ${String(r.reference.torch2SecondsRatio ?? '—')}`);
   console.log('reference recipe with bf16 products');
   console.log(`  fastmlp  ${String(r.referenceBf16.ours.seconds)} s  test ${test(r.referenceBf16.ours)}  (${String(r.referenceBf16.overFp32 ?? '—')} of its fp32 time)`);
   console.log(`  PyTorch 2.x bf16 autocast  ${String(r.referenceBf16.torch?.seconds ?? '—')} s  test ${test(r.referenceBf16.torch)}`);
