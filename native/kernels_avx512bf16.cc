@@ -114,9 +114,61 @@ void pack_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, in
   }
 }
 
-// Bf16BPacker: 16 columns of a pair of rows at a time when B's rows are contiguous.
+// r[i] lane j becomes r[j] lane i, for 16 × 16 dwords.
+inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 8)
+    for (int k = 0; k < 4; ++k) {
+      t[i + k] = _mm512_shuffle_i32x4(r[i + k], r[i + k + 4], 0x88);
+      t[i + k + 4] = _mm512_shuffle_i32x4(r[i + k], r[i + k + 4], 0xDD);
+    }
+  for (int k = 0; k < 8; ++k) {
+    r[k] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0x88);
+    r[k + 8] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0xDD);
+  }
+}
+
+// B stored transposed (each column's steps contiguous): 16 columns × 16 pairs at a time, each column's 32
+// steps converted at once, then transposed in registers so each pair's 16 columns are stored together.
+void pack_b_transposed(const float* b, int64_t cs, int64_t kb, int64_t cols, int nr, float scale, uint32_t* out) {
+  const int64_t pairs = (kb + 1) / 2;
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int64_t j0 = 0; j0 < nr; j0 += 16) {
+    for (int64_t q0 = 0; q0 < pairs; q0 += 16) {
+      const int64_t p0 = 2 * q0, len = std::min<int64_t>(32, kb - p0);
+      const __mmask16 lo = tail_mask(len), hi = len > 16 ? tail_mask(len - 16) : __mmask16(0);
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) {
+        if (j0 + i >= cols) {
+          r[i] = _mm512_setzero_si512();
+          continue;
+        }
+        const float* src = b + (j0 + i) * cs + p0;
+        const __m512 even = _mm512_mul_ps(_mm512_maskz_loadu_ps(lo, src), vs);
+        const __m512 odd = _mm512_mul_ps(_mm512_maskz_loadu_ps(hi, src + 16), vs);
+        r[i] = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(odd, even));
+      }
+      transpose16(r);
+      for (int64_t t = 0; t < 16 && q0 + t < pairs; ++t) _mm512_storeu_si512(out + (q0 + t) * nr + j0, r[t]);
+    }
+  }
+}
+
+// Bf16BPacker: 16 columns of a pair of rows at a time when B's rows are contiguous, 16 × 16 blocks when its
+// columns are.
 void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, const float* k_scale,
             float scale, uint32_t* out) {
+  if (cs != 1 && rs == 1 && !k_scale && nr % 16 == 0) return pack_b_transposed(b, cs, kb, cols, nr, scale, out);
   const int64_t pairs = (kb + 1) / 2;
   for (int64_t q = 0; q < pairs; ++q) {
     const int64_t p = 2 * q;
