@@ -6,7 +6,7 @@
  *   evaluation included, at which 97%, 98% and 98.5% test accuracy were first reached;
  * - the reference recipe again with bf16 products, against PyTorch 2.x with bfloat16 autocast
  *   (shared/baselines torch_reference_kfold.py --bf16), and the accurate recipe in bf16 against its fp32 run;
- * - the best recipe the same way, at 98.5%, 99.0% and 99.2%, against the same recipe in PyTorch 2.x
+ * - the best recipe the same way, in fp32 and bf16, at 98.5%, 99.0% and 99.2%, against the same recipe in PyTorch 2.x
  *   (bench/torch_best.py: the same layers, dropout, optimizer, schedule and affine augmentation).
  * The baselines run where Debian's python3 with torch is installed (and for the best recipe the PyTorch 2.x
  * interpreter of shared/baselines/setup-torch2.sh, or FASTMLP_TORCH_PYTHON); otherwise their fields are null.
@@ -106,6 +106,7 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
   const oursReached = oursAccurate.reached as Record<string, number>;
   const bf16Reached = oursAccurateBf16.reached as Record<string, number>;
   const oursBest = await timeToAccuracy(bestRecipe, [0.985, 0.99, 0.992]);
+  const oursBestBf16 = await timeToAccuracy({ ...bestRecipe, precision: 'bf16' }, [0.985, 0.99, 0.992]);
   const torchBestRun = torchBest();
   const bestReached = oursBest.reached as Record<string, number>;
   const torchBestReached = (torchBestRun?.reached ?? {}) as Record<string, number>;
@@ -142,6 +143,8 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
       torch: torchBestRun ?? null,
       // Time to 99% test accuracy, ours over PyTorch's (target ≤ 0.3).
       timeTo99Ratio: ratio(bestReached['0.99'], torchBestReached['0.99']),
+      bf16: oursBestBf16,
+      bf16TimeTo99Ratio: ratio((oursBestBf16.reached as Record<string, number>)['0.99'], torchBestReached['0.99']),
     },
   };
 }
@@ -151,7 +154,7 @@ export function printTrain(result: Record<string, unknown>): void {
     reference: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null; torch2: Record<string, unknown> | null; torch2SecondsRatio: number | null };
     referenceBf16: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; secondsRatio: number | null; overFp32: number | null };
     accurate: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo98Ratio: number | null; bf16: Record<string, unknown>; bf16TimeTo98OverFp32: number | null };
-    best: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo99Ratio: number | null };
+    best: { ours: Record<string, unknown>; torch: Record<string, unknown> | null; timeTo99Ratio: number | null; bf16: Record<string, unknown>; bf16TimeTo99Ratio: number | null };
   };
   const test = (x: Record<string, unknown> | null) => ((x?.test as { accuracy: number } | undefined)?.accuracy ?? Number.NaN).toFixed(4);
   console.log(`reference recipe (3 folds × 50 epochs), ${String(result.isa)}, ${String(result.threads)} threads`);
@@ -172,4 +175,5 @@ export function printTrain(result: Record<string, unknown>): void {
   console.log(`  fastmlp  ${JSON.stringify(r.best.ours.reached)} best ${String(r.best.ours.best)} in ${String(r.best.ours.seconds)} s`);
   console.log(`  PyTorch  ${JSON.stringify(r.best.torch?.reached ?? null)} best ${String(r.best.torch?.best ?? '—')} in ${String(r.best.torch?.seconds ?? '—')} s`);
   console.log(`  time-to-99% ratio fastmlp/PyTorch: ${String(r.best.timeTo99Ratio ?? '—')}`);
+  console.log(`  fastmlp bf16  ${JSON.stringify(r.best.bf16.reached)} best ${String(r.best.bf16.best)} in ${String(r.best.bf16.seconds)} s: time to 99% ${String(r.best.bf16TimeTo99Ratio ?? '—')} of PyTorch's`);
 }

@@ -356,6 +356,7 @@ interface ServeFlags {
   threads?: number;
   bodyLimit: number;
   maxUpload: number;
+  precision?: Precision;
   modelBodyLimit: number;
   redis?: string;
   localWorker: boolean;
@@ -400,6 +401,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       maxQueuedJobs: flags.maxQueued,
       bodyLimit: flags.bodyLimit,
       maxUploadBytes: flags.maxUpload,
+      ...(flags.precision !== undefined ? { predictPrecision: flags.precision } : {}),
       modelBodyLimit: flags.modelBodyLimit,
       ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
       ...(token ? { token } : {}),
@@ -551,6 +553,7 @@ async function worker(flags: WorkerFlags): Promise<void> {
 
 interface PredictFlags {
   model: string;
+  precision?: Precision;
   images: string;
   labels?: string;
   json?: boolean;
@@ -595,7 +598,7 @@ async function imagesAt(path: string, flags: { labels?: string } & Pick<DataFlag
  * else one prediction per image, with its class name when the model names its classes.
  */
 async function predict(flags: PredictFlags & Pick<DataFlags, 'imageSize' | 'centre' | 'invert'> & { needLabels?: boolean }): Promise<void> {
-  const classifier = await Classifier.load(flags.model);
+  const classifier = await Classifier.load(flags.model, flags.precision === undefined ? {} : { precision: flags.precision });
   // A model without names has the classes 0, 1, …: folders named so are matched to them.
   const classNames = classifier.classNames ? [...classifier.classNames] : Array.from({ length: classifier.classes }, (_, i) => String(i));
   const images = await imagesAt(flags.images, flags, classNames);
@@ -742,6 +745,11 @@ function imageFlags(command: Command): Command {
     .option('--invert', 'image files hold dark ink on a light background');
 }
 
+/** --precision of predict and eval. */
+function precisionOption(): Option {
+  return new Option('--precision <p>', 'of the products (default: the one the model was trained in)').choices(['fp32', 'bf16']);
+}
+
 /** The command-line program; `main` parses process.argv with it. */
 export function program(): Command {
   // exitOverride: commander throws instead of exiting, so main() gives every usage error the same code 2.
@@ -790,6 +798,7 @@ export function program(): Command {
     .option('--confusion', 'with --labels, also print the confusion matrix')
     .option('--limit <n>', 'print at most n predictions', number('--limit'))
     .option('--json', 'print one JSON object')
+    .addOption(precisionOption())
     .action((flags: PredictFlags) => predict(flags));
   imageFlags(cli.commands.at(-1)!);
   cli
@@ -799,6 +808,7 @@ export function program(): Command {
     .requiredOption('--images <path>', 'idx images, a CSV with a label column (plain or .gz), or a folder of class folders of images (or a zip or tar of one)')
     .option('--labels <idx>', 'idx labels (for idx images)')
     .option('--json', 'print one JSON object')
+    .addOption(precisionOption())
     .action((flags: PredictFlags) => predict({ ...flags, confusion: true, needLabels: true }));
   imageFlags(cli.commands.at(-1)!);
   const dataset = cli.command('dataset').description('Datasets: what a file holds.');
@@ -847,6 +857,7 @@ export function program(): Command {
     .addOption(new Option('--max-queued <n>', 'queued jobs beyond which POST /jobs answers 503').default(32).argParser(number('--max-queued')))
     .option('--threads <n>', 'native threads per training job (default: all cores)', number('--threads'))
     .addOption(new Option('--body-limit <bytes>', 'largest request body; larger ones get 413').default(8 * 1024 * 1024).argParser(number('--body-limit')))
+    .addOption(new Option('--precision <p>', 'of every model’s predictions (default: the one it was trained in)').choices(['fp32', 'bf16']))
     .addOption(new Option('--max-upload <bytes>', 'largest dataset upload (POST /datasets); larger ones get 413').default(512 * 1024 * 1024).argParser(number('--max-upload')))
     .addOption(new Option('--model-body-limit <bytes>', 'largest POST /models body (an ONNX model or a checkpoint); larger ones get 413').default(DEFAULT_MODEL_BODY_LIMIT).argParser(number('--model-body-limit')))
     .addOption(new Option('--redis <url>', 'train on the fold workers of this Redis (see "Scaling out" in the README)').env('FASTMLP_REDIS_URL'))

@@ -31,6 +31,7 @@ import { webRoutes } from './routes/web.js';
 import { JobRunner, TRAINING_NICE } from './runner.js';
 import { DEFAULT_MODEL_BODY_LIMIT } from './schemas.js';
 import { JobStore } from './store.js';
+import type { Precision } from '../nn/spec.js';
 
 export interface AppOptions {
   /** Holds fastmlp.db (the job store), models/ (checkpoints) and jobs/ (reports); created if missing. */
@@ -68,6 +69,8 @@ export interface AppOptions {
   lockMs?: number;
   /** Largest dataset upload (POST /datasets) in bytes. Default 512 MiB. */
   maxUploadBytes?: number;
+  /** The precision of every model's predictions. Default: the one each model was trained in (fp32 for imports). */
+  predictPrecision?: Precision;
 }
 
 export interface Services {
@@ -110,7 +113,7 @@ export function buildApp(options: AppOptions) {
   });
 
   const store = new JobStore(join(dataDir, 'fastmlp.db'));
-  const models = new ModelRegistry(store);
+  const models = new ModelRegistry(store, options.predictPrecision === undefined ? {} : { precision: options.predictPrecision });
   const uploads = new DatasetUploads(dataDir, store, { maxBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES });
   const version = packageVersion();
   const cluster = options.redis === undefined ? undefined : new ClusterCoordinator({ redis: options.redis, log: app.log });

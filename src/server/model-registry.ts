@@ -6,7 +6,7 @@
  * alias is set, else the latest.
  */
 import { rm } from 'node:fs/promises';
-import { Classifier } from '../model/classifier.js';
+import { Classifier, type ClassifierOptions } from '../model/classifier.js';
 import type { Checkpoint } from '../train/checkpoint.js';
 import type { JobStore, ModelRecord, NewModel } from './store.js';
 
@@ -27,7 +27,11 @@ export class ModelRegistry {
   private named = new Map<string, ModelRecord[]>();
   private aliasesByName = new Map<string, Map<string, number>>();
 
-  constructor(private readonly store: JobStore) {}
+  constructor(
+    private readonly store: JobStore,
+    /** How every model's classifier predicts (its precision; default: the model's own). */
+    private readonly predictOptions: ClassifierOptions = {},
+  ) {}
 
   private cache(): Map<string, ModelRecord> {
     if (this.records === undefined) {
@@ -104,14 +108,14 @@ export class ModelRegistry {
   add(record: NewModel, checkpoint: Checkpoint): void {
     this.store.addModel(record);
     this.records = undefined;
-    this.loaded.set(record.id, new Classifier(checkpoint));
+    this.loaded.set(record.id, new Classifier(checkpoint, this.predictOptions));
   }
 
   /** The classifier of a model; loads its checkpoint the first time. */
   classifier(record: Pick<ModelRecord, 'id' | 'checkpointPath'>): Promise<Classifier> {
     const known = this.loaded.get(record.id);
     if (known !== undefined) return Promise.resolve(known);
-    const loading = Classifier.load(record.checkpointPath);
+    const loading = Classifier.load(record.checkpointPath, this.predictOptions);
     this.loaded.set(record.id, loading);
     loading.then(
       (classifier) => {
