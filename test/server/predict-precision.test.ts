@@ -27,7 +27,7 @@ async function withApp<T>(options: Parameters<typeof testApp>[1], fn: (app: Test
 
 beforeAll(async () => {
   data = await makeDataDir();
-  [fp32Model, bf16Model] = await withApp({}, async (app) => {
+  const ids = await withApp({}, async (app) => {
     const ids: string[] = [];
     for (const precision of ['fp32', 'bf16']) {
       const job = await waitForJob(app, await createJob(app, tinyJob(data, { precision })), finished);
@@ -36,6 +36,7 @@ beforeAll(async () => {
     }
     return ids;
   });
+  [fp32Model, bf16Model] = [ids[0]!, ids[1]!];
 });
 
 afterAll(async () => {
