@@ -300,177 +300,167 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
   });
 }
 
-template <typename ASource>
-void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
-                  const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc, const Epilogue& ep) {
-  constexpr bool kSkips = ASource::kSkipsZeros;
+// The loops around the microkernels that fp32 and bf16 products share: jc over n in blocks of nb_max, pc over
+// k in blocks of kb_max; per block, pack_panel(jp) packs each panel of B (on the pool when the block is large),
+// then sweep(ip0, ip1, jp0, jp1) runs row panels ip0 … ip1 − 1 of A across B panels jp0 … jp1 − 1, the tasks
+// split by rows, or with few rows by columns. Every element of C is computed by one task in one order, so
+// the result never depends on the threads.
+struct Block {
+  int64_t jc, nb, n_panels, pc, kb;
+  bool last;         // the block ends k: the epilogue runs on its tiles
+  float beta;        // beta for the first block of k, 1 after it
+};
+
+template <typename PackPanel, typename Sweep>
+void for_each_block(int64_t m, int64_t n, int64_t k, int mr, int nr, int64_t kb_max, int64_t nb_max, float beta,
+                    PackPanel&& pack_panel, Sweep&& sweep) {
   ThreadPool& pool = ThreadPool::instance();
-  const int mr = kSkips ? kern.indexed_mr : kern.mr, nr = kSkips ? kern.indexed_nr : kern.nr;
-  // An A panel that skips zeros has one more step (the correction), which must still fit its rows kc apart.
-  const int64_t kb_max = balanced_block(k, kern.kc - (kSkips ? 1 : 0), 1);
-  const int64_t nb_max = balanced_block(n, kern.nc, nr);
   const int64_t m_panels = ceil_div(m, mr);
   const int64_t units = work_units(m_panels, 2.0 * m * n * k);
   // With few rows, split the columns instead, so a small batch still uses every thread.
   const bool split_columns = units > 1 && m_panels < 2 * pool.threads_for_caller();
-
-  // Packed B panels (kb × nr each), followed by their correction row when A skips zeros.
-  float* const b_block = scratch<PackedBTag>((kb_max + (kSkips ? 1 : 0)) * nb_max);
-  const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
-  // With few row panels, full panels of a row-major B are read where they lie: packing would copy all of B
-  // to read it only a few times (a prediction's weights, say). The last, partial panel is still packed.
-  const bool b_in_place = !kSkips && cs_b == 1 && m_panels <= kInPlaceBPanels;
-
   for (int64_t jc = 0; jc < n; jc += nb_max) {
     const int64_t nb = std::min(nb_max, n - jc);
-    const int64_t n_panels = ceil_div(nb, nr);
     for (int64_t pc = 0; pc < k; pc += kb_max) {
       const int64_t kb = std::min(kb_max, k - pc);
-      const int64_t b_rows = kb + (kSkips ? 1 : 0);
-      const bool last = pc + kb == k;
-      const float beta_block = pc == 0 ? beta : 1.0f;
-
+      const Block block{jc, nb, ceil_div(nb, nr), pc, kb, pc + kb == k, pc == 0 ? beta : 1.0f};
       // Packing a small B block costs less than waking the pool.
       const bool parallel_pack = units > 1 && kb * nb >= (int64_t(1) << 16);
-      pool.run(parallel_pack ? n_panels : 1, [&](int64_t task, int) {
-        const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : n_panels;
-        for (int64_t jp = first; jp < end; ++jp) {
-          const int64_t j0 = jp * nr;
-          if (b_in_place && j0 + nr <= nb) continue;
-          float* panel = b_block + jp * b_rows * nr;
-          pack_b(b + pc * rs_b + (jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, nb - j0), nr, panel);
-          if constexpr (kSkips) {
-            float* extra = panel + kb * nr;
-            std::fill(extra, extra + nr, 0.0f);
-            for (int64_t p = 0; p < kb; ++p) {
-              const float w = a.correction_weight(pc + p);
-              for (int64_t j = 0; j < nr; ++j) extra[j] += w * panel[p * nr + j];
-            }
-          }
-        }
+      pool.run(parallel_pack ? block.n_panels : 1, [&](int64_t task, int) {
+        const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : block.n_panels;
+        for (int64_t jp = first; jp < end; ++jp) pack_panel(block, jp);
       });
-
-      const int64_t tasks = split_columns ? std::min<int64_t>(units, n_panels) : units;
+      const int64_t tasks = split_columns ? std::min<int64_t>(units, block.n_panels) : units;
       pool.run(tasks, [&](int64_t task, int) {
-        int64_t ip0 = 0, ip1 = m_panels, jp0 = 0, jp1 = n_panels;
         if (split_columns) {
-          jp0 = n_panels * task / tasks, jp1 = n_panels * (task + 1) / tasks;
+          sweep(block, 0, m_panels, block.n_panels * task / tasks, block.n_panels * (task + 1) / tasks);
         } else {
-          ip0 = m_panels * task / tasks, ip1 = m_panels * (task + 1) / tasks;
-        }
-        // One micro-panel of A (kb × mr) stays in L1 while it sweeps the B block.
-        alignas(64) float a_panel[kMaxPanel];
-        alignas(64) int32_t offsets[kMaxKc + 16];
-        for (int64_t ip = ip0; ip < ip1; ++ip) {
-          const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
-          int64_t entries = kb;
-          if constexpr (kSkips) {
-            entries = a.pack(i0, rows, pc, kb, mr, kern.kc, nr, a_panel, offsets);
-          } else {
-            a.pack(i0, rows, pc, kb, mr, kern.kc, a_panel);
-          }
-          if (ip + 1 < ip1) {
-            const int64_t next = i0 + mr;
-            a.prefetch(next, std::min<int64_t>(mr, m - next), pc, kb);
-          }
-          for (int64_t jp = jp0; jp < jp1; ++jp) {
-            const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, nb - j0);
-            float* tile = c + i0 * ldc + jc + j0;
-            const float* panel = b_block + jp * b_rows * nr;
-            if constexpr (kSkips) {
-              kern.gemm_indexed(entries, offsets, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
-            } else if (b_in_place && cols == nr) {
-              microkernel(kb, a_panel, b + pc * rs_b + jc + j0, rs_b, tile, ldc, rows, cols, alpha, beta_block);
-            } else {
-              microkernel(kb, a_panel, panel, nr, tile, ldc, rows, cols, alpha, beta_block);
-            }
-            if (last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, jc + j0, ep);
-          }
+          sweep(block, m_panels * task / tasks, m_panels * (task + 1) / tasks, 0, block.n_panels);
         }
       });
     }
   }
 }
 
-// bf16 products: the five loops of gemm_blocked over panels of step pairs (kernels.h), both operands rounded
-// to bfloat16 as they are packed. Blocks of k are even, so no pair straddles two, and the same on every table:
-// the same bits with VDPBF16PS or without, on any tile.
+template <typename ASource>
+void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
+                  const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc, const Epilogue& ep) {
+  constexpr bool kSkips = ASource::kSkipsZeros;
+  const int mr = kSkips ? kern.indexed_mr : kern.mr, nr = kSkips ? kern.indexed_nr : kern.nr;
+  // An A panel that skips zeros has one more step (the correction), which must still fit its rows kc apart.
+  const int64_t kb_max = balanced_block(k, kern.kc - (kSkips ? 1 : 0), 1);
+  const int64_t nb_max = balanced_block(n, kern.nc, nr);
+
+  // Packed B panels (kb × nr each), followed by their correction row when A skips zeros.
+  float* const b_block = scratch<PackedBTag>((kb_max + (kSkips ? 1 : 0)) * nb_max);
+  const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
+  // With few row panels, full panels of a row-major B are read where they lie: packing would copy all of B
+  // to read it only a few times (a prediction's weights, say). The last, partial panel is still packed.
+  const bool b_in_place = !kSkips && cs_b == 1 && ceil_div(m, mr) <= kInPlaceBPanels;
+  const auto panel_of = [&](const Block& blk, int64_t jp) { return b_block + jp * (blk.kb + (kSkips ? 1 : 0)) * nr; };
+
+  const auto pack_panel = [&](const Block& blk, int64_t jp) {
+    const int64_t j0 = jp * nr, kb = blk.kb;
+    if (b_in_place && j0 + nr <= blk.nb) return;
+    float* panel = panel_of(blk, jp);
+    pack_b(b + blk.pc * rs_b + (blk.jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, blk.nb - j0), nr, panel);
+    if constexpr (kSkips) {
+      float* extra = panel + kb * nr;
+      std::fill(extra, extra + nr, 0.0f);
+      for (int64_t p = 0; p < kb; ++p) {
+        const float w = a.correction_weight(blk.pc + p);
+        for (int64_t j = 0; j < nr; ++j) extra[j] += w * panel[p * nr + j];
+      }
+    }
+  };
+
+  const auto sweep = [&](const Block& blk, int64_t ip0, int64_t ip1, int64_t jp0, int64_t jp1) {
+    const int64_t pc = blk.pc, kb = blk.kb;
+    // One micro-panel of A (kb × mr) stays in L1 while it sweeps the B block.
+    alignas(64) float a_panel[kMaxPanel];
+    alignas(64) int32_t offsets[kMaxKc + 16];
+    for (int64_t ip = ip0; ip < ip1; ++ip) {
+      const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
+      int64_t entries = kb;
+      if constexpr (kSkips) {
+        entries = a.pack(i0, rows, pc, kb, mr, kern.kc, nr, a_panel, offsets);
+      } else {
+        a.pack(i0, rows, pc, kb, mr, kern.kc, a_panel);
+      }
+      if (ip + 1 < ip1) a.prefetch(i0 + mr, std::min<int64_t>(mr, m - i0 - mr), pc, kb);
+      for (int64_t jp = jp0; jp < jp1; ++jp) {
+        const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, blk.nb - j0);
+        float* tile = c + i0 * ldc + blk.jc + j0;
+        const float* panel = panel_of(blk, jp);
+        if constexpr (kSkips) {
+          kern.gemm_indexed(entries, offsets, a_panel, panel, tile, ldc, rows, cols, alpha, blk.beta);
+        } else if (b_in_place && cols == nr) {
+          microkernel(kb, a_panel, b + pc * rs_b + blk.jc + j0, rs_b, tile, ldc, rows, cols, alpha, blk.beta);
+        } else {
+          microkernel(kb, a_panel, panel, nr, tile, ldc, rows, cols, alpha, blk.beta);
+        }
+        if (blk.last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, blk.jc + j0, ep);
+      }
+    }
+  };
+  for_each_block(m, n, k, mr, nr, kb_max, nb_max, beta, pack_panel, sweep);
+}
+
+// bf16 products: the same loops over panels of step pairs (kernels.h), both operands rounded to bfloat16 as
+// they are packed. Blocks of k are even, so no pair straddles two, and the same on every table: the same bits
+// with VDPBF16PS or without, on any tile.
 template <typename ASource>
 void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
                        const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
                        const Epilogue& ep) {
   constexpr bool kSkips = ASource::kSkipsZeros;
-  ThreadPool& pool = ThreadPool::instance();
   const int mr = kSkips ? kern.indexed_mr : kern.mr, nr = kSkips ? kern.indexed_nr : kern.nr;
   const int64_t kb_max = balanced_block(k, kBf16Kc, 2), pitch = kBf16Kc / 2;
   const int64_t nb_max = balanced_block(n, kern.nc, nr);
-  const int64_t m_panels = ceil_div(m, mr);
-  const int64_t units = work_units(m_panels, 2.0 * m * n * k);
-  const bool split_columns = units > 1 && m_panels < 2 * pool.threads_for_caller();
 
   // Each packed B panel: (pairs × nr) uint32, then, from pixels, its fp32 correction row of nr.
   const int64_t panel_words = kb_max / 2 * nr + (kSkips ? nr : 0);
   uint32_t* const b_block = reinterpret_cast<uint32_t*>(scratch<PackedBTag>(panel_words * ceil_div(nb_max, nr)));
   const Bf16Kernel microkernel = a.row_layout() ? kern.gemm_bf16_rows : kern.gemm_bf16;
+  const auto pairs_of = [](const Block& blk) { return (blk.kb + 1) / 2; };
+  const auto correction_of = [&](const Block& blk, uint32_t* panel) { return reinterpret_cast<float*>(panel + pairs_of(blk) * nr); };
 
-  for (int64_t jc = 0; jc < n; jc += nb_max) {
-    const int64_t nb = std::min(nb_max, n - jc);
-    const int64_t n_panels = ceil_div(nb, nr);
-    for (int64_t pc = 0; pc < k; pc += kb_max) {
-      const int64_t kb = std::min(kb_max, k - pc), pairs = (kb + 1) / 2;
-      const bool last = pc + kb == k;
-      const float beta_block = pc == 0 ? beta : 1.0f;
+  const auto pack_panel = [&](const Block& blk, int64_t jp) {
+    const int64_t j0 = jp * nr;
+    uint32_t* panel = b_block + jp * panel_words;
+    a.pack_b_bf16(kern, b + blk.pc * rs_b + (blk.jc + j0) * cs_b, rs_b, cs_b, blk.pc, blk.kb,
+                  std::min<int64_t>(nr, blk.nb - j0), nr, panel, correction_of(blk, panel));
+  };
 
-      const bool parallel_pack = units > 1 && kb * nb >= (int64_t(1) << 16);
-      pool.run(parallel_pack ? n_panels : 1, [&](int64_t task, int) {
-        const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : n_panels;
-        for (int64_t jp = first; jp < end; ++jp) {
-          const int64_t j0 = jp * nr;
-          uint32_t* panel = b_block + jp * panel_words;
-          a.pack_b_bf16(kern, b + pc * rs_b + (jc + j0) * cs_b, rs_b, cs_b, pc, kb, std::min<int64_t>(nr, nb - j0), nr,
-                        panel, reinterpret_cast<float*>(panel + pairs * nr));
-        }
-      });
-
-      const int64_t tasks = split_columns ? std::min<int64_t>(units, n_panels) : units;
-      pool.run(tasks, [&](int64_t task, int) {
-        int64_t ip0 = 0, ip1 = m_panels, jp0 = 0, jp1 = n_panels;
-        if (split_columns) {
-          jp0 = n_panels * task / tasks, jp1 = n_panels * (task + 1) / tasks;
+  const auto sweep = [&](const Block& blk, int64_t ip0, int64_t ip1, int64_t jp0, int64_t jp1) {
+    const int64_t pc = blk.pc, kb = blk.kb, pairs = pairs_of(blk);
+    alignas(64) uint32_t a_panel[kMaxMr * kBf16Kc / 2];
+    alignas(64) int32_t offsets[kBf16Kc / 2 + 16];
+    float row_scale[kMaxMr], corr_a[kMaxMr];
+    for (int64_t ip = ip0; ip < ip1; ++ip) {
+      const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
+      int64_t entries = pairs;
+      if constexpr (kSkips) {
+        entries = a.pack_bf16(kern, i0, rows, pc, kb, mr, pitch, nr, a_panel, offsets, row_scale, corr_a);
+      } else {
+        a.pack_bf16(kern, i0, rows, pc, kb, mr, pitch, a_panel);
+      }
+      if (ip + 1 < ip1) a.prefetch(i0 + mr, std::min<int64_t>(mr, m - i0 - mr), pc, kb);
+      for (int64_t jp = jp0; jp < jp1; ++jp) {
+        const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, blk.nb - j0);
+        float* tile = c + i0 * ldc + blk.jc + j0;
+        uint32_t* panel = b_block + jp * panel_words;
+        if constexpr (kSkips) {
+          const Bf16Fixup fixup{row_scale, corr_a, correction_of(blk, panel)};
+          kern.gemm_bf16_indexed(entries, offsets, a_panel, panel, fixup, tile, ldc, rows, cols, alpha, blk.beta);
         } else {
-          ip0 = m_panels * task / tasks, ip1 = m_panels * (task + 1) / tasks;
+          microkernel(pairs, a_panel, panel, tile, ldc, rows, cols, alpha, blk.beta);
         }
-        alignas(64) uint32_t a_panel[kMaxMr * kBf16Kc / 2];
-        alignas(64) int32_t offsets[kBf16Kc / 2 + 16];
-        float row_scale[kMaxMr], corr_a[kMaxMr];
-        for (int64_t ip = ip0; ip < ip1; ++ip) {
-          const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
-          int64_t entries = pairs;
-          if constexpr (kSkips) {
-            entries = a.pack_bf16(kern, i0, rows, pc, kb, mr, pitch, nr, a_panel, offsets, row_scale, corr_a);
-          } else {
-            a.pack_bf16(kern, i0, rows, pc, kb, mr, pitch, a_panel);
-          }
-          if (ip + 1 < ip1) {
-            const int64_t next = i0 + mr;
-            a.prefetch(next, std::min<int64_t>(mr, m - next), pc, kb);
-          }
-          for (int64_t jp = jp0; jp < jp1; ++jp) {
-            const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, nb - j0);
-            float* tile = c + i0 * ldc + jc + j0;
-            const uint32_t* panel = b_block + jp * panel_words;
-            if constexpr (kSkips) {
-              const Bf16Fixup fixup{row_scale, corr_a, reinterpret_cast<const float*>(panel + pairs * nr)};
-              kern.gemm_bf16_indexed(entries, offsets, a_panel, panel, fixup, tile, ldc, rows, cols, alpha, beta_block);
-            } else {
-              microkernel(pairs, a_panel, panel, tile, ldc, rows, cols, alpha, beta_block);
-            }
-            if (last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, jc + j0, ep);
-          }
-        }
-      });
+        if (blk.last && !ep.empty()) kern.epilogue(tile, ldc, rows, cols, i0, blk.jc + j0, ep);
+      }
     }
-  }
+  };
+  for_each_block(m, n, k, mr, nr, kb_max, nb_max, beta, pack_panel, sweep);
 }
 
 // The cases with no product to compute: an empty C, or C = beta·C then the epilogue. True if handled.
