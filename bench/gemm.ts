@@ -8,7 +8,7 @@
  * same images through the best recipe's affine augmentation (and elastic distortion too), as an augmented
  * run's batches are: how much of the zero-skipping gain transformed digits keep.
  * Every shape also runs with bf16 operands (native.ts, Precision), against PyTorch 2.x's bfloat16 matmul
- * (bench/torch_gemm.py: oneDNN, AMX or AVX512-BF16 where the CPU has them) in the same passes, where the
+ * (bench/baseline_gemm.py torch-bf16: oneDNN, AMX or AVX512-BF16 where the CPU has them) in the same passes, where the
  * interpreter of shared/baselines/setup-torch2.sh (or FASTMLP_TORCH_PYTHON) runs.
  */
 import { spawnSync } from 'node:child_process';
@@ -84,37 +84,30 @@ function ours(s: Shape, threads: number, batches: Record<PixelKind, Standardized
   return seconds.map((t) => (2 * s.m * s.n * s.k) / t / 1e9);
 }
 
-/** numpy's figures, or undefined where python3 with numpy is not importable. */
-function numpy(threads: number): { kernel: string; gflops: Record<string, number> } | undefined {
-  const env = { ...process.env };
-  // OpenBLAS picks its AVX-512 kernels only with both unset; for this child process alone.
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  const script = fileURLToPath(new URL('./numpy_gemm.py', import.meta.url));
+/** A baseline's matmul on the shapes (bench/baseline_gemm.py), one process per shape; undefined where it does not run. */
+function baseline(lib: 'numpy' | 'torch-bf16', python: string, threads: number, env: NodeJS.ProcessEnv = process.env): { kernel: string; gflops: Record<string, number> } | undefined {
+  const script = fileURLToPath(new URL('./baseline_gemm.py', import.meta.url));
   const results: Array<{ kernel: string; gflops: Record<string, number> }> = [];
   for (const s of shapes) {
-    const run = spawnSync('python3', [script, String(threads), String(ROUNDS), String(repsFor(s))], {
-      env,
-      input: JSON.stringify([s]),
-      encoding: 'utf8',
-    });
+    const run = spawnSync(python, [script, lib, String(threads), String(ROUNDS), String(repsFor(s))], { env, input: JSON.stringify([s]), encoding: 'utf8' });
     if (run.status !== 0) return undefined;
     results.push(JSON.parse(run.stdout));
   }
   return { kernel: results[0]!.kernel, gflops: Object.assign({}, ...results.map((r) => r.gflops)) };
 }
 
+/** numpy's figures, or undefined where python3 with numpy is not importable. */
+function numpy(threads: number): { kernel: string; gflops: Record<string, number> } | undefined {
+  const env = { ...process.env };
+  // OpenBLAS picks its AVX-512 kernels only with both unset; for this child process alone.
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return baseline('numpy', 'python3', threads, env);
+}
+
 /** PyTorch's bfloat16 matmul on the shapes, or undefined where no PyTorch 2.x runs. */
 function torchBf16(python: string | undefined, threads: number): Record<string, number> | undefined {
-  if (!python) return undefined;
-  const script = fileURLToPath(new URL('./torch_gemm.py', import.meta.url));
-  const gflops: Record<string, number> = {};
-  for (const s of shapes) {
-    const run = spawnSync(python, [script, String(threads), String(ROUNDS), String(repsFor(s))], { input: JSON.stringify([s]), encoding: 'utf8' });
-    if (run.status !== 0) return undefined;
-    Object.assign(gflops, (JSON.parse(run.stdout) as { gflops: Record<string, number> }).gflops);
-  }
-  return gflops;
+  return python ? baseline('torch-bf16', python, threads)?.gflops : undefined;
 }
 
 export interface GemmBenchRow {

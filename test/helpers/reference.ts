@@ -1,4 +1,5 @@
 /** Plain float64 references that the native kernels are checked against. */
+import { mix32 } from '../../src/nn/layers.js';
 import { Rng } from '../../src/nn/rng.js';
 
 export function randomArray(rng: Rng, length: number, low = -1, high = 1): Float32Array {
@@ -65,4 +66,10 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
     if (!(e <= worst)) worst = e;
   }
   return worst;
+}
+
+/** A dropout mask as the kernels define it (kernels.h): element `index` kept when its 32 bits clear rate·2^32. */
+export function dropoutKept(key: number, index: number, rate: number): boolean {
+  const threshold = Math.min(Math.floor(rate * 2 ** 32), 2 ** 32 - 1);
+  return mix32((mix32(index >>> 0) ^ key) >>> 0) >= threshold;
 }

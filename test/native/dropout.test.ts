@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { native, type EpilogueActivation, type EpilogueDerivative, type Isa } from '../../src/native.js';
-import { dropoutKey, mix32 } from '../../src/nn/layers.js';
+import { dropoutKey } from '../../src/nn/layers.js';
 import { Rng } from '../../src/nn/rng.js';
-import { randomArray } from '../helpers/reference.js';
+import { dropoutKept, randomArray } from '../helpers/reference.js';
 
 const isas = native.supportedIsas();
 const initialIsa = native.getIsa();
@@ -11,12 +11,6 @@ afterEach(() => {
   native.setIsa(initialIsa);
   native.setThreads(initialThreads);
 });
-
-/** The mask as the kernels define it (kernels.h): element `index` kept when its 32 bits clear rate·2^32. */
-function kept(key: number, index: number, rate: number): boolean {
-  const threshold = Math.min(Math.floor(rate * 2 ** 32), 2 ** 32 - 1);
-  return mix32((mix32(index >>> 0) ^ key) >>> 0) >= threshold;
-}
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
@@ -37,7 +31,7 @@ describe.each(isas)('fused dropout on %s', (isa: Isa) => {
     const rate = 0.3, key = dropoutKey(7, 11, 0), scale = Math.fround(1 / (1 - rate));
     const dropped = new Float32Array(M * N);
     native.gemm({ m: M, n: N, k: K, a, b, c: dropped, bias, activation, dropout: { rate, key } });
-    const expected = plain.map((v, i) => (kept(key, i, rate) ? Math.fround(v * scale) : 0));
+    const expected = plain.map((v, i) => (dropoutKept(key, i, rate) ? Math.fround(v * scale) : 0));
     expect(bits(dropped)).toEqual(bits(expected));
   });
 
@@ -54,7 +48,7 @@ describe.each(isas)('fused dropout on %s', (isa: Isa) => {
     native.gemm({ transB: true, m: M, n: N, k: K, a: dy, b: w, c: dx, derivative, derivativeOf: y, dropout: { rate, key } });
     const inv = Math.fround(1 / scale);
     const expected = product.map((g, i) => {
-      if (!kept(key, i, rate)) return 0;
+      if (!dropoutKept(key, i, rate)) return 0;
       const act = Math.fround(y[i]! * inv);
       const slope = derivative === 'sigmoid' ? Math.fround(act * Math.fround(1 - act)) : act > 0 ? 1 : 0;
       return Math.fround(Math.fround(g * scale) * slope);
@@ -85,7 +79,7 @@ describe('dropout masks', () => {
       let a = 0, both = 0, neighbours = 0;
       let previous = false;
       for (let i = 0; i < n; i++) {
-        const ka = kept(keyA, i, rate), kb = kept(keyB, i, rate);
+        const ka = dropoutKept(keyA, i, rate), kb = dropoutKept(keyB, i, rate);
         if (ka) a++;
         if (ka && kb) both++;
         if (ka && previous) neighbours++;

@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/native.js';
-import { dropoutKey, mix32 } from '../../src/nn/layers.js';
+import { dropoutKey } from '../../src/nn/layers.js';
 import { INPUT_MASK_LAYER, Mlp } from '../../src/nn/mlp.js';
 import { matrix, type PixelBatch } from '../../src/nn/matrix.js';
 import { Rng } from '../../src/nn/rng.js';
 import { finiteDifferences, worstFiniteDifference } from '../helpers/reference-mlp.js';
-
-/** The mask as the kernels define it (kernels.h): element `index` kept when its 32 bits clear rate·2^32. */
-function kept(key: number, index: number, rate: number): boolean {
-  const threshold = Math.min(Math.floor(rate * 2 ** 32), 2 ** 32 - 1);
-  return mix32((mix32(index >>> 0) ^ key) >>> 0) >= threshold;
-}
+import { dropoutKept } from '../helpers/reference.js';
 
 function pixels(rng: Rng, samples: number, features: number): Uint8Array {
   return Uint8Array.from({ length: samples * features }, () => (rng.uniformInt(3) === 0 ? 0 : 1 + rng.uniformInt(255)));
@@ -29,7 +24,7 @@ describe('gatherRows with dropout (input dropout)', () => {
       for (let r = 0; r < indices.length; r++) {
         for (let p = 0; p < features; p++) {
           const source = bytes[indices[r]! * features + p]!;
-          const keep = kept(key, r * features + p, rate);
+          const keep = dropoutKept(key, r * features + p, rate);
           expect(out[r * features + p]).toBe(keep ? source : 0);
           dropped += keep ? 0 : 1;
         }
@@ -69,7 +64,7 @@ describe('Mlp input dropout', () => {
     const x = new Float32Array(rows.length * features);
     for (let r = 0; r < rows.length; r++) {
       for (let p = 0; p < features; p++) {
-        const byte = kept(key, r * features + p, 0.3) ? bytes[rows[r]! * features + p]! / 0.7 : 0;
+        const byte = dropoutKept(key, r * features + p, 0.3) ? bytes[rows[r]! * features + p]! / 0.7 : 0;
         x[r * features + p] = (byte - 60) / 70;
       }
     }
