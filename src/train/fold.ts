@@ -38,9 +38,10 @@ export function trainFold(run: PreparedRun, fold: number, options: FoldOptions =
   const optimizer = createOptimizer(recipe.optimizer, recipe.weightDecay);
   const order = plan.train.slice();
   const bestParams = model.params.slice();
-  // Loss and accuracy do not depend on the order: the one that packs fastest.
-  const trainPart = trainLoader.packingOrder(plan.train);
-  const validPart = trainLoader.packingOrder(plan.validation);
+  // Loss and accuracy do not depend on the order: the one that packs fastest, copied once so that every
+  // epoch's evaluation reads it in sequence.
+  const validPart = trainLoader.gather(trainLoader.packingOrder(plan.validation));
+  const trainPart = validPart.indices.length > 0 ? trainLoader.gather(trainLoader.packingOrder(plan.train)) : undefined;
   const history: EpochMetrics[] = [];
   let bestIndex = -1;
   let batchesDone = plan.batchesBefore;
@@ -81,8 +82,8 @@ export function trainFold(run: PreparedRun, fold: number, options: FoldOptions =
     const trainedSeconds = (performance.now() - epochStart) / 1000;
     // With a validation part, the training part is measured after the epoch as the report does; without
     // one (folds = 1), the epoch's running figures stand in and save a pass over the whole training set.
-    const fit = validPart.length > 0 ? evaluate(model, trainLoader, trainPart) : running;
-    const valid = evaluate(model, trainLoader, validPart);
+    const fit = trainPart ? evaluate(model, trainPart.loader, trainPart.indices) : running;
+    const valid = evaluate(model, validPart.loader, validPart.indices);
     const metrics: EpochMetrics = {
       epoch,
       trainLoss: fit.loss,

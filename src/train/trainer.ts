@@ -86,6 +86,18 @@ export class BatchLoader {
     return out;
   }
 
+  /**
+   * A loader over a copy of the given samples, contiguous in that order, and the indices that list them: a set
+   * evaluated every epoch then reads its pixels in sequence instead of from scattered rows (and pages).
+   */
+  gather(indices: Int32Array): { loader: BatchLoader; indices: Int32Array } {
+    const { pixels, features, labels } = this.source;
+    const copy = new Uint8Array(indices.length * features);
+    native.gatherRows({ bytes: pixels, rowLength: features, indices, out: copy });
+    const loader = new BatchLoader({ ...this.source, pixels: copy, labels: Int32Array.from(indices, (i) => labels[i]!) });
+    return { loader, indices: Int32Array.from({ length: indices.length }, (_, i) => i) };
+  }
+
   /** A batch of the given samples, read where they lie. */
   load(indices: Int32Array): { x: PixelBatch; labels: Int32Array } {
     const x = this.batch;
