@@ -21,7 +21,7 @@
         "native/threadpool.cc"
       ],
       "conditions": [
-        ["target_arch == 'x64'", { "dependencies": ["fastmlp_kernels_avx2", "fastmlp_kernels_avx512", "fastmlp_kernels_avx512bf16"] }]
+        ["target_arch == 'x64'", { "dependencies": ["fastmlp_kernels_avx2", "fastmlp_kernels_avx512", "fastmlp_kernels_avx512bf16", "fastmlp_kernels_amx"] }]
       ]
     },
     {
@@ -41,6 +41,12 @@
       "type": "static_library",
       "sources": ["native/kernels_avx512bf16.cc"],
       "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma"]
+    },
+    {
+      "target_name": "fastmlp_kernels_amx",
+      "type": "static_library",
+      "sources": ["native/kernels_amx.cc"],
+      "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma", "-mamx-tile", "-mamx-bf16"]
     }
   ]
 }

@@ -966,6 +966,8 @@ class Addon : public Napi::Addon<Addon> {
     result.Set("kc", k.kc);
     result.Set("nc", k.nc);
     result.Set("skinnyNr", k.skinny_nr);
+    result.Set("bf16Mr", k.bf16_mr);
+    result.Set("bf16Nr", k.bf16_nr);
     return result;
   }
 };

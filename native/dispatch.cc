@@ -3,11 +3,45 @@
 #include <atomic>
 #include <cstdlib>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace fastmlp {
 namespace {
 
+#if defined(__x86_64__)
+// AMX-BF16 in CPUID, the tile state enabled in XCR0, and (Linux) the kernel's leave for this process to use the
+// tile data, asked for once: without it the first tile instruction would kill the process.
+bool amx_granted() {
+  static const bool granted = [] {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool amx_bf16 = (edx >> 22) & 1, amx_tile = (edx >> 24) & 1;
+    if (!amx_bf16 || !amx_tile) return false;
+    unsigned xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if (((xcr0_lo >> 17) & 3) != 3) return false;  // XTILECFG and XTILEDATA
+#if defined(__linux__)
+    constexpr int kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+  }();
+  return granted;
+}
+#endif
+
 const IsaKernels* table_for(const std::string& name) {
 #if defined(__x86_64__)
+  if (name == "amx" && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && amx_granted())
+    return &amx_kernels();
   if (name == "avx512bf16" && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl"))
     return &kAvx512Bf16Kernels;
@@ -38,7 +72,7 @@ const IsaKernels& kernels() { return *current().load(std::memory_order_relaxed);
 
 std::vector<std::string> supported_isas() {
   std::vector<std::string> names;
-  for (const char* name : {"avx512bf16", "avx512", "avx2", "generic"}) {
+  for (const char* name : {"amx", "avx512bf16", "avx512", "avx2", "generic"}) {
     if (table_for(name)) names.emplace_back(name);
   }
   return names;

@@ -12,8 +12,8 @@ namespace fastmlp {
 // The table every thread of the process uses now.
 const IsaKernels& kernels();
 
-// Names of the instruction sets this CPU supports, best first ("avx512bf16", "avx512", "avx2", "generic"; avx512bf16 is
-// avx512 with VDPBF16PS for bf16 products).
+// Names of the instruction sets this CPU supports, best first ("amx", "avx512bf16", "avx512", "avx2", "generic";
+// avx512bf16 is avx512 with VDPBF16PS for bf16 products, amx is avx512bf16 with AMX tiles for them).
 std::vector<std::string> supported_isas();
 
 // Switches every thread of the process (async work included) to a supported instruction set; returns false

@@ -82,9 +82,9 @@ void prefetch_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb
   }
 }
 
-// The largest mr, kc and mr × kc of any kernel table.
+// The largest mr, kc and mr × kc of any kernel table (fp32), and the largest bf16_mr.
 // A panel packed from pixels may be written up to 16 floats past its last row: mr < kMaxMr leaves room.
-constexpr int64_t kMaxMr = 16, kMaxKc = 512, kMaxPanel = kMaxMr * kMaxKc;
+constexpr int64_t kMaxMr = 16, kMaxKc = 512, kMaxPanel = kMaxMr * kMaxKc, kMaxBf16Mr = 32;
 
 // op(A) as a float matrix: element (i, p) at a[i·rs + p·cs].
 struct FloatA {
@@ -162,7 +162,7 @@ struct BytesA {
   // tile's sums, and the correction is added to them (kernels.h, Bf16Fixup).
   int64_t pack_bf16(const IsaKernels& kern, int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch,
                     int64_t nr, uint32_t* out, int32_t* offsets, float* row_scale, float* corr_a) const {
-    const uint8_t* src[kMaxMr];
+    const uint8_t* src[kMaxBf16Mr];
     for (int64_t r = 0; r < rows; ++r) src[r] = row(i0 + r, p0);
     for (int64_t r = 0; r < mr; ++r) {
       row_scale[r] = trans && r < rows ? scale(i0 + r) : 1.0f;
@@ -414,15 +414,17 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
                        const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
                        const Epilogue& ep) {
   constexpr bool kSkips = ASource::kSkipsZeros;
-  const int mr = kSkips ? kern.indexed_mr : kern.mr, nr = kSkips ? kern.indexed_nr : kern.nr;
+  const int mr = kSkips ? kern.bf16_indexed_mr : kern.bf16_mr, nr = kSkips ? kern.bf16_indexed_nr : kern.bf16_nr;
   const int64_t kb_max = balanced_block(k, kBf16Kc, 2), pitch = kBf16Kc / 2;
   const int64_t nb_max = balanced_block(n, kern.nc, nr);
 
-  // Each packed B panel: (pairs × nr) uint32, then, from pixels, its fp32 correction row of nr.
-  const int64_t panel_words = kb_max / 2 * nr + (kSkips ? nr : 0);
+  // Each packed B panel: (pairs × nr) uint32, pairs padded to the table's pair block, then, from pixels, its
+  // fp32 correction row of nr.
+  const int64_t pair_block = kern.bf16_pair_block;
+  const auto pairs_of = [&](const Block& blk) { return ceil_div((blk.kb + 1) / 2, pair_block) * pair_block; };
+  const int64_t panel_words = ceil_div(kb_max / 2, pair_block) * pair_block * nr + (kSkips ? nr : 0);
   uint32_t* const b_block = reinterpret_cast<uint32_t*>(scratch<PackedBTag>(panel_words * ceil_div(nb_max, nr)));
   const Bf16Kernel microkernel = a.row_layout() ? kern.gemm_bf16_rows : kern.gemm_bf16;
-  const auto pairs_of = [](const Block& blk) { return (blk.kb + 1) / 2; };
   const auto correction_of = [&](const Block& blk, uint32_t* panel) { return reinterpret_cast<float*>(panel + pairs_of(blk) * nr); };
 
   const auto pack_panel = [&](const Block& blk, int64_t jp) {
@@ -434,9 +436,9 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
 
   const auto sweep = [&](const Block& blk, int64_t ip0, int64_t ip1, int64_t jp0, int64_t jp1) {
     const int64_t pc = blk.pc, kb = blk.kb, pairs = pairs_of(blk);
-    alignas(64) uint32_t a_panel[kMaxMr * kBf16Kc / 2];
+    alignas(64) uint32_t a_panel[kMaxBf16Mr * kBf16Kc / 2];
     alignas(64) int32_t offsets[kBf16Kc / 2 + 16];
-    float row_scale[kMaxMr], corr_a[kMaxMr];
+    float row_scale[kMaxBf16Mr], corr_a[kMaxBf16Mr];
     for (int64_t ip = ip0; ip < ip1; ++ip) {
       const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);
       int64_t entries = pairs;
@@ -445,7 +447,9 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
       } else {
         a.pack_bf16(kern, i0, rows, pc, kb, mr, pitch, a_panel);
       }
-      if (ip + 1 < ip1) a.prefetch(i0 + mr, std::min<int64_t>(mr, m - i0 - mr), pc, kb);
+      // Rows are asked for two panels ahead: a sweep of AMX tiles is too short to hide the next panel's misses.
+      for (int64_t ahead = ip == ip0 ? 1 : 2; ahead <= 2 && ip + ahead < ip1; ++ahead)
+        a.prefetch(i0 + ahead * mr, std::min<int64_t>(mr, m - i0 - ahead * mr), pc, kb);
       for (int64_t jp = jp0; jp < jp1; ++jp) {
         const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, blk.nb - j0);
         float* tile = c + i0 * ldc + blk.jc + j0;

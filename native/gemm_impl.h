@@ -198,6 +198,11 @@ inline uint32_t byte_bf16(uint8_t v) { return static_cast<uint32_t>(fastmlp::to_
 template <int kMr, int kNr, int kIndexedMr, int kIndexedNr>
 constexpr void set_bf16(fastmlp::IsaKernels& k) {
   constexpr int kPitch = fastmlp::kBf16Kc / 2;
+  k.bf16_mr = kMr;
+  k.bf16_nr = kNr;
+  k.bf16_indexed_mr = kIndexedMr;
+  k.bf16_indexed_nr = kIndexedNr;
+  k.bf16_pair_block = 1;
   k.gemm_bf16 = bf16::gemm<kMr, kNr, kPitch, false>;
   k.gemm_bf16_rows = bf16::gemm<kMr, kNr, kPitch, true>;
   k.gemm_bf16_indexed = bf16::gemm_indexed<kIndexedMr, kIndexedNr, kPitch>;

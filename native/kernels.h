@@ -124,17 +124,20 @@ using Bf16IndexedKernel = void (*)(int64_t entries, const int32_t* offsets, cons
                                    int64_t n, float alpha, float beta);
 
 // Element (i, p) of op(A) is a[i·rs + p·cs]: packs rows × kb of it, rounded to bfloat16, into a panel of mr
-// rows (zero-padded, kb padded to even): the row layout (rows pitch apart) when cs == 1, else k-major.
+// rows (zero-padded, kb padded to even): the row layout (rows pitch apart) when cs == 1, else k-major (AMX's
+// always the row layout, the only one its kernels read).
 using Bf16APacker = void (*)(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, int mr, int64_t pitch,
                              uint32_t* out);
 // Element (p, j) of op(B) is b[p·rs + j·cs]: packs kb × cols of it, times scale (and k_scale[p] when given),
-// rounded to bfloat16, into a (pairs × nr) panel, zero-padded.
+// rounded to bfloat16, into a (pairs × nr) panel, zero-padded (AMX's: the same words in tiles, kernels_amx.cc).
 using Bf16BPacker = void (*)(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr,
                              const float* k_scale, float scale, uint32_t* out);
 // The PixelPacker of bf16 panels: keeps the step pairs where some row has a non-zero pixel, writes their
 // indices to pairs[0, kept) and out[r·pitch + q] = the two pixels of pair pairs[q] of row r as bfloat16
 // (exact: bytes are small integers); zero for rows ≥ `rows` up to mr. Returns kept. kb ≤ 512 (odd kb: its
 // last pair is padded with a zero pixel); pairs and each row of out may be written up to 16 entries past kept.
+// A table's pixel packer, B packer and indexed kernel go together: AMX's keep whole steps of 16 pairs, in a
+// B panel of its own layout, and its kernel reads each step's B from the step's first offset.
 using PixelPairPacker = int64_t (*)(const uint8_t* const* src, int64_t rows, int64_t kb, int mr, int64_t pitch,
                                     uint32_t* out, int32_t* pairs);
 
@@ -155,7 +158,11 @@ struct IsaKernels {
   int rows_max;    // most rows of A that gemm_rows is used for
   PixelPacker pack_pixels;
 
-  // bf16, on the tiles of fp32 (mr × nr, indexed_mr × indexed_nr) and its nc, with k in blocks of kBf16Kc.
+  // bf16, with k in blocks of kBf16Kc, on tiles of their own (those of fp32 but on AMX) and the nc of fp32.
+  // Packed panels hold a multiple of bf16_pair_block pairs, the pairs past the block's end zero in both A and
+  // B: a kernel that takes its pairs 16 at a time (an AMX tile) reads no tail.
+  int bf16_mr, bf16_nr, bf16_indexed_mr, bf16_indexed_nr;
+  int bf16_pair_block;
   Bf16Kernel gemm_bf16;
   Bf16Kernel gemm_bf16_rows;
   Bf16IndexedKernel gemm_bf16_indexed;
@@ -194,15 +201,15 @@ constexpr bool all_set(const Members&... members) {
 }
 constexpr bool complete(const IsaKernels& k) {
   const auto& [name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, gemm_bf16, gemm_bf16_rows,
-               gemm_bf16_indexed, pack_a_bf16, pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward,
-               sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd, momentum,
-               adam] = k;
+               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, bf16_mr, bf16_nr, bf16_indexed_mr,
+               bf16_indexed_nr, bf16_pair_block, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
+               pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
+               relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam] = k;
   return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, gemm_bf16, gemm_bf16_rows,
-                 gemm_bf16_indexed, pack_a_bf16, pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward,
-                 sigmoid_backward, relu_forward, relu_backward, bias_add, column_sums, standardize_row, sgd, momentum,
-                 adam);
+                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, bf16_mr, bf16_nr, bf16_indexed_mr,
+                 bf16_indexed_nr, bf16_pair_block, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
+                 pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
+                 relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam);
 }
 
 extern const IsaKernels kGenericKernels;
@@ -211,6 +218,9 @@ extern const IsaKernels kAvx2Kernels;
 extern const IsaKernels kAvx512Kernels;
 // The avx512 table with VDPBF16PS for its bf16 kernels (AVX512-BF16).
 extern const IsaKernels kAvx512Bf16Kernels;
+// The avx512bf16 table with AMX tiles (TDPBF16PS) for its bf16 products; built on first use, after the tables it
+// starts from. Tiles are configured per thread on a thread's first product.
+const IsaKernels& amx_kernels();
 #endif
 
 }  // namespace fastmlp

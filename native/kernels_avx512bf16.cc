@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "bf16_avx512.h"
 #include "kernels.h"
 
 namespace fastmlp {
@@ -12,17 +13,6 @@ namespace {
 
 // The avx512 table's tiles (kernels_avx512.cc).
 constexpr int kMr = 12, kNr = 32, kIndexedMr = 6, kIndexedNr = 64, kPitch = kBf16Kc / 2;
-
-inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
-
-inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh>(v); }
-
-// 16 pairs from two vectors of 16 floats: lane j = bf16(even[j]) | bf16(odd[j]) << 16.
-inline __m512i pairs_of(__m512 even, __m512 odd) {
-  const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(even)));
-  const __m512i hi = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(odd)));
-  return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
-}
 
 // The plain kernels' tile (gemm_impl.h, bf16::tile), with VDPBF16PS: kM rows × 16·kV columns.
 template <int kM, int kV, bool kRows, bool kIndexed>
@@ -50,18 +40,8 @@ inline void tile(int64_t pairs, const int32_t* offsets, const uint32_t* a, const
   __mmask16 mask[kV];
   for (int v = 0; v < kV; ++v) mask[v] = n > 16 * v ? tail_mask(n - 16 * v) : __mmask16(0);
   for (int r = 0; r < kM && r < m; ++r) {
-    float* row = c + r * ldc;
 #pragma GCC unroll 4
-    for (int v = 0; v < kV; ++v) {
-      __m512 out = acc[r][v];
-      if (fix) {
-        out = _mm512_fmadd_ps(_mm512_set1_ps(fix->corr_a[r]), _mm512_maskz_loadu_ps(mask[v], fix->corr_b + 16 * v),
-                              _mm512_mul_ps(out, _mm512_set1_ps(fix->row_scale[r])));
-      }
-      out = _mm512_mul_ps(va, out);
-      if (beta != 0.0f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], row + 16 * v), out);
-      _mm512_mask_storeu_ps(row + 16 * v, mask[v], out);
-    }
+    for (int v = 0; v < kV; ++v) store16(acc[r][v], fix, r, 16 * v, mask[v], va, vb, beta, c + r * ldc);
   }
 }
 
@@ -111,30 +91,6 @@ void pack_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, in
     const __m512 even = _mm512_maskz_loadu_ps(lanes, a + 2 * q * cs);
     const __m512 odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_ps(lanes, a + (2 * q + 1) * cs) : _mm512_setzero_ps();
     _mm512_mask_storeu_epi32(out + q * mr, all, pairs_of(even, odd));
-  }
-}
-
-// r[i] lane j becomes r[j] lane i, for 16 × 16 dwords.
-inline void transpose16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int i = 0; i < 16; i += 8)
-    for (int k = 0; k < 4; ++k) {
-      t[i + k] = _mm512_shuffle_i32x4(r[i + k], r[i + k + 4], 0x88);
-      t[i + k + 4] = _mm512_shuffle_i32x4(r[i + k], r[i + k + 4], 0xDD);
-    }
-  for (int k = 0; k < 8; ++k) {
-    r[k] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0x88);
-    r[k + 8] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0xDD);
   }
 }
 
@@ -191,12 +147,6 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, in
   }
 }
 
-// The first n ≤ 32 bytes at src, the rest zero, without reading past src + n.
-inline __m256i load_bytes(const uint8_t* src, int64_t n) {
-  if (n == 32) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
-  return _mm256_maskz_loadu_epi8(n >= 32 ? ~0u : (1u << n) - 1u, src);
-}
-
 // PixelPairPacker: 32 pixels (16 pairs) at a time, each row's kept pairs moved together by a compress. A byte's
 // bfloat16 is its 16-bit value converted to float and taken by its upper half: exact.
 int64_t pack_pixel_pairs(const uint8_t* const* src, int64_t rows, int64_t kb, int mr, int64_t pitch, uint32_t* out,
@@ -237,15 +187,8 @@ int64_t pack_pixel_pairs(const uint8_t* const* src, int64_t rows, int64_t kb, in
 }
 
 IsaKernels avx512bf16_kernels() {
-  IsaKernels k = kAvx512Kernels;
-  k.name = "avx512bf16";
-  k.gemm_bf16 = gemm_12x32<false>;
-  k.gemm_bf16_rows = gemm_12x32<true>;
-  k.gemm_bf16_indexed = gemm_6x64_indexed;
-  k.pack_a_bf16 = pack_a;
-  k.pack_b_bf16 = pack_b;
-  k.pack_pixel_pairs = pack_pixel_pairs;
-  return k;
+  return with_bf16(kAvx512Kernels, "avx512bf16", gemm_12x32<false>, gemm_12x32<true>, gemm_6x64_indexed, pack_a, pack_b,
+                   pack_pixel_pairs);
 }
 
 }  // namespace

@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Instruction sets the kernels are compiled for, best first; avx512bf16 is avx512 with VDPBF16PS for bf16. */
-export type Isa = 'avx512bf16' | 'avx512' | 'avx2' | 'generic';
+/** Instruction sets the kernels are compiled for, best first; avx512bf16 is avx512 with VDPBF16PS for bf16, amx is avx512bf16 with AMX tiles for it. */
+export type Isa = 'amx' | 'avx512bf16' | 'avx512' | 'avx2' | 'generic';
 
 /**
  * Precision of a product's operands. bf16: both rounded to bfloat16 (to nearest even) and multiplied in
@@ -297,8 +297,8 @@ export interface NativeAddon {
   setIsa(isa: Isa): void;
   /** Instruction sets this CPU supports, best first. */
   supportedIsas(): Isa[];
-  /** Register tile and cache blocks of the current instruction set's GEMM. */
-  gemmConfig(): { isa: Isa; mr: number; nr: number; kc: number; nc: number; skinnyNr: number };
+  /** Register tile and cache blocks of the current instruction set's GEMM, and the tile of its bf16 products. */
+  gemmConfig(): { isa: Isa; mr: number; nr: number; kc: number; nc: number; skinnyNr: number; bf16Mr: number; bf16Nr: number };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -39,7 +39,7 @@ describe('/metrics', () => {
   });
 
   it('has the build, job, training, prediction and HTTP series', () => {
-    expect(text).toMatch(/^fastmlp_build_info\{version="0\.1\.0",isa="(avx512bf16|avx512|avx2|generic)",threads="\d+"\} 1$/m);
+    expect(text).toMatch(/^fastmlp_build_info\{version="0\.1\.0",isa="(amx|avx512bf16|avx512|avx2|generic)",threads="\d+"\} 1$/m);
     expect(text).toMatch(/^fastmlp_jobs\{status="succeeded"\} 1$/m);
     expect(text).toMatch(/^fastmlp_jobs\{status="running"\} 0$/m);
     expect(text).toMatch(/^fastmlp_epochs_trained_total 2$/m);

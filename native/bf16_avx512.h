@@ -1,0 +1,82 @@
+// AVX-512 helpers of the bf16 kernel files (kernels_avx512bf16.cc, kernels_amx.cc), which include it and are
+// compiled with -mavx512bf16 and the rest of its flags. Not a general header.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels.h"
+
+namespace {
+
+inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
+
+inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh>(v); }
+
+// 16 pairs from two vectors of 16 floats: lane j = bf16(even[j]) | bf16(odd[j]) << 16.
+inline __m512i pairs_of(__m512 even, __m512 odd) {
+  const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(even)));
+  const __m512i hi = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(odd)));
+  return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+// r[i] lane j becomes r[j] lane i, for 16 × 16 dwords.
+inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 8)
+    for (int k = 0; k < 4; ++k) {
+      t[i + k] = _mm512_shuffle_i32x4(r[i + k], r[i + k + 4], 0x88);
+      t[i + k + 4] = _mm512_shuffle_i32x4(r[i + k], r[i + k + 4], 0xDD);
+    }
+  for (int k = 0; k < 8; ++k) {
+    r[k] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0x88);
+    r[k + 8] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0xDD);
+  }
+}
+
+// The first n ≤ 32 bytes at src, the rest zero, without reading past src + n.
+inline __m256i load_bytes(const uint8_t* src, int64_t n) {
+  if (n == 32) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+  return _mm256_maskz_loadu_epi8(n >= 32 ? ~0u : (1u << n) - 1u, src);
+}
+
+// Columns col … col + 15 of row r of a finished tile, acc, into out_row: the fixup (when there is one), alpha,
+// then beta, in the order of the plain kernels (gemm_impl.h, bf16::store_tile); mask keeps the columns < n.
+inline void store16(__m512 acc, const fastmlp::Bf16Fixup* fix, int r, int col, __mmask16 mask, __m512 va, __m512 vb,
+                    float beta, float* out_row) {
+  if (fix) {
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(fix->corr_a[r]), _mm512_maskz_loadu_ps(mask, fix->corr_b + col),
+                          _mm512_mul_ps(acc, _mm512_set1_ps(fix->row_scale[r])));
+  }
+  acc = _mm512_mul_ps(va, acc);
+  if (beta != 0.0f) acc = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, out_row + col), acc);
+  _mm512_mask_storeu_ps(out_row + col, mask, acc);
+}
+
+// `base` with the bf16 members of a bf16 kernel file.
+inline fastmlp::IsaKernels with_bf16(fastmlp::IsaKernels k, const char* name, fastmlp::Bf16Kernel gemm,
+                                     fastmlp::Bf16Kernel gemm_rows, fastmlp::Bf16IndexedKernel gemm_indexed,
+                                     fastmlp::Bf16APacker pack_a, fastmlp::Bf16BPacker pack_b,
+                                     fastmlp::PixelPairPacker pack_pixel_pairs) {
+  k.name = name;
+  k.gemm_bf16 = gemm;
+  k.gemm_bf16_rows = gemm_rows;
+  k.gemm_bf16_indexed = gemm_indexed;
+  k.pack_a_bf16 = pack_a;
+  k.pack_b_bf16 = pack_b;
+  k.pack_pixel_pairs = pack_pixel_pairs;
+  return k;
+}
+
+}  // namespace
