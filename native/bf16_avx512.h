@@ -51,6 +51,13 @@ inline __m256i load_bytes(const uint8_t* src, int64_t n) {
   return _mm256_maskz_loadu_epi8(n >= 32 ? ~0u : (1u << n) - 1u, src);
 }
 
+// 32 bytes as 16 pairs of bfloat16 (byte 2j in the low half of lane j): exact, bytes being small integers.
+inline __m512i byte_pairs(__m256i bytes) {
+  const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(bytes)));
+  const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(bytes, 1)));
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+}
+
 // Columns col … col + 15 of row r of a finished tile, acc, into out_row: the fixup (when there is one), alpha,
 // then beta, in the order of the plain kernels (gemm_impl.h, bf16::store_tile); mask keeps the columns < n.
 inline void store16(__m512 acc, const fastmlp::Bf16Fixup* fix, int r, int col, __mmask16 mask, __m512 va, __m512 vb,

@@ -171,10 +171,7 @@ int64_t pack_pixel_pairs(const uint8_t* const* src, int64_t rows, int64_t kb, in
     }
     for (int64_t i = 0; i < kept; ++i) {
       const int64_t p = 2 * kStep * kept_steps[i];
-      const __m256i bytes = load_bytes(src[r] + p, std::min<int64_t>(2 * kStep, kb - p));
-      const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(bytes)));
-      const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(bytes, 1)));
-      _mm512_storeu_si512(dst + kStep * i, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+      _mm512_storeu_si512(dst + kStep * i, byte_pairs(load_bytes(src[r] + p, std::min<int64_t>(2 * kStep, kb - p))));
     }
   }
   for (int64_t i = 0; i < kept; ++i)

@@ -147,8 +147,7 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, in
   }
 }
 
-// PixelPairPacker: 32 pixels (16 pairs) at a time, each row's kept pairs moved together by a compress. A byte's
-// bfloat16 is its 16-bit value converted to float and taken by its upper half: exact.
+// PixelPairPacker: 32 pixels (16 pairs) at a time, each row's kept pairs moved together by a compress.
 int64_t pack_pixel_pairs(const uint8_t* const* src, int64_t rows, int64_t kb, int mr, int64_t pitch, uint32_t* out,
                          int32_t* pairs) {
   __mmask16 masks[512 / 32];
@@ -175,11 +174,7 @@ int64_t pack_pixel_pairs(const uint8_t* const* src, int64_t rows, int64_t kb, in
       const __mmask16 keep = masks[ch];
       if (keep == 0) continue;
       const int64_t p = ch * 32, len = std::min<int64_t>(32, kb - p);
-      const __m256i bytes = load_bytes(src[r] + p, len);
-      const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(bytes)));
-      const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(bytes, 1)));
-      const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-      _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(keep, both));
+      _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(keep, byte_pairs(load_bytes(src[r] + p, len))));
       dst += __builtin_popcount(keep);
     }
   }

@@ -63,7 +63,7 @@ function expectSameBits(results: Map<Isa, Float32Array>, label: string): void {
 }
 
 describe('bf16 gemm', () => {
-  it('equals the float64 product of the bf16-rounded operands within fp32 accumulation, with the same bits on every instruction set', () => {
+  it('equals the float64 product of the bf16-rounded operands within fp32 accumulation, with the same bits on every instruction set but AMX', () => {
     const rng = new Rng(41);
     // Sizes around the tiles (12×32, 6×64, 6×16, 4×8) and the block of k (512: 1100 takes three), odd k for a half pair.
     const sizes = [1, 2, 5, 7, 13, 17, 31, 33, 64, 65, 97, 255, 513, 1100];
@@ -156,7 +156,7 @@ describe('bf16 gemm', () => {
     expect(kept).toBeGreaterThan(0.5 * 0.7 * m * n * 0.9);
   });
 
-  it('from bytes: the pixels exact, standardization in fp32, sparse or dense, batch or transposed, the same bits on every instruction set', () => {
+  it('from bytes: the pixels exact, standardization in fp32, sparse or dense, batch or transposed, the same bits on every instruction set but AMX', () => {
     const rng = new Rng(44);
     const samples = 300;
     for (const kind of ['sparse', 'dense'] as const) {
