@@ -30,14 +30,17 @@ export function standardizedReference(
   return { value, bound };
 }
 
+const bf16Scratch = new Float32Array(1);
+const bf16Bits = new Uint32Array(bf16Scratch.buffer);
+
 /** x rounded to bfloat16 as the kernels round (kernels.h to_bf16): to nearest even, denormals to zero. */
 export function bf16(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer);
-  const exponent = (u[0]! >>> 23) & 0xff;
-  if (exponent === 0) u[0] = u[0]! & 0x80000000;
-  else if (exponent !== 0xff) u[0] = ((u[0]! + 0x7fff + ((u[0]! >>> 16) & 1)) >>> 0) & 0xffff0000;
-  return f[0]!;
+  bf16Scratch[0] = x;
+  const bits = bf16Bits[0]!;
+  const exponent = (bits >>> 23) & 0xff;
+  if (exponent === 0) bf16Bits[0] = bits & 0x80000000;
+  else if (exponent !== 0xff) bf16Bits[0] = ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 0) & 0xffff0000;
+  return bf16Scratch[0]!;
 }
 
 /**
@@ -54,17 +57,24 @@ export function standardizedBf16Reference(
   const u = 2 ** -24, gamma = ((k + 3) * u) / (1 - (k + 3) * u);
   const value = new Float64Array(m * n), bound = new Float64Array(m * n);
   const at = (v: Float32Array, i: number) => (v.length === 1 ? v[0]! : v[i]!);
+  // The operands of the sums, which depend on (p, j) alone: B as the kernels round it, and the correction's terms.
+  const rounded = new Float64Array(k * n), shifted = new Float64Array(k * n);
+  for (let p = 0; p < k; p++) {
+    for (let j = 0; j < n; j++) {
+      const y = b[p * n + j]!;
+      rounded[p * n + j] = trans ? bf16(y) : bf16(Math.fround(y * at(invStd, p)));
+      shifted[p * n + j] = trans ? y : at(mean, p) * at(invStd, p) * y;
+    }
+  }
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let product = 0, abs = 0, correction = 0, correctionAbs = 0;
       for (let p = 0; p < k; p++) {
-        const [sample, pixel] = trans ? [p, i] : [i, p];
-        const x = bytes[rows[sample]! * rowLength + pixel]!;
-        const y = b[p * n + j]!;
-        const rounded = trans ? bf16(y) : bf16(Math.fround(y * at(invStd, pixel)));
-        product += x * rounded;
-        abs += Math.abs(x * rounded);
-        const w = trans ? y : at(mean, pixel) * at(invStd, pixel) * y;
+        const x = trans ? bytes[rows[p]! * rowLength + i]! : bytes[rows[i]! * rowLength + p]!;
+        const term = x * rounded[p * n + j]!;
+        product += term;
+        abs += Math.abs(term);
+        const w = shifted[p * n + j]!;
         correction += w;
         correctionAbs += Math.abs(w);
       }
