@@ -123,19 +123,26 @@ void sgd(float* w, const float* g, int64_t n, float lr, float weight_decay) {
   for (int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + weight_decay * w[i]);
 }
 
+// The optimizers read each element of every buffer once and keep what they store in registers: reading back
+// a just-stored m[i] or v[i] costs a store-to-load forwarding per vector, which made Adam three times slower.
+
 // v ← μv + (g + λw); w ← w − lr·v, or w − lr·(g + λw + μv) with Nesterov
 void momentum(float* w, const float* g, float* v, int64_t n, float lr, float mu, float weight_decay,
               bool nesterov) {
   if (nesterov) {
     for (int64_t i = 0; i < n; ++i) {
-      const float grad = g[i] + weight_decay * w[i];
-      v[i] = mu * v[i] + grad;
-      w[i] -= lr * (grad + mu * v[i]);
+      const float wi = w[i];
+      const float grad = g[i] + weight_decay * wi;
+      const float vi = mu * v[i] + grad;
+      v[i] = vi;
+      w[i] = wi - lr * (grad + mu * vi);
     }
   } else {
     for (int64_t i = 0; i < n; ++i) {
-      v[i] = mu * v[i] + g[i] + weight_decay * w[i];
-      w[i] -= lr * v[i];
+      const float wi = w[i];
+      const float vi = mu * v[i] + g[i] + weight_decay * wi;
+      v[i] = vi;
+      w[i] = wi - lr * vi;
     }
   }
 }
@@ -145,10 +152,13 @@ void adam(float* w, const float* g, float* m, float* v, int64_t n, float lr, flo
           float epsilon, float bias1, float bias2, float weight_decay) {
   const float inv_bias1 = 1.0f / bias1, inv_bias2 = 1.0f / bias2;
   for (int64_t i = 0; i < n; ++i) {
-    m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
-    v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
-    const float update = (m[i] * inv_bias1) / (std::sqrt(v[i] * inv_bias2) + epsilon);
-    w[i] -= lr * (update + weight_decay * w[i]);
+    const float gi = g[i], wi = w[i];
+    const float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+    const float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const float update = (mi * inv_bias1) / (std::sqrt(vi * inv_bias2) + epsilon);
+    w[i] = wi - lr * (update + weight_decay * wi);
   }
 }
 
