@@ -32,15 +32,86 @@ double bilinear(const uint8_t* image, int64_t rows, int64_t cols, double x, doub
     const auto at = [&](int64_t r, int64_t c) -> double { return r >= 0 && r < rows && c >= 0 && c < cols ? image[r * cols + c] : 0.0; };
     p00 = at(y0, x0), p01 = at(y0, x0 + 1), p10 = at(y0 + 1, x0), p11 = at(y0 + 1, x0 + 1);
   }
+  // Most of a digit is background: four blank neighbours give exactly the 0 the weighted sum would.
+  if (p00 == 0.0 && p01 == 0.0 && p10 == 0.0 && p11 == 0.0) return 0.0;
   // Exact when the point is a pixel: the weights of the other three are 0.
   return (1.0 - ay) * ((1.0 - ax) * p00 + ax * p01) + ay * ((1.0 - ax) * p10 + ax * p11);
 }
 
 uint8_t to_byte(double v) { return v <= 0.0 ? 0 : v >= 254.5 ? 255 : static_cast<uint8_t>(static_cast<int64_t>(v + 0.5)); }
 
+// The longest side binding.cc lets through.
+constexpr int64_t kMaxSide = 4096;
+
+// The rows and columns that hold ink: [row0, row1] × [col0, col1]; row0 > row1 for a blank image.
+struct Ink {
+  int64_t row0, row1, col0, col1;
+};
+
+Ink ink_of(const uint8_t* image, int64_t rows, int64_t cols) {
+  // Loops without branches (the compiler vectorizes them): each column's OR over the rows, each row's OR.
+  uint8_t column[kMaxSide];
+  std::fill(column, column + cols, uint8_t{0});
+  Ink ink{rows, -1, cols, -1};
+  for (int64_t y = 0; y < rows; ++y) {
+    const uint8_t* row = image + y * cols;
+    uint8_t any = 0;
+    for (int64_t x = 0; x < cols; ++x) column[x] |= row[x], any |= row[x];
+    if (any != 0) ink.row0 = std::min(ink.row0, y), ink.row1 = y;
+  }
+  for (int64_t x = 0; x < cols; ++x) {
+    if (column[x] != 0) ink.col0 = std::min(ink.col0, x), ink.col1 = x;
+  }
+  return ink;
+}
+
+// Narrows [lo, hi] to the x where a·x + b may lie within (low, high).
+void narrow(double a, double b, double low, double high, double& lo, double& hi) {
+  if (a == 0.0) {
+    if (!(b > low && b < high)) lo = 1.0, hi = 0.0;
+    return;
+  }
+  double from = (low - b) / a, to = (high - b) / a;
+  if (from > to) std::swap(from, to);
+  lo = std::max(lo, from), hi = std::min(hi, to);
+}
+
+// The columns [x0, x1) of output row y whose affine source point q = M·p + o may have an inked neighbour:
+// q within the ink's box widened by two pixels, and the columns widened by one more, so the rounding of q
+// never matters. Every other pixel of the row samples four blank neighbours, which is 0.
+void inked_columns(const Ink& ink, int64_t cols, const double* m, int64_t y, int64_t& x0, int64_t& x1) {
+  double lo = 0.0, hi = static_cast<double>(cols - 1);
+  const double py = static_cast<double>(y);
+  narrow(m[0], m[1] * py + m[4], static_cast<double>(ink.col0) - 2.0, static_cast<double>(ink.col1) + 2.0, lo, hi);
+  narrow(m[2], m[3] * py + m[5], static_cast<double>(ink.row0) - 2.0, static_cast<double>(ink.row1) + 2.0, lo, hi);
+  if (!(lo <= hi)) {
+    x0 = x1 = 0;
+    return;
+  }
+  x0 = std::max<int64_t>(0, floor_int(lo) - 1);
+  x1 = std::min<int64_t>(cols, floor_int(hi) + 2);
+}
+
 // One image through q = M·(p + d(p)) + o.
 template <typename D>
 void sample(const uint8_t* source, int64_t rows, int64_t cols, const double* m, const D* dx, const D* dy, uint8_t* out) {
+  if (dx == nullptr && dy == nullptr) {
+    // Affine alone: only the columns that can reach the ink are sampled.
+    const Ink ink = ink_of(source, rows, cols);
+    for (int64_t y = 0; y < rows; ++y) {
+      uint8_t* row = out + y * cols;
+      int64_t x0 = 0, x1 = 0;
+      if (ink.row0 <= ink.row1) inked_columns(ink, cols, m, y, x0, x1);
+      std::fill(row, row + x0, uint8_t{0});
+      std::fill(row + x1, row + cols, uint8_t{0});
+      const double py = static_cast<double>(y);
+      for (int64_t x = x0; x < x1; ++x) {
+        const double px = static_cast<double>(x);
+        row[x] = to_byte(bilinear(source, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
+      }
+    }
+    return;
+  }
   for (int64_t y = 0; y < rows; ++y) {
     for (int64_t x = 0; x < cols; ++x) {
       const int64_t i = y * cols + x;

@@ -105,6 +105,41 @@ describe('transformRows: given maps', () => {
       }
     expect(off).toBe(0);
   });
+  it('samples an affine map alone only where it can reach ink, and gives the reference everywhere, ink at the edges or none', () => {
+    // Digits, a blank image, ink in the corners, a full border, and one lit pixel: their ink boxes are what the
+    // native sampler skips by, so every pixel it leaves out must be the 0 the reference computes.
+    const made = [new Uint8Array(784), new Uint8Array(784), new Uint8Array(784), new Uint8Array(784)];
+    for (const i of [0, 27, 756, 783]) made[1]![i] = 200;
+    for (let k = 0; k < 28; k++) made[2]![k] = made[2]![783 - k] = made[2]![28 * k] = made[2]![28 * k + 27] = 255;
+    made[3]![14 * 28 + 9] = 90;
+    const bytes = new Uint8Array(12 * 784);
+    bytes.set(digits.pixels.subarray(0, 8 * 784));
+    made.forEach((m, i) => bytes.set(m, (8 + i) * 784));
+    const indices = Int32Array.from({ length: 48 }, (_, r) => r % 12);
+    // Rotations of any angle, shears, scales from 0.3 to 3, shifts up to half the image, and degenerate rows
+    // (a zero coefficient) among them.
+    const affine = new Float64Array(6 * indices.length);
+    for (let r = 0; r < indices.length; r++) {
+      const angle = r * 0.61, scale = 0.3 + ((r * 7) % 10) * 0.3, shear = ((r % 5) - 2) * 0.3;
+      const m = r % 8 === 0 ? [1, 0, 0, 1] : [scale * Math.cos(angle), scale * (Math.sin(angle) + shear), -scale * Math.sin(angle), scale * Math.cos(angle)];
+      affine.set([...m, ((r * 13) % 25) - 12 + 0.25 * (r % 3), ((r * 5) % 23) - 11 - 0.5 * (r % 2)], 6 * r);
+    }
+    const out = new Uint8Array(indices.length * 784);
+    native.transformRows({ bytes, rows: 28, cols: 28, indices, out, affine });
+    let differs = 0, inked = 0;
+    for (let r = 0; r < indices.length; r++) {
+      const source = bytes.subarray(indices[r]! * 784, (indices[r]! + 1) * 784);
+      const m = affine.subarray(6 * r, 6 * r + 6);
+      for (let y = 0; y < 28; y++)
+        for (let x = 0; x < 28; x++) {
+          const expected = toByte(bilinear(source, 28, 28, m[0]! * x + m[1]! * y + m[4]!, m[2]! * x + m[3]! * y + m[5]!));
+          if (expected !== out[r * 784 + y * 28 + x]) differs++;
+          if (expected !== 0) inked++;
+        }
+    }
+    expect(differs).toBe(0);
+    expect(inked).toBeGreaterThan(1000);
+  });
 });
 
 describe('augmentRows: random maps', () => {
