@@ -241,25 +241,6 @@ void transpose_pixels(const ByteRows& x, int64_t m, int64_t samples, uint8_t* ou
   });
 }
 
-// Element (p, j) of op(B) is b[p·rs + j·cs]; packs kb × cols of it into a (kb × nr) k-major panel.
-void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, float* out) {
-  if (cs == 1) {
-    for (int64_t p = 0; p < kb; ++p) {
-      const float* src = b + p * rs;
-      float* dst = out + p * nr;
-      std::copy(src, src + cols, dst);
-      std::fill(dst + cols, dst + nr, 0.0f);
-    }
-  } else {
-    for (int64_t j = 0; j < cols; ++j) {
-      const float* src = b + j * cs;
-      for (int64_t p = 0; p < kb; ++p) out[p * nr + j] = src[p * rs];
-    }
-    for (int64_t p = 0; p < kb; ++p) std::fill(out + p * nr + cols, out + (p + 1) * nr, 0.0f);
-  }
-}
-
-
 // Products with at most this many panels of A's rows read full panels of a row-major B in place.
 constexpr int64_t kInPlaceBPanels = 4;
 
@@ -289,7 +270,7 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
                  const Epilogue& ep) {
   const int snr = kern.skinny_nr;
   float* packed = scratch<SkinnyBTag>(k * snr);
-  pack_b(b, rs_b, cs_b, k, n, snr, packed);
+  kern.pack_b(b, rs_b, cs_b, k, n, snr, packed);
   const int64_t units = work_units(m, 2.0 * m * n * k);
   ThreadPool::instance().run(units, [&](int64_t unit, int) {
     const int64_t r0 = m * unit / units, r1 = m * (unit + 1) / units;
@@ -363,7 +344,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
     const int64_t j0 = jp * nr, kb = blk.kb;
     if (b_in_place && j0 + nr <= blk.nb) return;
     float* panel = panel_of(blk, jp);
-    pack_b(b + blk.pc * rs_b + (blk.jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, blk.nb - j0), nr, panel);
+    kern.pack_b(b + blk.pc * rs_b + (blk.jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, blk.nb - j0), nr, panel);
     if constexpr (kSkips) {
       float* extra = panel + kb * nr;
       std::fill(extra, extra + nr, 0.0f);

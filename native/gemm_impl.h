@@ -38,6 +38,29 @@ void gemm_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int
   }
 }
 
+// Portable FloatBPacker. Rows of B contiguous (cs 1): a copy per step. Otherwise 16 steps at a time, so the
+// writes of a column stay within 16 rows of the panel while its reads run along one cache line.
+[[maybe_unused]] void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, float* out) {
+  if (cs == 1) {
+    for (int64_t p = 0; p < kb; ++p) {
+      const float* src = b + p * rs;
+      float* dst = out + p * nr;
+      std::copy(src, src + cols, dst);
+      std::fill(dst + cols, dst + nr, 0.0f);
+    }
+    return;
+  }
+  constexpr int64_t kSteps = 16;
+  for (int64_t p0 = 0; p0 < kb; p0 += kSteps) {
+    const int64_t p1 = std::min(kb, p0 + kSteps);
+    for (int64_t j = 0; j < cols; ++j) {
+      const float* src = b + j * cs;
+      for (int64_t p = p0; p < p1; ++p) out[p * nr + j] = src[p * rs];
+    }
+  }
+  for (int64_t p = 0; p < kb; ++p) std::fill(out + p * nr + cols, out + (p + 1) * nr, 0.0f);
+}
+
 // Portable PixelPacker: the rows ORed 8 bytes at a time, then each kept pixel read back by index. Unused where
 // the instruction set has its own (AVX-512).
 [[maybe_unused]] int64_t pack_pixels(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,

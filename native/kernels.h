@@ -95,6 +95,10 @@ using RowsKernel = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const 
 using PixelPacker = int64_t (*)(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,
                                 const float* row_scale, int mr, int64_t pitch, float* out, int32_t* pixels);
 
+// Packs kb × cols of op(B), element (p, j) at b[p·rs + j·cs], into a k-major panel of nr columns:
+// out[p·nr + j], the columns from cols to nr zero.
+using FloatBPacker = void (*)(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, float* out);
+
 // bfloat16 products (the bf16 precision). A bf16 operand is packed as pairs: each uint32 holds two bfloat16
 // values of consecutive steps of k, the even step in its low half, which is how VDPBF16PS reads them. Step
 // pair q adds a(2q+1)·b(2q+1), then a(2q)·b(2q), to the fp32 accumulator, each product exact and each sum
@@ -157,6 +161,7 @@ struct IsaKernels {
   RowsKernel gemm_rows;
   int rows_max;    // most rows of A that gemm_rows is used for
   PixelPacker pack_pixels;
+  FloatBPacker pack_b;
 
   // bf16, with k in blocks of kBf16Kc, on tiles of their own (those of fp32 but on AMX) and the nc of fp32.
   // Packed panels hold a multiple of bf16_pair_block pairs, the pairs past the block's end zero in both A and
@@ -201,12 +206,12 @@ constexpr bool all_set(const Members&... members) {
 }
 constexpr bool complete(const IsaKernels& k) {
   const auto& [name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, bf16_mr, bf16_nr, bf16_indexed_mr,
+               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                bf16_indexed_nr, bf16_pair_block, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
                relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam] = k;
   return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, bf16_mr, bf16_nr, bf16_indexed_mr,
+                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                  bf16_indexed_nr, bf16_pair_block, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                  pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
                  relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam);

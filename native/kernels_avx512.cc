@@ -1,6 +1,7 @@
 // AVX-512 kernels. This file alone is compiled with -mavx512f -mfma; it runs only where the CPU has them.
 #include <immintrin.h>
 
+#include "avx512.h"
 #include "elementwise_impl.h"
 #include "gemm_impl.h"
 
@@ -8,8 +9,6 @@ namespace fastmlp {
 namespace {
 
 constexpr int kMr = 12, kNr = 32, kKc = 512, kNc = 384, kSkinnyMr = 12;
-
-inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
 
 // c (m×n) = alpha·(a_panel · b_panel (kc × 16·kV)) + beta·c, m ≤ kM, n ≤ 16·kV; A is (kc × kM) k-major, or
 // with kRows (kM × kc) with rows kKc apart; B's rows are ldb apart. With kIndexed, step p reads the B row at
@@ -142,6 +141,23 @@ int64_t pack_pixels_avx512(const uint8_t* const* src, int64_t rows, int64_t kb, 
   return kept;
 }
 
+// FloatBPacker: B stored transposed (columns contiguous, as W is for dX = dY·Wᵀ) 16 columns × 16 steps at a
+// time, transposed in registers; any other B as the portable packer does.
+void pack_b_avx512(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, float* out) {
+  if (cs == 1 || rs != 1 || nr % 16 != 0) return pack_b(b, rs, cs, kb, cols, nr, out);
+  for (int64_t j0 = 0; j0 < nr; j0 += 16) {
+    for (int64_t p0 = 0; p0 < kb; p0 += 16) {
+      const __mmask16 mask = tail_mask(kb - p0);
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) {
+        r[i] = j0 + i < cols ? _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, b + (j0 + i) * cs + p0)) : _mm512_setzero_si512();
+      }
+      transpose16(r);
+      for (int64_t t = 0; t < 16 && p0 + t < kb; ++t) _mm512_storeu_si512(out + (p0 + t) * nr + j0, r[t]);
+    }
+  }
+}
+
 constexpr IsaKernels avx512_kernels() {
   IsaKernels k{};
   k.name = "avx512";
@@ -159,6 +175,7 @@ constexpr IsaKernels avx512_kernels() {
   set_gemm_rows(k);
   set_bf16<kMr, kNr, kIndexedMr, kIndexedNr>(k);
   k.pack_pixels = pack_pixels_avx512;
+  k.pack_b = pack_b_avx512;
   set_elementwise(k);
   return k;
 }

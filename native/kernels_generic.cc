@@ -70,6 +70,7 @@ constexpr IsaKernels generic_kernels() {
   set_gemm_rows(k);
   set_bf16<kMr, kNr, kMr, kNr>(k);
   k.pack_pixels = pack_pixels;
+  k.pack_b = pack_b;
   set_elementwise(k);
   return k;
 }
