@@ -62,10 +62,11 @@ async function reference(precision: Precision = 'fp32'): Promise<Record<string, 
   };
 }
 
-/** The best recipe in PyTorch (bench/torch_best.py), or undefined where no PyTorch 2.x runs. */
-function torchBest(): Record<string, unknown> | undefined {
+/** The best recipe in PyTorch (bench/torch_best.py), fp32 or with bf16 autocast; undefined where no PyTorch 2.x runs. */
+function torchBest(precision: Precision): Record<string, unknown> | undefined {
   const python = torch2Python();
-  return python ? runPython(python, join(root, 'bench', 'torch_best.py'), [dirname(mnistPaths().trainImages), ...threadArgs()]) : undefined;
+  const args = [dirname(mnistPaths().trainImages), ...threadArgs(), ...(precision === 'bf16' ? ['--bf16'] : [])];
+  return python ? runPython(python, join(root, 'bench', 'torch_best.py'), args) : undefined;
 }
 
 /** A one-fold recipe on all 60k with the test set after every epoch: when each threshold was first reached. */
@@ -107,9 +108,11 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
   const bf16Reached = oursAccurateBf16.reached as Record<string, number>;
   const oursBest = await timeToAccuracy(bestRecipe, [0.985, 0.99, 0.992]);
   const oursBestBf16 = await timeToAccuracy({ ...bestRecipe, precision: 'bf16' }, [0.985, 0.99, 0.992]);
-  const torchBestRun = torchBest();
+  const torchBestRun = torchBest('fp32');
+  const torchBestBf16 = torchBest('bf16');
   const bestReached = oursBest.reached as Record<string, number>;
   const torchBestReached = (torchBestRun?.reached ?? {}) as Record<string, number>;
+  const torchBestBf16Reached = (torchBestBf16?.reached ?? {}) as Record<string, number>;
   return {
     isa: native.getIsa(),
     threads: native.getThreads(),
@@ -144,7 +147,10 @@ export async function benchTrain(): Promise<Record<string, unknown>> {
       // Time to 99% test accuracy, ours over PyTorch's (target ≤ 0.3).
       timeTo99Ratio: ratio(bestReached['0.99'], torchBestReached['0.99']),
       bf16: oursBestBf16,
+      torchBf16: torchBestBf16 ?? null,
+      // Ours in bf16 over PyTorch fp32, and over PyTorch with bf16 autocast.
       bf16TimeTo99Ratio: ratio((oursBestBf16.reached as Record<string, number>)['0.99'], torchBestReached['0.99']),
+      bf16TimeTo99OverTorchBf16: ratio((oursBestBf16.reached as Record<string, number>)['0.99'], torchBestBf16Reached['0.99']),
     },
   };
 }
