@@ -40,9 +40,6 @@ double bilinear(const uint8_t* image, int64_t rows, int64_t cols, double x, doub
 
 uint8_t to_byte(double v) { return v <= 0.0 ? 0 : v >= 254.5 ? 255 : static_cast<uint8_t>(static_cast<int64_t>(v + 0.5)); }
 
-// The longest side binding.cc lets through.
-constexpr int64_t kMaxSide = 4096;
-
 // The rows and columns that hold ink: [row0, row1] × [col0, col1]; row0 > row1 for a blank image.
 struct Ink {
   int64_t row0, row1, col0, col1;
@@ -50,7 +47,7 @@ struct Ink {
 
 Ink ink_of(const uint8_t* image, int64_t rows, int64_t cols) {
   // Loops without branches (the compiler vectorizes them): each column's OR over the rows, each row's OR.
-  uint8_t column[kMaxSide];
+  uint8_t column[kMaxImageSide];
   std::fill(column, column + cols, uint8_t{0});
   Ink ink{rows, -1, cols, -1};
   for (int64_t y = 0; y < rows; ++y) {

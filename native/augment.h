@@ -8,6 +8,9 @@
 
 namespace fastmlp {
 
+// The longest side of an image these functions take (binding.cc refuses longer ones).
+constexpr int64_t kMaxImageSide = 4096;
+
 struct AugmentSpec {
   double shift = 0.0;          // largest translation, pixels, along each axis
   double rotate = 0.0;         // largest rotation, degrees, either way

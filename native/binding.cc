@@ -672,8 +672,8 @@ class Addon : public Napi::Addon<Addon> {
   static ImageRows image_rows(const Napi::Env& env, const Napi::Object& o) {
     ImageRows r;
     r.bytes = u8(env, o.Get("bytes"), "bytes");
-    r.rows = integer(env, o.Get("rows"), "rows", 1, 4096);
-    r.cols = integer(env, o.Get("cols"), "cols", 1, 4096);
+    r.rows = integer(env, o.Get("rows"), "rows", 1, kMaxImageSide);
+    r.cols = integer(env, o.Get("cols"), "cols", 1, kMaxImageSide);
     r.indices = i32(env, o.Get("indices"), "indices");
     r.out = u8(env, o.Get("out"), "out");
     const int64_t pixels = r.rows * r.cols, images = r.bytes.length / pixels;
