@@ -105,6 +105,7 @@ describe('transformRows: given maps', () => {
       }
     expect(off).toBe(0);
   });
+
   it('samples an affine map alone only where it can reach ink, and gives the reference everywhere, ink at the edges or none', () => {
     // Digits, a blank image, ink in the corners, a full border, and one lit pixel: their ink boxes are what the
     // native sampler skips by, so every pixel it leaves out must be the 0 the reference computes.
