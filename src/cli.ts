@@ -47,6 +47,17 @@ const number = (flag: string) => (value: string) => {
   return x;
 };
 
+/**
+ * --dropout: the rate of every layer of the recipe's (0 takes dropout away), or, with --hidden, of each layer
+ * that --hidden gives no rate of its own.
+ */
+function withDropout(hidden: HiddenLayerSpec[], rate: number, fromFlag: boolean): HiddenLayerSpec[] {
+  return hidden.map(({ dropout, ...layer }) => {
+    const p = fromFlag && dropout !== undefined ? dropout : rate;
+    return p > 0 ? { ...layer, dropout: p } : layer;
+  });
+}
+
 /** "256:sigmoid,128:relu" → hidden layers. */
 export function parseHidden(value: string): HiddenLayerSpec[] {
   if (value.trim() === '' || value === 'none') return [];
@@ -157,8 +168,7 @@ export function recipeFromFlags(flags: TrainFlags): TrainRecipe {
   const hidden = flags.hidden ?? base.hidden;
   const augment = augmentFromFlags(flags, base.augment);
   const recipe: TrainRecipe = {
-    // --dropout gives every hidden layer the rate that --hidden does not.
-    hidden: flags.dropout === undefined ? hidden : hidden.map((h) => (h.dropout === undefined && flags.dropout! > 0 ? { ...h, dropout: flags.dropout! } : h)),
+    hidden: flags.dropout === undefined ? hidden : withDropout(hidden, flags.dropout, flags.hidden !== undefined),
     init: flags.init ?? base.init,
     optimizer,
     lr: flags.lr ?? base.lr,
@@ -758,7 +768,7 @@ export function program(): Command {
     .description('Train with K-fold cross-validation; writes the selected checkpoint and a report.')
     .addOption(new Option('--recipe <name>', 'starting settings; other flags override them').choices(Object.keys(recipes)).default('reference'))
     .option('--hidden <layers>', 'hidden layers, WIDTH[:sigmoid|relu[:DROPOUT]] separated by commas, e.g. 1024:relu:0.3,256:sigmoid', parseHidden)
-    .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9), unless --hidden gives its own', number('--dropout'))
+    .option('--dropout <rate>', 'share of every hidden layer’s outputs dropped in training (0–0.9; 0: none, even where the recipe has it), unless --hidden gives the layer its own', number('--dropout'))
     .option('--input-dropout <rate>', 'share of each training image’s pixels dropped to background (0–0.9), the rest scaled up', number('--input-dropout'))
     .option('--label-smoothing <e>', 'training targets (1 − e)·onehot + e/classes (0–0.5)', number('--label-smoothing'))
     .option('--max-norm <c>', 'after every step, scale each unit’s incoming weights down to norm c where longer', number('--max-norm'))

@@ -11,6 +11,13 @@ describe('the dropout flags', () => {
     expect(recipeFromFlags({ recipe: 'reference' }).hidden).toEqual([{ width: 256, activation: 'sigmoid' }]);
   });
 
+  it('--dropout without --hidden sets the rate of every layer of the recipe, 0 taking it away', () => {
+    const best = recipeFromFlags({ recipe: 'best' }).hidden;
+    expect(best.every((layer) => layer.dropout === 0.2)).toBe(true);
+    expect(recipeFromFlags({ recipe: 'best', dropout: 0.1 }).hidden).toEqual(best.map((layer) => ({ ...layer, dropout: 0.1 })));
+    expect(recipeFromFlags({ recipe: 'best', dropout: 0 }).hidden).toEqual(best.map(({ width, activation }) => ({ width, activation })));
+  });
+
   it('refuses rates outside 0–0.9, naming the flag or field', () => {
     for (const bad of ['64:relu:1.5', '64:relu:', '64:relu:x', '64:relu:0.1:2']) expect(() => parseHidden(bad), bad).toThrow(InvalidArgumentError);
     expect(() => recipeFromFlags({ recipe: 'accurate', dropout: 0.95 })).toThrow(/hidden\.0\.dropout/);
