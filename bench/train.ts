@@ -62,10 +62,26 @@ async function reference(precision: Precision = 'fp32'): Promise<Record<string, 
   };
 }
 
-/** The best recipe in PyTorch (bench/torch_best.py), fp32 or with bf16 autocast; undefined where no PyTorch 2.x runs. */
+/**
+ * The best recipe in PyTorch (bench/torch_best.py), fp32 or with bf16 autocast, given the recipe's layers, dropout,
+ * epochs, batch, learning rate and augmentation limits; undefined where no PyTorch 2.x runs.
+ */
 function torchBest(precision: Precision): Record<string, unknown> | undefined {
   const python = torch2Python();
-  const args = [dirname(mnistPaths().trainImages), ...threadArgs(), ...(precision === 'bf16' ? ['--bf16'] : [])];
+  const { hidden, epochs, batchSize, lr, seed } = bestRecipe;
+  const augment = bestRecipe.augment ?? {};
+  const dropouts = new Set(hidden.map((layer) => layer.dropout ?? 0));
+  if (dropouts.size !== 1 || hidden.some((layer) => layer.activation !== 'relu') || augment.elasticAlpha) {
+    throw new Error('torch_best.py takes ReLU layers with one dropout rate and affine augmentation');
+  }
+  const args = [
+    dirname(mnistPaths().trainImages),
+    ...['--hidden', hidden.map((layer) => layer.width).join(','), '--dropout', String([...dropouts][0])],
+    ...['--epochs', String(epochs), '--batch', String(batchSize), '--lr', String(lr), '--seed', String(seed)],
+    ...['--shift', String(augment.shift ?? 0), '--rotate', String(augment.rotate ?? 0), '--scale', String(augment.scale ?? 0), '--shear', String(augment.shear ?? 0)],
+    ...threadArgs(),
+    ...(precision === 'bf16' ? ['--bf16'] : []),
+  ];
   return python ? runPython(python, join(root, 'bench', 'torch_best.py'), args) : undefined;
 }
 

@@ -388,7 +388,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('the web page in Chromium', ()
     await page.goto(url);
     await page.waitForSelector('html[data-ready="true"]');
     await page.locator('#recipe').selectOption('best');
-    expect(await page.locator('#hidden').getAttribute('placeholder')).toBe('1024, 1024');
+    expect(await page.locator('#hidden').getAttribute('placeholder')).toBe('512, 512');
     await page.locator('#advanced summary').click();
     expect(await page.locator('#dropout').getAttribute('placeholder')).toBe('0.2');
     expect(await page.locator('#augment option[value=""]').textContent()).toBe("recipe's (affine)");
