@@ -3,7 +3,7 @@
   # are a static library of their own, so only that file gets the -m flags.
   "target_defaults": {
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
-    "cflags_cc": ["-std=c++17", "-fexceptions", "-fPIC", "-O3", "-fno-math-errno"],
+    "cflags_cc": ["-std=c++17", "-fexceptions", "-fPIC", "-O3", "-fno-math-errno", "-falign-loops=64"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
   },

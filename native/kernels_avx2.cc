@@ -50,7 +50,12 @@ inline void tile_6x16(int64_t kc, const int32_t* offsets, const float* a, const 
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   const __m256i k0 = tail_mask(n), k1 = tail_mask(n > 8 ? n - 8 : 0);
-  for (int r = 0; r < kMr && r < m; ++r) store_row(c + r * ldc, acc[r][0], acc[r][1], va, vb, beta != 0.0f, k0, k1);
+  // Unrolled, so every accumulator is named at compile time and none is kept on the stack.
+#pragma GCC unroll 6
+  for (int r = 0; r < kMr; ++r) {
+    if (r >= m) break;
+    store_row(c + r * ldc, acc[r][0], acc[r][1], va, vb, beta != 0.0f, k0, k1);
+  }
 }
 
 template <bool kRows>

@@ -38,7 +38,10 @@ inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   __mmask16 mask[kV];
   for (int v = 0; v < kV; ++v) mask[v] = n > 16 * v ? tail_mask(n - 16 * v) : __mmask16(0);
-  for (int r = 0; r < kM && r < m; ++r) {
+  // Unrolled, so every accumulator is named at compile time and none is kept on the stack.
+#pragma GCC unroll 12
+  for (int r = 0; r < kM; ++r) {
+    if (r >= m) break;
     float* row = c + r * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < kV; ++v) {

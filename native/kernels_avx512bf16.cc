@@ -39,7 +39,10 @@ inline void tile(int64_t pairs, const int32_t* offsets, const uint32_t* a, const
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   __mmask16 mask[kV];
   for (int v = 0; v < kV; ++v) mask[v] = n > 16 * v ? tail_mask(n - 16 * v) : __mmask16(0);
-  for (int r = 0; r < kM && r < m; ++r) {
+  // Unrolled, so every accumulator is named at compile time and none is kept on the stack.
+#pragma GCC unroll 12
+  for (int r = 0; r < kM; ++r) {
+    if (r >= m) break;
 #pragma GCC unroll 4
     for (int v = 0; v < kV; ++v) store16(acc[r][v], fix, r, 16 * v, mask[v], va, vb, beta, c + r * ldc);
   }
