@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #if defined(__SSE2__)
@@ -60,6 +61,11 @@ void pack_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, in
   if (cs == 1) {
     for (int64_t r = 0; r < rows; ++r) std::copy(a + r * rs, a + r * rs + kb, out + r * pitch);
     for (int64_t r = rows; r < mr; ++r) std::fill(out + r * pitch, out + r * pitch + kb, 0.0f);
+    return;
+  }
+  if (rs == 1 && rows == mr) {
+    // Aᵀ of a row-major A (the gradient Xᵀ·dZ): each step's mr rows are contiguous, one short copy a step.
+    for (int64_t p = 0; p < kb; ++p) std::memcpy(out + p * mr, a + p * cs, sizeof(float) * mr);
     return;
   }
   for (int64_t p = 0; p < kb; ++p) {
