@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels.h"
+
 namespace {
 
 // The lanes below n of 16.
@@ -33,6 +35,19 @@ inline void transpose16(__m512i r[16]) {
     r[k] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0x88);
     r[k + 8] = _mm512_shuffle_i32x4(t[k], t[k + 8], 0xDD);
   }
+}
+
+// Columns col … col + 15 of row r of a finished tile, acc, into out_row: the fixup (when there is one), alpha,
+// then beta, in the order of the plain kernels (gemm_impl.h, bf16::store_tile); mask keeps the columns < n.
+inline void store16(__m512 acc, const fastmlp::Bf16Fixup* fix, int r, int col, __mmask16 mask, __m512 va, __m512 vb,
+                    float beta, float* out_row) {
+  if (fix) {
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(fix->corr_a[r]), _mm512_maskz_loadu_ps(mask, fix->corr_b + col),
+                          _mm512_mul_ps(acc, _mm512_set1_ps(fix->row_scale[r])));
+  }
+  acc = _mm512_mul_ps(va, acc);
+  if (beta != 0.0f) acc = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, out_row + col), acc);
+  _mm512_mask_storeu_ps(out_row + col, mask, acc);
 }
 
 }  // namespace

@@ -33,25 +33,13 @@ inline __m512i byte_pairs(__m256i bytes) {
   return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
 }
 
-// Columns col … col + 15 of row r of a finished tile, acc, into out_row: the fixup (when there is one), alpha,
-// then beta, in the order of the plain kernels (gemm_impl.h, bf16::store_tile); mask keeps the columns < n.
-inline void store16(__m512 acc, const fastmlp::Bf16Fixup* fix, int r, int col, __mmask16 mask, __m512 va, __m512 vb,
-                    float beta, float* out_row) {
-  if (fix) {
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(fix->corr_a[r]), _mm512_maskz_loadu_ps(mask, fix->corr_b + col),
-                          _mm512_mul_ps(acc, _mm512_set1_ps(fix->row_scale[r])));
-  }
-  acc = _mm512_mul_ps(va, acc);
-  if (beta != 0.0f) acc = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, out_row + col), acc);
-  _mm512_mask_storeu_ps(out_row + col, mask, acc);
-}
-
 // `base` with the bf16 members of a bf16 kernel file.
 inline fastmlp::IsaKernels with_bf16(fastmlp::IsaKernels k, const char* name, fastmlp::Bf16Kernel gemm,
                                      fastmlp::Bf16Kernel gemm_rows, fastmlp::Bf16IndexedKernel gemm_indexed,
                                      fastmlp::Bf16APacker pack_a, fastmlp::Bf16BPacker pack_b,
                                      fastmlp::PixelPairPacker pack_pixel_pairs) {
   k.name = name;
+  k.bf16_pair_words = 1;
   k.gemm_bf16 = gemm;
   k.gemm_bf16_rows = gemm_rows;
   k.gemm_bf16_indexed = gemm_indexed;

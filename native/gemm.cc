@@ -106,7 +106,7 @@ struct FloatA {
     prefetch_a(a + i0 * rs + p0 * cs, rs, cs, rows, kb);
   }
 
-  // bf16: the same panels as step pairs, rounded (pitch in pairs); B as it is.
+  // bf16: the same panels as step pairs, rounded (pitch in the table's words); B as it is.
   void pack_bf16(const IsaKernels& kern, int64_t i0, int64_t rows, int64_t p0, int64_t kb, int mr, int64_t pitch,
                  uint32_t* out) const {
     kern.pack_a_bf16(a + i0 * rs + p0 * cs, rs, cs, rows, kb, mr, pitch, out);
@@ -402,17 +402,19 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
                        const Epilogue& ep) {
   constexpr bool kSkips = ASource::kSkipsZeros;
   const int mr = kSkips ? kern.bf16_indexed_mr : kern.bf16_mr, nr = kSkips ? kern.bf16_indexed_nr : kern.bf16_nr;
-  const int64_t kb_max = balanced_block(k, kBf16Kc, 2), pitch = kBf16Kc / 2;
+  const int64_t kb_max = balanced_block(k, kBf16Kc, 2), pitch = kBf16Kc / 2 * kern.bf16_pair_words;
   const int64_t nb_max = balanced_block(n, kern.nc, nr);
 
-  // Each packed B panel: (pairs × nr) uint32, pairs padded to the table's pair block, then, from pixels, its
-  // fp32 correction row of nr.
-  const int64_t pair_block = kern.bf16_pair_block;
+  // Each packed B panel: (pairs × nr) pairs of the table's words, pairs padded to the table's pair block,
+  // then, from pixels, its fp32 correction row of nr.
+  const int64_t pair_block = kern.bf16_pair_block, pair_words = kern.bf16_pair_words;
   const auto pairs_of = [&](const Block& blk) { return ceil_div((blk.kb + 1) / 2, pair_block) * pair_block; };
-  const int64_t panel_words = ceil_div(kb_max / 2, pair_block) * pair_block * nr + (kSkips ? nr : 0);
+  const int64_t panel_words = ceil_div(kb_max / 2, pair_block) * pair_block * nr * pair_words + (kSkips ? nr : 0);
   uint32_t* const b_block = reinterpret_cast<uint32_t*>(scratch<PackedBTag>(panel_words * ceil_div(nb_max, nr)));
   const Bf16Kernel microkernel = a.row_layout() ? kern.gemm_bf16_rows : kern.gemm_bf16;
-  const auto correction_of = [&](const Block& blk, uint32_t* panel) { return reinterpret_cast<float*>(panel + pairs_of(blk) * nr); };
+  const auto correction_of = [&](const Block& blk, uint32_t* panel) {
+    return reinterpret_cast<float*>(panel + pairs_of(blk) * nr * pair_words);
+  };
 
   const auto pack_panel = [&](const Block& blk, int64_t jp) {
     const int64_t j0 = jp * nr;
@@ -423,8 +425,10 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
 
   const auto sweep = [&](const Block& blk, int64_t ip0, int64_t ip1, int64_t jp0, int64_t jp1) {
     const int64_t pc = blk.pc, kb = blk.kb, pairs = pairs_of(blk);
+    // Room for either kind of panel: kMaxBf16Mr rows of pairs, or (kernels.h, bf16_pair_words) fewer rows of
+    // two words a pair, whose pixel panels list single steps.
     alignas(64) uint32_t a_panel[kMaxBf16Mr * kBf16Kc / 2];
-    alignas(64) int32_t offsets[kBf16Kc / 2 + 16];
+    alignas(64) int32_t offsets[kBf16Kc + 16];
     float row_scale[kMaxBf16Mr], corr_a[kMaxBf16Mr];
     for (int64_t ip = ip0; ip < ip1; ++ip) {
       const int64_t i0 = ip * mr, rows = std::min<int64_t>(mr, m - i0);

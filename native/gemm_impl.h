@@ -226,6 +226,7 @@ constexpr void set_bf16(fastmlp::IsaKernels& k) {
   k.bf16_indexed_mr = kIndexedMr;
   k.bf16_indexed_nr = kIndexedNr;
   k.bf16_pair_block = 1;
+  k.bf16_pair_words = 1;
   k.gemm_bf16 = bf16::gemm<kMr, kNr, kPitch, false>;
   k.gemm_bf16_rows = bf16::gemm<kMr, kNr, kPitch, true>;
   k.gemm_bf16_indexed = bf16::gemm_indexed<kIndexedMr, kIndexedNr, kPitch>;

@@ -105,11 +105,16 @@ using FloatBPacker = void (*)(const float* b, int64_t rs, int64_t cs, int64_t kb
 // rounded to nearest even. Every path (VDPBF16PS, or plain fp32 arithmetic where the CPU lacks it) does
 // exactly that, and every table blocks k the same (kBf16Kc steps), so bf16 products have the same bits on
 // every instruction set.
+//
+// Where the CPU's VDPBF16PS is slower than its fp32 FMAs, a table packs each pair as two words instead
+// (bf16_pair_words 2): the two bfloat16 values widened to floats, the odd step first, so that a plain fp32
+// tile over 2·pairs steps does the same sums in the same order. Its panels are those below with each pair
+// word made two, and its pixel panels list single steps (a zero pixel adds nothing: the same bits again).
 constexpr int kBf16Kc = 512;
 //
 // c (m×n) = alpha·(a_panel · b_panel) + beta·c over `pairs` step pairs. a_panel is k-major ((pairs × mr)
-// uint32), or in the row layout (row r's pairs at a_panel + r·kBf16Kc/2); b_panel is (pairs × nr) uint32, B's
-// two steps of column j side by side, zero-padded to the full tile.
+// uint32), or in the row layout (row r's pairs at a_panel + r·pitch, pitch kBf16Kc/2 words a pair takes);
+// b_panel is (pairs × nr) uint32, B's two steps of column j side by side, zero-padded to the full tile.
 using Bf16Kernel = void (*)(int64_t pairs, const uint32_t* a_panel, const uint32_t* b_panel, float* c, int64_t ldc,
                             int64_t m, int64_t n, float alpha, float beta);
 
@@ -121,8 +126,8 @@ struct Bf16Fixup {
   const float* corr_b;
 };
 
-// The indexed kernel over pairs: entry q of the A panel (row layout, rows kBf16Kc/2 apart) multiplies the pair row
-// of the B panel that starts offsets[q] uint32 into b_panel; then the fixup, then alpha and beta.
+// The indexed kernel over pairs: entry q of the A panel (row layout, rows kBf16Kc/2 pairs apart) multiplies the
+// pair row of the B panel that starts offsets[q] words into b_panel; then the fixup, then alpha and beta.
 using Bf16IndexedKernel = void (*)(int64_t entries, const int32_t* offsets, const uint32_t* a_panel,
                                    const uint32_t* b_panel, const Bf16Fixup& fixup, float* c, int64_t ldc, int64_t m,
                                    int64_t n, float alpha, float beta);
@@ -168,6 +173,9 @@ struct IsaKernels {
   // B: a kernel that takes its pairs 16 at a time (an AMX tile) reads no tail.
   int bf16_mr, bf16_nr, bf16_indexed_mr, bf16_indexed_nr;
   int bf16_pair_block;
+  // Words a step pair takes in a packed panel: 1, the pair as VDPBF16PS reads it; 2, the two rounded values
+  // as floats, the odd step first, for kernels that sum them with fp32 FMAs (kernels_avx512.cc).
+  int bf16_pair_words;
   Bf16Kernel gemm_bf16;
   Bf16Kernel gemm_bf16_rows;
   Bf16IndexedKernel gemm_bf16_indexed;
@@ -207,12 +215,12 @@ constexpr bool all_set(const Members&... members) {
 constexpr bool complete(const IsaKernels& k) {
   const auto& [name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
                gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
-               bf16_indexed_nr, bf16_pair_block, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
+               bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
                relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam] = k;
   return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
                  gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
-                 bf16_indexed_nr, bf16_pair_block, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
+                 bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                  pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
                  relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam);
 }

@@ -9,13 +9,15 @@ namespace fastmlp {
 namespace {
 
 constexpr int kMr = 12, kNr = 32, kKc = 512, kNc = 384, kSkinnyMr = 12;
+// A two-word bf16 panel in the row layout has its rows kBf16Kc floats apart: the fp32 tile's own pitch.
+static_assert(kKc == kBf16Kc, "bf16 panels share the fp32 row pitch");
 
 // c (m×n) = alpha·(a_panel · b_panel (kc × 16·kV)) + beta·c, m ≤ kM, n ≤ 16·kV; A is (kc × kM) k-major, or
 // with kRows (kM × kc) with rows kKc apart; B's rows are ldb apart. With kIndexed, step p reads the B row at
-// b + offsets[p] instead.
+// b + offsets[p] instead. A bf16 product from pixels has its fixup applied to the sums first.
 template <int kM, int kV, bool kRows, bool kIndexed>
 inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
-                 int64_t m, int64_t n, float alpha, float beta) {
+                 int64_t m, int64_t n, float alpha, float beta, const Bf16Fixup* fix = nullptr) {
   __m512 acc[kM][kV];
 #pragma GCC unroll 12
   for (int r = 0; r < kM; ++r)
@@ -42,13 +44,8 @@ inline void tile(int64_t kc, const int32_t* offsets, const float* a, const float
 #pragma GCC unroll 12
   for (int r = 0; r < kM; ++r) {
     if (r >= m) break;
-    float* row = c + r * ldc;
 #pragma GCC unroll 4
-    for (int v = 0; v < kV; ++v) {
-      __m512 out = _mm512_mul_ps(va, acc[r][v]);
-      if (beta != 0.0f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], row + 16 * v), out);
-      _mm512_mask_storeu_ps(row + 16 * v, mask[v], out);
-    }
+    for (int v = 0; v < kV; ++v) store16(acc[r][v], fix, r, 16 * v, mask[v], va, vb, beta, c + r * ldc);
   }
 }
 
@@ -109,19 +106,31 @@ inline __m128i load_bytes(const uint8_t* src, int64_t n) {
   return _mm_load_si128(reinterpret_cast<const __m128i*>(part));
 }
 
-// PixelPacker: 16 pixels at a time, the kept ones of each row moved together by a compress.
+// 16 pixels of a row from p on (the rest of the row zero), as the panel takes them: with kPairs, the two of
+// each step pair swapped (the odd step first, bf16_pair_words 2).
+template <bool kPairs>
+inline __m128i panel_bytes(const uint8_t* row, int64_t p, int64_t kb) {
+  const __m128i bytes = load_bytes(row + p, std::min<int64_t>(16, kb - p));
+  if (!kPairs) return bytes;
+  return _mm_shuffle_epi8(bytes, _mm_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+}
+
+// PixelPacker: 16 pixels at a time, the kept ones of each row moved together by a compress. With kPairs, the
+// pixel packer of two-word bf16 panels: steps in the panel's order, the pixels as they are (no scale).
+template <bool kPairs>
 int64_t pack_pixels_avx512(const uint8_t* const* src, int64_t rows, int64_t kb, const float* step_scale,
                            const float* row_scale, int mr, int64_t pitch, float* out, int32_t* pixels) {
   __mmask16 masks[512 / 16];
-  const int64_t chunks = (kb + 15) / 16;
+  const int64_t steps = kPairs ? (kb + 1) / 2 * 2 : kb;
+  const int64_t chunks = (steps + 15) / 16;
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   int64_t kept = 0;
   for (int64_t ch = 0; ch < chunks; ++ch) {
-    const int64_t p = ch * 16, len = std::min<int64_t>(16, kb - p);
+    const int64_t p = ch * 16;
     __m128i any = _mm_setzero_si128();
-    for (int64_t r = 0; r < rows; ++r) any = _mm_or_si128(any, load_bytes(src[r] + p, len));
+    for (int64_t r = 0; r < rows; ++r) any = _mm_or_si128(any, panel_bytes<kPairs>(src[r], p, kb));
     const auto zero = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())));
-    const __mmask16 keep = static_cast<__mmask16>(~zero) & tail_mask(len);
+    const __mmask16 keep = static_cast<__mmask16>(~zero) & tail_mask(steps - p);
     masks[ch] = keep;
     const __m512i index = _mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int>(p)));
     _mm512_storeu_si512(pixels + kept, _mm512_maskz_compress_epi32(keep, index));
@@ -129,14 +138,17 @@ int64_t pack_pixels_avx512(const uint8_t* const* src, int64_t rows, int64_t kb, 
   }
   for (int64_t r = 0; r < rows; ++r) {
     float* dst = out + r * pitch;
-    const __m512 s0 = _mm512_set1_ps(row_scale[r]);
+    const __m512 s0 = _mm512_set1_ps(kPairs ? 1.0f : row_scale[r]);
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const __mmask16 keep = masks[ch];
       if (keep == 0) continue;
-      const int64_t p = ch * 16, len = std::min<int64_t>(16, kb - p);
-      const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(load_bytes(src[r] + p, len)));
-      const __m512 s = step_scale ? _mm512_mul_ps(_mm512_maskz_loadu_ps(tail_mask(len), step_scale + p), s0) : s0;
-      _mm512_storeu_ps(dst, _mm512_maskz_compress_ps(keep, _mm512_mul_ps(v, s)));
+      const int64_t p = ch * 16;
+      __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(panel_bytes<kPairs>(src[r], p, kb)));
+      if (!kPairs) {
+        const __mmask16 len = tail_mask(kb - p);
+        v = _mm512_mul_ps(v, step_scale ? _mm512_mul_ps(_mm512_maskz_loadu_ps(len, step_scale + p), s0) : s0);
+      }
+      _mm512_storeu_ps(dst, _mm512_maskz_compress_ps(keep, v));
       dst += __builtin_popcount(keep);
     }
   }
@@ -161,6 +173,104 @@ void pack_b_avx512(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t c
   }
 }
 
+// bf16 products as fp32 FMAs (bf16_pair_words 2, kernels.h). Intel's cores issue VDPBF16PS at a quarter of
+// the rate of 512-bit FMAs (Emerald Rapids: one every two cycles against two a cycle), which is half the
+// multiply-adds of fp32; there the same products, the operands rounded as they are packed and then summed by
+// the fp32 tiles, run at the speed of fp32 with the bits of every other table (dispatch.cc chooses this table).
+
+// x rounded to bfloat16 as to_bf16 rounds (kernels.h), widened back to a float.
+inline __m512 round_bf16(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x), high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+  const __m512i exponent = _mm512_and_si512(u, _mm512_set1_epi32(0x7F800000));
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_and_si512(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), high);
+  const __mmask16 tiny = _mm512_cmpeq_epi32_mask(exponent, _mm512_setzero_si512());
+  const __mmask16 special = _mm512_cmpeq_epi32_mask(exponent, _mm512_set1_epi32(0x7F800000));
+  const __mmask16 nan = special & _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x7FFFFF));
+  r = _mm512_mask_and_epi32(r, tiny, u, _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  r = _mm512_mask_and_epi32(r, special, u, high);
+  r = _mm512_mask_or_epi32(r, nan, r, _mm512_set1_epi32(0x400000));
+  return _mm512_castsi512_ps(r);
+}
+inline float round_bf16(float x) { return from_bf16(to_bf16(x)); }
+
+// The two steps of each pair of 16 swapped: lanes 1, 0, 3, 2, …
+inline __m512 swap_pairs(__m512 v) { return _mm512_permute_ps(v, 0xB1); }
+
+// Bf16APacker: panel step 2q is A's step 2q + 1, panel step 2q + 1 A's step 2q; steps past kb are zero.
+void pack_a_bf16_fma(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, int mr, int64_t pitch,
+                     uint32_t* words) {
+  float* out = reinterpret_cast<float*>(words);
+  const int64_t steps = (kb + 1) / 2 * 2;
+  if (cs == 1) {
+    for (int64_t r = 0; r < mr; ++r) {
+      float* dst = out + r * pitch;
+      if (r >= rows) {
+        std::fill(dst, dst + steps, 0.0f);
+        continue;
+      }
+      for (int64_t p = 0; p < steps; p += 16) {
+        const __m512 v = round_bf16(_mm512_maskz_loadu_ps(tail_mask(kb - p), a + r * rs + p));
+        _mm512_mask_storeu_ps(dst + p, tail_mask(steps - p), swap_pairs(v));
+      }
+    }
+    return;
+  }
+  for (int64_t p = 0; p < steps; ++p) {
+    float* dst = out + p * mr;
+    const int64_t step = p ^ 1;
+    if (step >= kb) {
+      std::fill(dst, dst + mr, 0.0f);
+    } else if (rs == 1) {
+      // Aᵀ of a row-major A: the step's rows are contiguous.
+      for (int64_t r = 0; r < mr; r += 16) {
+        const __mmask16 lanes = r < rows ? tail_mask(rows - r) : __mmask16(0);
+        _mm512_mask_storeu_ps(dst + r, tail_mask(mr - r), round_bf16(_mm512_maskz_loadu_ps(lanes, a + step * cs + r)));
+      }
+    } else {
+      for (int64_t r = 0; r < mr; ++r) dst[r] = r < rows ? round_bf16(a[r * rs + step * cs]) : 0.0f;
+    }
+  }
+}
+
+// Bf16BPacker: B packed as fp32 (pack_b_avx512), then each pair of rows scaled, rounded and swapped in place.
+void pack_b_bf16_fma(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, const float* k_scale,
+                     float scale, uint32_t* words) {
+  float* out = reinterpret_cast<float*>(words);
+  pack_b_avx512(b, rs, cs, kb, cols, nr, out);
+  for (int64_t p = 0; p < kb; p += 2) {
+    const bool odd = p + 1 < kb;
+    const float s0 = k_scale ? scale * k_scale[p] : scale, s1 = odd ? (k_scale ? scale * k_scale[p + 1] : scale) : 0.0f;
+    float* even_row = out + p * nr;
+    float* odd_row = even_row + nr;
+    for (int64_t j = 0; j < nr; j += 16) {
+      const __m512 even = _mm512_mul_ps(_mm512_loadu_ps(even_row + j), _mm512_set1_ps(s0));
+      const __m512 next = odd ? _mm512_mul_ps(_mm512_loadu_ps(odd_row + j), _mm512_set1_ps(s1)) : _mm512_setzero_ps();
+      _mm512_storeu_ps(even_row + j, round_bf16(next));
+      _mm512_storeu_ps(odd_row + j, round_bf16(even));
+    }
+  }
+}
+
+int64_t pack_pixel_pairs_fma(const uint8_t* const* src, int64_t rows, int64_t kb, int mr, int64_t pitch,
+                             uint32_t* words, int32_t* steps) {
+  return pack_pixels_avx512<true>(src, rows, kb, nullptr, nullptr, mr, pitch, reinterpret_cast<float*>(words), steps);
+}
+
+template <bool kRows>
+void gemm_bf16_12x32_fma(int64_t pairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int64_t m,
+                         int64_t n, float alpha, float beta) {
+  tile<kMr, kNr / 16, kRows, false>(2 * pairs, nullptr, reinterpret_cast<const float*>(a),
+                                    reinterpret_cast<const float*>(b), kNr, c, ldc, m, n, alpha, beta);
+}
+
+void gemm_bf16_6x64_indexed_fma(int64_t entries, const int32_t* offsets, const uint32_t* a, const uint32_t* b,
+                                const Bf16Fixup& fix, float* c, int64_t ldc, int64_t m, int64_t n, float alpha,
+                                float beta) {
+  tile<kIndexedMr, kIndexedNr / 16, true, true>(entries, offsets, reinterpret_cast<const float*>(a),
+                                                reinterpret_cast<const float*>(b), 0, c, ldc, m, n, alpha, beta, &fix);
+}
+
 constexpr IsaKernels avx512_kernels() {
   IsaKernels k{};
   k.name = "avx512";
@@ -176,8 +286,19 @@ constexpr IsaKernels avx512_kernels() {
   k.gemm_indexed = gemm_6x64_indexed_avx512;
   k.gemm_skinny = gemm_skinny_12x16_avx512;
   set_gemm_rows(k);
-  set_bf16<kMr, kNr, kIndexedMr, kIndexedNr>(k);
-  k.pack_pixels = pack_pixels_avx512;
+  k.bf16_mr = kMr;
+  k.bf16_nr = kNr;
+  k.bf16_indexed_mr = kIndexedMr;
+  k.bf16_indexed_nr = kIndexedNr;
+  k.bf16_pair_block = 1;
+  k.bf16_pair_words = 2;
+  k.gemm_bf16 = gemm_bf16_12x32_fma<false>;
+  k.gemm_bf16_rows = gemm_bf16_12x32_fma<true>;
+  k.gemm_bf16_indexed = gemm_bf16_6x64_indexed_fma;
+  k.pack_a_bf16 = pack_a_bf16_fma;
+  k.pack_b_bf16 = pack_b_bf16_fma;
+  k.pack_pixel_pairs = pack_pixel_pairs_fma;
+  k.pack_pixels = pack_pixels_avx512<false>;
   k.pack_b = pack_b_avx512;
   set_elementwise(k);
   return k;

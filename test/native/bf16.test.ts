@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native, withCallerThreads, type GemmArgs, type Isa } from '../../src/native.js';
 import { Rng } from '../../src/nn/rng.js';
@@ -63,6 +64,13 @@ function expectSameBits(results: Map<Isa, Float32Array>, label: string): void {
 }
 
 describe('bf16 gemm', () => {
+  it('runs on the instruction set that multiplies bf16 fastest: VDPBF16PS on AMD, fp32 FMAs of rounded operands on Intel without AMX', () => {
+    const vendor = /^vendor_id\s*:\s*(\S+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+    if (process.env.FASTMLP_ISA || !isas.includes('avx512bf16') || isas.includes('amx')) return;
+    // Intel issues VDPBF16PS at a quarter of its FMA rate (native/dispatch.cc); AMD's Zen 4 and 5 at full rate.
+    expect(initialIsa).toBe(vendor === 'GenuineIntel' ? 'avx512' : 'avx512bf16');
+  });
+
   it('equals the float64 product of the bf16-rounded operands within fp32 accumulation, with the same bits on every instruction set but AMX', () => {
     const rng = new Rng(41);
     // Sizes around the tiles (12×32, 6×64, 6×16, 4×8) and the block of k (512: 1100 takes three), odd k for a half pair.
@@ -112,6 +120,43 @@ describe('bf16 gemm', () => {
         }
         expect(worst, `${isa} ${JSON.stringify(g)}`).toBeLessThanOrEqual(1);
       }
+    }
+  });
+
+  it('rounds the edge cases of bfloat16 alike on every instruction set: ties to even, denormals to zero, overflow to infinity', () => {
+    const rng = new Rng(47);
+    const asFloats = (words: number[]) => new Float32Array(new Uint32Array(words).buffer);
+    // Ties (low half 0x8000) to an even and an odd neighbour, one past a tie, the largest low half below one,
+    // denormals and −0 (flushed to zeros of their sign), and values near 1 and 2⁻¹²⁶.
+    const finite = asFloats([
+      0x3f808000, 0x3f818000, 0xbf808001, 0x3f80ffff, 0x00000001, 0x807fffff, 0x80000000, 0x00800000, 0x3f7fffff, 0x40490fdb,
+    ]);
+    // The largest floats round up to infinity; infinities and NaN stay what they are.
+    const special = asFloats([0x7f7fffff, 0xff7f8000, 0x7f800000, 0x7fc00001]);
+    const m = 29, n = 45, k = 37;
+    const pick = (values: Float32Array, length: number) =>
+      Float32Array.from({ length }, () => (rng.uniformInt(3) === 0 ? values[rng.uniformInt(values.length)]! : rng.normal()));
+    for (const [transA, transB] of [[false, false], [true, true], [true, false], [false, true]] as const) {
+      const g: GemmCase = { transA, transB, m, n, k, alpha: 1, beta: 0, lda: transA ? m : k, ldb: transB ? k : n, ldc: n };
+      const a = pick(finite, m * k), b = pick(finite, k * n);
+      const results = onEveryIsa({ ...g, a, b, precision: 'bf16' }, new Float32Array(m * n));
+      expectSameBits(results, `finite edges ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`);
+      const { value, bound } = gemmReference(g, a.map(bf16), b.map(bf16), new Float32Array(m * n));
+      for (const [isa, c] of results) {
+        expect(worstRatio(c, { value, bound }), isa).toBeLessThanOrEqual(1);
+      }
+      // Denormals against large weights, where flushing them shows: a 2⁻¹²⁶ kept would add 2⁻²⁶.
+      const denormals = asFloats([0x00000001, 0x807fffff, 0x007f8000, 0x00800000, 0x80800001]);
+      const tinyA = Float32Array.from({ length: m * k }, () =>
+        rng.uniformInt(2) === 0 ? denormals[rng.uniformInt(denormals.length)]! : rng.normal() * 2 ** -110);
+      const largeB = Float32Array.from({ length: k * n }, () => rng.normal() * 2 ** 100);
+      const tiny = onEveryIsa({ ...g, a: tinyA, b: largeB, precision: 'bf16' }, new Float32Array(m * n));
+      expectSameBits(tiny, `denormals ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`);
+      const tinyReference = gemmReference(g, tinyA.map(bf16), largeB.map(bf16), new Float32Array(m * n));
+      for (const [isa, c] of tiny) expect(worstRatio(c, tinyReference), `denormals on ${isa}`).toBeLessThanOrEqual(1);
+      const withSpecial = onEveryIsa({ ...g, a: pick(special, m * k), b: pick(finite, k * n), precision: 'bf16' }, new Float32Array(m * n));
+      expectSameBits(withSpecial, `infinities and NaN ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`);
+      expect([...withSpecial.values()][0]!.some((v) => !Number.isFinite(v))).toBe(true);
     }
   });
 
