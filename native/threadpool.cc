@@ -108,6 +108,7 @@ ThreadPool::~ThreadPool() { stop(); }
 void ThreadPool::start(int threads) {
   stopping_.store(false);
   threads_.store(threads);
+  shares_.reset(new Share[static_cast<size_t>(threads)]);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     states_.assign(static_cast<size_t>(threads - 1), WorkerState{});
@@ -188,13 +189,17 @@ void ThreadPool::set_threads(int threads) {
 }
 
 void ThreadPool::work(int slot) {
-  // Only as many threads as the region's caller may use take its tasks.
-  if (slot >= region_threads_.load(std::memory_order_relaxed)) return;
-  for (;;) {
-    const int64_t task = next_.fetch_add(1);
-    if (task >= tasks_) return;
-    (*task_)(task, slot);
-    finished_.fetch_add(1, std::memory_order_release);
+  // Only as many threads as the region's caller may use take its tasks: its own share, then the others'.
+  const int threads = region_threads_.load(std::memory_order_relaxed);
+  if (slot >= threads) return;
+  for (int i = 0; i < threads; ++i) {
+    Share& share = shares_[static_cast<size_t>((slot + i) % threads)];
+    for (;;) {
+      const int64_t task = share.next.fetch_add(1);
+      if (task >= share.end) break;
+      (*task_)(task, slot);
+      finished_.fetch_add(1, std::memory_order_release);
+    }
   }
 }
 
@@ -250,9 +255,13 @@ void ThreadPool::run(int64_t tasks, const Task& fn) {
     done_.wait(lock, [&] { return active_.load() == 0; });
     task_ = &fn;
     tasks_ = tasks;
-    region_threads_.store(threads_for_caller(), std::memory_order_relaxed);
+    const int threads = threads_for_caller();
+    region_threads_.store(threads, std::memory_order_relaxed);
+    for (int s = 0; s < threads; ++s) {
+      shares_[static_cast<size_t>(s)].end = tasks * (s + 1) / threads;
+      shares_[static_cast<size_t>(s)].next.store(tasks * s / threads);
+    }
     finished_.store(0);
-    next_.store(0);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();

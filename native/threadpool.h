@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -99,7 +100,15 @@ class ThreadPool {
   const Task* task_ = nullptr;
   int64_t tasks_ = 0;
   std::atomic<int> region_threads_{0};  // threads the region's caller may use: slots at or above take no task
-  std::atomic<int64_t> next_{0};
+  // Each slot's share of the region's tasks, a contiguous range claimed from its front: by the slot's own
+  // thread first, so that a thread takes the same part of every product of a shape (its rows of C stay in
+  // its cache from one call to the next), then by any thread done with its own, so a busy core holds up
+  // nobody. One a thread, made in start().
+  struct alignas(64) Share {
+    std::atomic<int64_t> next{0};
+    int64_t end = 0;
+  };
+  std::unique_ptr<Share[]> shares_;
   std::atomic<int64_t> finished_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> active_{0};  // workers inside work(); a region ends only when none is left in it
