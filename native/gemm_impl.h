@@ -217,16 +217,22 @@ inline uint32_t byte_bf16(uint8_t v) { return static_cast<uint32_t>(fastmlp::to_
 
 }  // namespace bf16
 
-// The bf16 members of a table without VDPBF16PS, on the table's own tiles.
+// The bf16 tiles of a table that runs them on its fp32 tiles: one pair a block, pair_words words a pair.
 template <int kMr, int kNr, int kIndexedMr, int kIndexedNr>
-constexpr void set_bf16(fastmlp::IsaKernels& k) {
-  constexpr int kPitch = fastmlp::kBf16Kc / 2;
+constexpr void set_bf16_tiles(fastmlp::IsaKernels& k, int pair_words) {
   k.bf16_mr = kMr;
   k.bf16_nr = kNr;
   k.bf16_indexed_mr = kIndexedMr;
   k.bf16_indexed_nr = kIndexedNr;
   k.bf16_pair_block = 1;
-  k.bf16_pair_words = 1;
+  k.bf16_pair_words = pair_words;
+}
+
+// The bf16 members of a table without VDPBF16PS, on the table's own tiles.
+template <int kMr, int kNr, int kIndexedMr, int kIndexedNr>
+constexpr void set_bf16(fastmlp::IsaKernels& k) {
+  constexpr int kPitch = fastmlp::kBf16Kc / 2;
+  set_bf16_tiles<kMr, kNr, kIndexedMr, kIndexedNr>(k, 1);
   k.gemm_bf16 = bf16::gemm<kMr, kNr, kPitch, false>;
   k.gemm_bf16_rows = bf16::gemm<kMr, kNr, kPitch, true>;
   k.gemm_bf16_indexed = bf16::gemm_indexed<kIndexedMr, kIndexedNr, kPitch>;

@@ -174,8 +174,8 @@ void pack_b_avx512(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t c
 }
 
 // bf16 products as fp32 FMAs (bf16_pair_words 2, kernels.h). Intel's cores issue VDPBF16PS at a quarter of
-// the rate of 512-bit FMAs (Emerald Rapids: one every two cycles against two a cycle), which is half the
-// multiply-adds of fp32; there the same products, the operands rounded as they are packed and then summed by
+// the rate of 512-bit FMAs (Emerald Rapids, independent accumulators: 1.35 G against 5.5 G instructions a
+// second), which is half the multiply-adds of fp32; there the same products, the operands rounded as they are packed and then summed by
 // the fp32 tiles, run at the speed of fp32 with the bits of every other table (dispatch.cc chooses this table).
 
 // x rounded to bfloat16 as to_bf16 rounds (kernels.h), widened back to a float.
@@ -286,12 +286,7 @@ constexpr IsaKernels avx512_kernels() {
   k.gemm_indexed = gemm_6x64_indexed_avx512;
   k.gemm_skinny = gemm_skinny_12x16_avx512;
   set_gemm_rows(k);
-  k.bf16_mr = kMr;
-  k.bf16_nr = kNr;
-  k.bf16_indexed_mr = kIndexedMr;
-  k.bf16_indexed_nr = kIndexedNr;
-  k.bf16_pair_block = 1;
-  k.bf16_pair_words = 2;
+  set_bf16_tiles<kMr, kNr, kIndexedMr, kIndexedNr>(k, 2);
   k.gemm_bf16 = gemm_bf16_12x32_fma<false>;
   k.gemm_bf16_rows = gemm_bf16_12x32_fma<true>;
   k.gemm_bf16_indexed = gemm_bf16_6x64_indexed_fma;
