@@ -54,6 +54,12 @@ int64_t balanced_block(int64_t total, int64_t block, int64_t unit) {
   return ceil_div(ceil_div(total, blocks), unit) * unit;
 }
 
+// kMr contiguous floats of each of kb steps cs apart, into a k-major panel.
+template <int kMr>
+void copy_steps(const float* a, int64_t cs, int64_t kb, float* out) {
+  for (int64_t p = 0; p < kb; ++p) std::memcpy(out + p * kMr, a + p * cs, sizeof(float) * kMr);
+}
+
 // Element (i, p) of op(A) is a[i·rs + p·cs]; packs rows × kb of it into a micro-panel of mr rows, zero-padded.
 // With cs == 1 (rows contiguous in k) the panel takes the row layout, row r at out + r·pitch: contiguous copies;
 // otherwise the k-major layout, (kb × mr), where each k is contiguous in the source.
@@ -64,9 +70,17 @@ void pack_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb, in
     return;
   }
   if (rs == 1 && rows == mr) {
-    // Aᵀ of a row-major A (the gradient Xᵀ·dZ): each step's mr rows are contiguous, one short copy a step.
-    for (int64_t p = 0; p < kb; ++p) std::memcpy(out + p * mr, a + p * cs, sizeof(float) * mr);
-    return;
+    // Aᵀ of a row-major A (the gradient Xᵀ·dZ): each step's mr rows are contiguous, one short copy a step,
+    // of a size known at compile time so that it is a few moves, not a call.
+    switch (mr) {
+      case 4: return copy_steps<4>(a, cs, kb, out);
+      case 6: return copy_steps<6>(a, cs, kb, out);
+      case 12: return copy_steps<12>(a, cs, kb, out);
+      case 16: return copy_steps<16>(a, cs, kb, out);
+      default:
+        for (int64_t p = 0; p < kb; ++p) std::memcpy(out + p * mr, a + p * cs, sizeof(float) * mr);
+        return;
+    }
   }
   for (int64_t p = 0; p < kb; ++p) {
     const float* src = a + p * cs;
@@ -83,8 +97,11 @@ void prefetch_a(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kb
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t p = 0; p < kb; p += kLine) __builtin_prefetch(a + r * rs + p, 0, 2);
   } else {
-    for (int64_t p = 0; p < kb; ++p)
+    // A step's rows may straddle one more line than rows / kLine: its last row is asked for too.
+    for (int64_t p = 0; p < kb; ++p) {
       for (int64_t r = 0; r < rows; r += kLine) __builtin_prefetch(a + p * cs + r * rs, 0, 2);
+      __builtin_prefetch(a + p * cs + (rows - 1) * rs, 0, 2);
+    }
   }
 }
 
