@@ -159,7 +159,8 @@ describe('gemm with A standardized from bytes', () => {
     for (const kind of ['sparse', 'dense'] as const) {
       for (const perPixel of [false, true]) {
         // Pixel counts above kc (512 at most) take several blocks of k; 45 and 13 leave tails of every panel.
-        for (const [batch, pixels, n, rowLength] of [[37, 45, 40, 45], [1, 13, 17, 45], [250, 44, 70, 45], [29, 45, 9, 45], [40, 1100, 33, 1100], [13, 5, 400, 7]] as const) {
+        // Small batches read B's full panels in place (100 × 1100 · 1100 × 150 in blocks of k), large ones pack it.
+        for (const [batch, pixels, n, rowLength] of [[37, 45, 40, 45], [1, 13, 17, 45], [250, 44, 70, 45], [29, 45, 9, 45], [40, 1100, 33, 1100], [13, 5, 400, 7], [100, 1100, 150, 1100]] as const) {
           const bytes = pixelBytes(rng, samples, rowLength, kind);
           const mean = perPixel ? randomArray(rng, rowLength, 0, 255) : Float32Array.of(33.3);
           const invStd = perPixel ? randomArray(rng, rowLength, 0.01, 0.1) : Float32Array.of(1 / 78.6);
@@ -199,6 +200,30 @@ describe('gemm with A standardized from bytes', () => {
     }
     expect(Buffer.compare(results[1]!, results[0]!)).toBe(0);
     expect(Buffer.compare(results[2]!, results[0]!)).toBe(0);
+  });
+
+  it.each(native.supportedIsas())('gives a sample the same bits in a batch of any size, B packed or read in place, on %s', (isa: Isa) => {
+    native.setIsa(isa);
+    const rng = new Rng(20);
+    const [pixels, n, large] = [784, 200, 600];
+    const bytes = pixelBytes(rng, large, pixels, 'sparse');
+    const w = randomArray(rng, pixels * n);
+    const stats = { mean: Float32Array.of(33.3), invStd: Float32Array.of(1 / 78.6) };
+    const floats = randomArray(rng, large * pixels);
+    const products = (batch: number) => {
+      const fromBytes = new Float32Array(batch * n), fromFloats = new Float32Array(batch * n);
+      const rows = Int32Array.from({ length: batch }, (_, i) => i);
+      native.gemm({ m: batch, n, k: pixels, a: { bytes, rowLength: pixels, rows, ...stats }, b: w, c: fromBytes });
+      native.gemm({ m: batch, n, k: pixels, a: floats.subarray(0, batch * pixels), b: w, c: fromFloats });
+      return [fromBytes, fromFloats] as const;
+    };
+    // 7 and 100 samples are few panels of A, which read B in place; 600 are many, which pack it.
+    const [bytesLarge, floatsLarge] = products(large);
+    for (const batch of [7, 100]) {
+      const [fromBytes, fromFloats] = products(batch);
+      expect(Buffer.compare(Buffer.from(fromBytes.buffer), Buffer.from(bytesLarge.buffer, 0, batch * n * 4)), `bytes, batch ${batch}`).toBe(0);
+      expect(Buffer.compare(Buffer.from(fromFloats.buffer), Buffer.from(floatsLarge.buffer, 0, batch * n * 4)), `floats, batch ${batch}`).toBe(0);
+    }
   });
 
   it('checks the byte rows before reading them', () => {
