@@ -159,7 +159,7 @@ describe('gemm with A standardized from bytes', () => {
     for (const kind of ['sparse', 'dense'] as const) {
       for (const perPixel of [false, true]) {
         // Pixel counts above kc (512 at most) take several blocks of k; 45 and 13 leave tails of every panel.
-        // Small batches read B's full panels in place (100 × 1100 · 1100 × 150 in blocks of k), large ones pack it.
+        // 100 × 1100 · 1100 × 150: several blocks of k, each with full panels of B beside a partial one.
         for (const [batch, pixels, n, rowLength] of [[37, 45, 40, 45], [1, 13, 17, 45], [250, 44, 70, 45], [29, 45, 9, 45], [40, 1100, 33, 1100], [13, 5, 400, 7], [100, 1100, 150, 1100]] as const) {
           const bytes = pixelBytes(rng, samples, rowLength, kind);
           const mean = perPixel ? randomArray(rng, rowLength, 0, 255) : Float32Array.of(33.3);
@@ -202,7 +202,7 @@ describe('gemm with A standardized from bytes', () => {
     expect(Buffer.compare(results[2]!, results[0]!)).toBe(0);
   });
 
-  it.each(native.supportedIsas())('gives a sample the same bits in a batch of any size, B packed or read in place, on %s', (isa: Isa) => {
+  it.each(native.supportedIsas())('gives a sample the same bits in a batch of any size, from floats or from bytes, on %s', (isa: Isa) => {
     native.setIsa(isa);
     const rng = new Rng(20);
     const [pixels, n, large] = [784, 200, 600];
@@ -217,7 +217,9 @@ describe('gemm with A standardized from bytes', () => {
       native.gemm({ m: batch, n, k: pixels, a: floats.subarray(0, batch * pixels), b: w, c: fromFloats });
       return [fromBytes, fromFloats] as const;
     };
-    // 7 and 100 samples are few panels of A, which read B in place; 600 are many, which pack it.
+    // From floats, 7 samples are few enough panels of A to read B in place, 100 and 600 pack it. From bytes, a
+    // panel leaves out the steps blank in all of its rows, so the last panel of 7 or 100 samples leaves out
+    // others than the same samples do among more rows: which must not change their bits either.
     const [bytesLarge, floatsLarge] = products(large);
     for (const batch of [7, 100]) {
       const [fromBytes, fromFloats] = products(batch);
