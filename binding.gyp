@@ -21,7 +21,7 @@
         "native/threadpool.cc"
       ],
       "conditions": [
-        ["target_arch == 'x64'", { "dependencies": ["fastmlp_kernels_avx2", "fastmlp_kernels_avx512", "fastmlp_kernels_avx512bf16", "fastmlp_kernels_amx"] }]
+        ["target_arch == 'x64'", { "dependencies": ["fastmlp_kernels_avx2", "fastmlp_kernels_avx512", "fastmlp_augment_avx512", "fastmlp_kernels_avx512bf16", "fastmlp_kernels_amx"] }]
       ]
     },
     {
@@ -35,6 +35,12 @@
       "type": "static_library",
       "sources": ["native/kernels_avx512.cc"],
       "cflags_cc": ["-mavx512f", "-mfma"]
+    },
+    {
+      "target_name": "fastmlp_augment_avx512",
+      "type": "static_library",
+      "sources": ["native/augment_avx512.cc"],
+      "cflags_cc": ["-mavx512f", "-ffp-contract=off"]
     },
     {
       "target_name": "fastmlp_kernels_avx512bf16",

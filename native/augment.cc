@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "dispatch.h"
 #include "kernels.h"
 #include "threadpool.h"
 
@@ -19,21 +20,16 @@ inline int64_t floor_int(double v) {
   return i - (v < static_cast<double>(i) ? 1 : 0);
 }
 
-// Bilinear sample of a rows×cols image at (x, y) (column, row); pixels outside are 0.
-double bilinear(const uint8_t* image, int64_t rows, int64_t cols, double x, double y) {
+// Bilinear sample at (x, y) (column, row) of a rows×cols image given padded (augment.h): pixels outside are 0.
+double bilinear(const uint8_t* padded, int64_t rows, int64_t cols, double x, double y) {
   const int64_t x0 = floor_int(x), y0 = floor_int(y);
-  const double ax = x - static_cast<double>(x0), ay = y - static_cast<double>(y0);
-  double p00, p01, p10, p11;
-  if (x0 >= 0 && y0 >= 0 && x0 + 1 < cols && y0 + 1 < rows) {
-    const uint8_t* at = image + y0 * cols + x0;
-    p00 = at[0], p01 = at[1], p10 = at[cols], p11 = at[cols + 1];
-  } else {
-    if (x0 < -1 || y0 < -1 || x0 >= cols || y0 >= rows) return 0.0;
-    const auto at = [&](int64_t r, int64_t c) -> double { return r >= 0 && r < rows && c >= 0 && c < cols ? image[r * cols + c] : 0.0; };
-    p00 = at(y0, x0), p01 = at(y0, x0 + 1), p10 = at(y0 + 1, x0), p11 = at(y0 + 1, x0 + 1);
-  }
+  if (x0 < -1 || y0 < -1 || x0 >= cols || y0 >= rows) return 0.0;
+  const int64_t pitch = cols + 2;
+  const uint8_t* at = padded + (y0 + 1) * pitch + (x0 + 1);
+  const double p00 = at[0], p01 = at[1], p10 = at[pitch], p11 = at[pitch + 1];
   // Most of a digit is background: four blank neighbours give exactly the 0 the weighted sum would.
   if (p00 == 0.0 && p01 == 0.0 && p10 == 0.0 && p11 == 0.0) return 0.0;
+  const double ax = x - static_cast<double>(x0), ay = y - static_cast<double>(y0);
   // Exact when the point is a pixel: the weights of the other three are 0.
   return (1.0 - ay) * ((1.0 - ax) * p00 + ax * p01) + ay * ((1.0 - ax) * p10 + ax * p11);
 }
@@ -89,23 +85,31 @@ void inked_columns(const Ink& ink, int64_t cols, const double* m, int64_t y, int
   x1 = std::min<int64_t>(cols, floor_int(hi) + 2);
 }
 
-// One image through q = M·(p + d(p)) + o.
+// The image in the middle of padded, whose border of blank pixels and slack are already 0.
+void pad(const uint8_t* image, int64_t rows, int64_t cols, uint8_t* padded) {
+  const int64_t pitch = cols + 2;
+  for (int64_t y = 0; y < rows; ++y) std::copy(image + y * cols, image + (y + 1) * cols, padded + (y + 1) * pitch + 1);
+}
+
+// A zeroed buffer for padded images of rows×cols.
+std::vector<uint8_t> padded_buffer(int64_t rows, int64_t cols) { return std::vector<uint8_t>((rows + 2) * (cols + 2) + kPaddedSlack, 0); }
+
+// One image through q = M·(p + d(p)) + o; `padded` is a buffer from padded_buffer.
 template <typename D>
-void sample(const uint8_t* source, int64_t rows, int64_t cols, const double* m, const D* dx, const D* dy, uint8_t* out) {
+void sample(const uint8_t* source, int64_t rows, int64_t cols, const double* m, const D* dx, const D* dy, uint8_t* padded,
+            uint8_t* out) {
+  pad(source, rows, cols, padded);
   if (dx == nullptr && dy == nullptr) {
     // Affine alone: only the columns that can reach the ink are sampled.
     const Ink ink = ink_of(source, rows, cols);
+    const AffineRowSampler sample_row = kernels().sample_affine_row;
     for (int64_t y = 0; y < rows; ++y) {
       uint8_t* row = out + y * cols;
       int64_t x0 = 0, x1 = 0;
       if (ink.row0 <= ink.row1) inked_columns(ink, cols, m, y, x0, x1);
       std::fill(row, row + x0, uint8_t{0});
       std::fill(row + x1, row + cols, uint8_t{0});
-      const double py = static_cast<double>(y);
-      for (int64_t x = x0; x < x1; ++x) {
-        const double px = static_cast<double>(x);
-        row[x] = to_byte(bilinear(source, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
-      }
+      if (x0 < x1) sample_row(padded, rows, cols, m, y, x0, x1, row);
     }
     return;
   }
@@ -113,7 +117,7 @@ void sample(const uint8_t* source, int64_t rows, int64_t cols, const double* m, 
     for (int64_t x = 0; x < cols; ++x) {
       const int64_t i = y * cols + x;
       const double px = static_cast<double>(x) + (dx ? dx[i] : 0.0), py = static_cast<double>(y) + (dy ? dy[i] : 0.0);
-      out[i] = to_byte(bilinear(source, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
+      out[i] = to_byte(bilinear(padded, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
     }
   }
 }
@@ -187,6 +191,15 @@ void for_images(int64_t count, Fn&& fn) {
 
 }  // namespace
 
+void sample_affine_row(const uint8_t* padded, int64_t rows, int64_t cols, const double* m, int64_t y, int64_t x0,
+                       int64_t x1, uint8_t* row) {
+  const double py = static_cast<double>(y);
+  for (int64_t x = x0; x < x1; ++x) {
+    const double px = static_cast<double>(x);
+    row[x] = to_byte(bilinear(padded, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
+  }
+}
+
 uint32_t augment_key(uint32_t seed, uint32_t epoch, uint32_t sample) { return mix32(mix32(mix32(seed) ^ epoch) ^ sample); }
 
 double augment_uniform(uint32_t image_key, uint32_t k) { return static_cast<double>(dropout_bits(image_key, k) >> 8) * (1.0 / 16777216.0); }
@@ -195,9 +208,11 @@ void transform_rows(const uint8_t* bytes, int64_t rows, int64_t cols, const int3
                     const double* affine, const double* displacement, uint8_t* out) {
   const int64_t pixels = rows * cols;
   for_images(count, [&](int64_t b, int64_t e) {
+    std::vector<uint8_t> padded = padded_buffer(rows, cols);
     for (int64_t r = b; r < e; ++r) {
       const double* d = displacement ? displacement + r * 2 * pixels : nullptr;
-      sample<double>(bytes + static_cast<int64_t>(indices[r]) * pixels, rows, cols, affine + 6 * r, d, d ? d + pixels : nullptr, out + r * pixels);
+      sample<double>(bytes + static_cast<int64_t>(indices[r]) * pixels, rows, cols, affine + 6 * r, d, d ? d + pixels : nullptr,
+                     padded.data(), out + r * pixels);
     }
   });
 }
@@ -209,6 +224,7 @@ void augment_rows(const uint8_t* bytes, int64_t rows, int64_t cols, const int32_
   const double cx = 0.5 * static_cast<double>(cols - 1), cy = 0.5 * static_cast<double>(rows - 1);
   for_images(count, [&](int64_t b, int64_t e) {
     std::vector<float> dx, dy;
+    std::vector<uint8_t> padded = padded_buffer(rows, cols);
     std::unique_ptr<Blur> blur;
     if (spec.elastic()) dx.resize(pixels), dy.resize(pixels), blur = std::make_unique<Blur>(rows, cols, kernel);
     for (int64_t r = b; r < e; ++r) {
@@ -238,7 +254,7 @@ void augment_rows(const uint8_t* bytes, int64_t rows, int64_t cols, const int32_
         for (int64_t i = 0; i < pixels; ++i) dx[i] *= alpha, dy[i] *= alpha;
       }
       sample<float>(bytes + static_cast<int64_t>(sample_index) * pixels, rows, cols, m, spec.elastic() ? dx.data() : nullptr,
-                    spec.elastic() ? dy.data() : nullptr, out + r * pixels);
+                    spec.elastic() ? dy.data() : nullptr, padded.data(), out + r * pixels);
     }
   });
 }

@@ -32,6 +32,19 @@ void augment_rows(const uint8_t* bytes, int64_t rows, int64_t cols, const int32_
 void transform_rows(const uint8_t* bytes, int64_t rows, int64_t cols, const int32_t* indices, int64_t count,
                     const double* affine, const double* displacement, uint8_t* out);
 
+// Output row y of an affine map alone, its columns [x0, x1): row[x] = the byte of the bilinear sample at
+// q = M·(x, y) + o (m = M00 M01 M10 M11 o_x o_y) of an image given `padded`: with a blank pixel on every side,
+// (rows + 2) × (cols + 2) bytes, and kPaddedSlack bytes more past the end. Every instruction set's sampler
+// computes the same doubles in the same order, without fused multiply-adds, so all give the same bytes.
+constexpr int64_t kPaddedSlack = 4;
+void sample_affine_row(const uint8_t* padded, int64_t rows, int64_t cols, const double* m, int64_t y, int64_t x0,
+                       int64_t x1, uint8_t* row);
+#if defined(__x86_64__)
+// The same, 16 columns at a time with AVX-512F (augment_avx512.cc).
+void sample_affine_row_avx512(const uint8_t* padded, int64_t rows, int64_t cols, const double* m, int64_t y,
+                              int64_t x0, int64_t x1, uint8_t* row);
+#endif
+
 // The uniform number in [0, 1) that the draws of one image take as their k-th: 24 bits of a counter hash.
 double augment_uniform(uint32_t image_key, uint32_t k);
 

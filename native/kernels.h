@@ -150,6 +150,10 @@ using Bf16BPacker = void (*)(const float* b, int64_t rs, int64_t cs, int64_t kb,
 using PixelPairPacker = int64_t (*)(const uint8_t* const* src, int64_t rows, int64_t kb, int mr, int64_t pitch,
                                     uint32_t* out, int32_t* pairs);
 
+// One output row of an affine augmentation (augment.h, sample_affine_row).
+using AffineRowSampler = void (*)(const uint8_t* padded, int64_t rows, int64_t cols, const double* m, int64_t y,
+                                  int64_t x0, int64_t x1, uint8_t* row);
+
 struct IsaKernels {
   const char* name;
   int mr, nr;      // register tile of the microkernel
@@ -201,6 +205,9 @@ struct IsaKernels {
                    bool nesterov);
   void (*adam)(float* w, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                float epsilon, float bias1, float bias2, float weight_decay);
+
+  // Augmentation: the bilinear sampling of an affine map, one output row at a time.
+  AffineRowSampler sample_affine_row;
 };
 
 // True when every member of k is set (no null pointer, no zero size). The structured binding names every
@@ -217,12 +224,12 @@ constexpr bool complete(const IsaKernels& k) {
                gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
-               relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam] = k;
+               relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam, sample_affine_row] = k;
   return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
                  gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                  bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                  pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
-                 relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam);
+                 relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam, sample_affine_row);
 }
 
 extern const IsaKernels kGenericKernels;

@@ -1,6 +1,7 @@
 // AVX2 + FMA kernels. This file alone is compiled with -mavx2 -mfma; it runs only where the CPU has them.
 #include <immintrin.h>
 
+#include "augment.h"
 #include "elementwise_impl.h"
 #include "gemm_impl.h"
 
@@ -121,6 +122,7 @@ constexpr IsaKernels avx2_kernels() {
   k.pack_pixels = pack_pixels;
   k.pack_b = pack_b;
   set_elementwise(k);
+  k.sample_affine_row = fastmlp::sample_affine_row;
   return k;
 }
 #if !defined(FASTMLP_SANITIZE)

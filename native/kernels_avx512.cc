@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "avx512.h"
+#include "augment.h"
 #include "elementwise_impl.h"
 #include "gemm_impl.h"
 
@@ -296,6 +297,7 @@ constexpr IsaKernels avx512_kernels() {
   k.pack_pixels = pack_pixels_avx512<false>;
   k.pack_b = pack_b_avx512;
   set_elementwise(k);
+  k.sample_affine_row = fastmlp::sample_affine_row_avx512;
   return k;
 }
 #if !defined(FASTMLP_SANITIZE)

@@ -1,4 +1,5 @@
 // Portable kernels in plain C++: what runs on a CPU without AVX2 (or when forced for tests).
+#include "augment.h"
 #include "elementwise_impl.h"
 #include "gemm_impl.h"
 
@@ -72,6 +73,7 @@ constexpr IsaKernels generic_kernels() {
   k.pack_pixels = pack_pixels;
   k.pack_b = pack_b;
   set_elementwise(k);
+  k.sample_affine_row = fastmlp::sample_affine_row;
   return k;
 }
 #if !defined(FASTMLP_SANITIZE)
