@@ -36,6 +36,11 @@ double bilinear(const uint8_t* padded, int64_t rows, int64_t cols, double x, dou
 
 uint8_t to_byte(double v) { return v <= 0.0 ? 0 : v >= 254.5 ? 255 : static_cast<uint8_t>(static_cast<int64_t>(v + 0.5)); }
 
+// The byte that point p = (px, py) of the output takes from q = M·p + o.
+uint8_t sample_at(const uint8_t* padded, int64_t rows, int64_t cols, const double* m, double px, double py) {
+  return to_byte(bilinear(padded, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
+}
+
 // The rows and columns that hold ink: [row0, row1] × [col0, col1]; row0 > row1 for a blank image.
 struct Ink {
   int64_t row0, row1, col0, col1;
@@ -117,7 +122,7 @@ void sample(const uint8_t* source, int64_t rows, int64_t cols, const double* m, 
     for (int64_t x = 0; x < cols; ++x) {
       const int64_t i = y * cols + x;
       const double px = static_cast<double>(x) + (dx ? dx[i] : 0.0), py = static_cast<double>(y) + (dy ? dy[i] : 0.0);
-      out[i] = to_byte(bilinear(padded, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
+      out[i] = sample_at(padded, rows, cols, m, px, py);
     }
   }
 }
@@ -194,10 +199,7 @@ void for_images(int64_t count, Fn&& fn) {
 void sample_affine_row(const uint8_t* padded, int64_t rows, int64_t cols, const double* m, int64_t y, int64_t x0,
                        int64_t x1, uint8_t* row) {
   const double py = static_cast<double>(y);
-  for (int64_t x = x0; x < x1; ++x) {
-    const double px = static_cast<double>(x);
-    row[x] = to_byte(bilinear(padded, rows, cols, m[0] * px + m[1] * py + m[4], m[2] * px + m[3] * py + m[5]));
-  }
+  for (int64_t x = x0; x < x1; ++x) row[x] = sample_at(padded, rows, cols, m, static_cast<double>(x), py);
 }
 
 uint32_t augment_key(uint32_t seed, uint32_t epoch, uint32_t sample) { return mix32(mix32(mix32(seed) ^ epoch) ^ sample); }
