@@ -14,6 +14,8 @@ namespace {
 
 // Elements per task: large enough to amortize a task, small enough to balance two busy cores.
 constexpr int64_t kChunk = 1 << 15;
+// Rows of a softmax per task.
+constexpr int64_t kSoftmaxRows = 256;
 
 // Calls fn(begin, end) over [0, n) in fixed chunks, in parallel when there is more than one. Nothing for an
 // empty range, whose chunk may be empty too (the columns of a matrix with none).
@@ -106,49 +108,61 @@ SoftmaxResult softmax_cross_entropy(const float* logits, const int32_t* labels, 
                                     int64_t m, int64_t n, float* probabilities, float* gradient, double smoothing) {
   const bool smoothed = labels && smoothing > 0.0;
   const double spread = smoothed ? smoothing / static_cast<double>(n) : 0.0, kept = 1.0 - smoothing;
-  // Rows are few and narrow (n = classes): one pass per row, loss accumulated in double in row order.
-  double loss = 0.0;
-  int64_t correct = 0;
   const float inv_m = 1.0f / static_cast<float>(m);
-  std::vector<double> p(n);
-  for (int64_t i = 0; i < m; ++i) {
-    const float* z = logits + i * n;
-    int64_t best = 0;
-    for (int64_t j = 1; j < n; ++j)
-      if (z[j] > z[best]) best = j;
-    // softmax(z) = e^(z − max) / Σ e^(z − max); log-sum-exp keeps the loss finite for large scores
-    double sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(static_cast<double>(z[j]) - z[best]));
-    const double log_sum = std::log(sum);
-    int64_t target;
-    if (smoothed) {
-      target = labels[i];
-      // −Σ_j t_j·log p_j with t = (1 − ε)·onehot + ε/n
-      double all = 0.0;
-      for (int64_t j = 0; j < n; ++j) all += log_sum - (static_cast<double>(z[j]) - z[best]);
-      loss += kept * (log_sum - (static_cast<double>(z[target]) - z[best])) + spread * all;
-    } else if (labels) {
-      target = labels[i];
-      loss += log_sum - (static_cast<double>(z[target]) - z[best]);
-    } else {
-      const float* t = distributions + i * n;
-      target = 0;
+  // Rows are independent: blocks of them in parallel, each row's loss kept, then summed in double in row
+  // order, so neither the blocks nor the threads change a bit of it. A row's exp and log in double cost far
+  // more than an elementwise step, hence small blocks.
+  std::vector<double> losses(static_cast<size_t>(m));
+  std::vector<int64_t> hits((m + kSoftmaxRows - 1) / kSoftmaxRows, 0);
+  for_chunks(m, kSoftmaxRows, [&](int64_t b, int64_t e) {
+    std::vector<double> p(n);
+    int64_t correct = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const float* z = logits + i * n;
+      int64_t best = 0;
+      for (int64_t j = 1; j < n; ++j)
+        if (z[j] > z[best]) best = j;
+      // softmax(z) = e^(z − max) / Σ e^(z − max); log-sum-exp keeps the loss finite for large scores
+      double sum = 0.0;
+      for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(static_cast<double>(z[j]) - z[best]));
+      const double log_sum = std::log(sum);
+      int64_t target;
+      double loss = 0.0;
+      if (smoothed) {
+        target = labels[i];
+        // −Σ_j t_j·log p_j with t = (1 − ε)·onehot + ε/n
+        double all = 0.0;
+        for (int64_t j = 0; j < n; ++j) all += log_sum - (static_cast<double>(z[j]) - z[best]);
+        loss = kept * (log_sum - (static_cast<double>(z[target]) - z[best])) + spread * all;
+      } else if (labels) {
+        target = labels[i];
+        loss = log_sum - (static_cast<double>(z[target]) - z[best]);
+      } else {
+        const float* t = distributions + i * n;
+        target = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          if (t[j] > t[target]) target = j;
+          if (t[j] != 0.0f) loss += t[j] * (log_sum - (static_cast<double>(z[j]) - z[best]));
+        }
+      }
+      losses[i] = loss;
+      if (best == target) ++correct;
+      // d(mean loss)/dz_j = (softmax_j − t_j) / m
       for (int64_t j = 0; j < n; ++j) {
-        if (t[j] > t[target]) target = j;
-        if (t[j] != 0.0f) loss += t[j] * (log_sum - (static_cast<double>(z[j]) - z[best]));
+        const double s = p[j] / sum;
+        if (probabilities) probabilities[i * n + j] = static_cast<float>(s);
+        if (gradient) {
+          const double t = smoothed ? (j == target ? kept : 0.0) + spread : labels ? (j == target ? 1.0 : 0.0) : distributions[i * n + j];
+          gradient[i * n + j] = static_cast<float>(s - t) * inv_m;
+        }
       }
     }
-    if (best == target) ++correct;
-    // d(mean loss)/dz_j = (softmax_j − t_j) / m
-    for (int64_t j = 0; j < n; ++j) {
-      const double s = p[j] / sum;
-      if (probabilities) probabilities[i * n + j] = static_cast<float>(s);
-      if (gradient) {
-        const double t = smoothed ? (j == target ? kept : 0.0) + spread : labels ? (j == target ? 1.0 : 0.0) : distributions[i * n + j];
-        gradient[i * n + j] = static_cast<float>(s - t) * inv_m;
-      }
-    }
-  }
+    hits[b / kSoftmaxRows] = correct;
+  });
+  double loss = 0.0;
+  for (const double l : losses) loss += l;
+  int64_t correct = 0;
+  for (const int64_t h : hits) correct += h;
   return {m > 0 ? loss / static_cast<double>(m) : 0.0, correct};
 }
 

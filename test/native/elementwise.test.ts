@@ -4,8 +4,12 @@ import { Rng } from '../../src/nn/rng.js';
 import { maxRelativeError, randomArray, sigmoid } from '../helpers/reference.js';
 
 const initialIsa = native.getIsa();
-// The ISA is the process's: a test that fails midway must not leave its choice to the next.
-afterEach(() => native.setIsa(initialIsa));
+const initialThreads = native.getThreads();
+// The ISA and the threads are the process's: a test that fails midway must not leave its choice to the next.
+afterEach(() => {
+  native.setIsa(initialIsa);
+  native.setThreads(initialThreads);
+});
 
 // Lengths around the vector widths and the parallel chunk (2^15), so every tail is exercised.
 const lengths = [1, 7, 16, 17, 33, 1000, (1 << 15) + 3, 100_003];
@@ -192,6 +196,22 @@ describe('softmax with cross-entropy', () => {
       expect(r2.correct).toBe(ref.correct);
       expect(inPlace).toEqual(gradient);
     }
+  });
+
+  it('sums the rows in order whatever the threads: the loss is the row-by-row sum, every bit the same', () => {
+    const rng = new Rng(27);
+    const m = 5003, n = 10;
+    const logits = randomArray(rng, m * n, -15, 15);
+    const targets = Int32Array.from({ length: m }, () => rng.uniformInt(n));
+    let sum = 0;
+    for (let i = 0; i < m; i++) sum += native.softmaxCrossEntropy({ logits: logits.subarray(i * n, (i + 1) * n), targets: targets.subarray(i, i + 1), m: 1, n }).loss;
+    const runs = [1, 2].map((threads) => {
+      native.setThreads(threads);
+      const gradient = new Float32Array(m * n);
+      return { ...native.softmaxCrossEntropy({ logits, targets, m, n, gradient }), gradient };
+    });
+    expect(runs[0]!.loss).toBe(sum / m);
+    expect(runs[1]).toEqual(runs[0]);
   });
 
   it('stays finite for extreme scores', () => {
