@@ -57,32 +57,41 @@ export class BatchLoader {
   private arrangedLabels = new Int32Array(0);
   private identity = new Int32Array(0);
   private batchOrder = new Int32Array(0);
-  /** Per sample: label × (features + 1) + the index of its first non-zero pixel. */
-  private readonly packingKeys: Float64Array;
-  private sortBuffer = new Float64Array(0);
+  /** Per sample: the index of its first non-zero pixel (features when it has none). */
+  private readonly firstLit: Int32Array;
+  /** Counts of the two passes of packingOrder: by first lit pixel (features + 1 of them), by label. */
+  private readonly byFirstLit: Int32Array;
+  private readonly byLabel: Int32Array;
+  private sortBuffer = new Int32Array(0);
 
-  constructor(readonly source: SampleSource) {
+  /** @param firstLit - each sample's first lit pixel, when the caller has it (a gathered copy's) */
+  constructor(
+    readonly source: SampleSource,
+    firstLit?: Int32Array,
+  ) {
     const { pixels, features, mean, invStd, labels } = source;
     this.batch = { rows: 0, cols: features, source: { bytes: pixels, rowLength: features, rows: new Int32Array(0), mean, invStd } };
-    this.packingKeys = new Float64Array(labels.length);
+    this.firstLit = firstLit ?? firstLitPixels(pixels, features, labels.length);
+    let classes = 0;
     for (let i = 0; i < labels.length; i++) {
-      let first = 0;
-      const row = i * features;
-      while (first < features && pixels[row + first] === 0) first++;
-      this.packingKeys[i] = labels[i]! * (features + 1) + first;
+      if (!(labels[i]! >= 0)) throw new RangeError(`Expected class labels from 0 but sample ${String(i)} has ${String(labels[i])}`);
+      classes = Math.max(classes, labels[i]! + 1);
     }
+    this.byFirstLit = new Int32Array(features + 1);
+    this.byLabel = new Int32Array(classes);
   }
 
-  /** The indices sorted by packing key (ties by position), written to out: a permutation of the same samples. */
+  /**
+   * The indices sorted by label, then first lit pixel, ties by position, written to out: a permutation of the
+   * same samples. Two stable counting passes (by first lit pixel, then by label), linear in the indices: the
+   * loader orders every batch of every epoch.
+   */
   packingOrder(indices: Int32Array, out: Int32Array = new Int32Array(indices.length)): Int32Array {
-    if (this.sortBuffer.length < indices.length) this.sortBuffer = new Float64Array(indices.length);
-    const keys = this.sortBuffer.subarray(0, indices.length);
-    // key·n + position, so a numeric sort needs no comparator: below 256·(features + 1)·n, far inside a
-    // double's 2⁵³ integers for any set of images that fits in memory.
     const n = indices.length;
-    for (let i = 0; i < n; i++) keys[i] = this.packingKeys[indices[i]!]! * n + i;
-    keys.sort();
-    for (let i = 0; i < n; i++) out[i] = indices[keys[i]! % n]!;
+    if (this.sortBuffer.length < n) this.sortBuffer = new Int32Array(n);
+    const byFirst = this.sortBuffer;
+    countingPass(indices, this.firstLit, this.byFirstLit, byFirst, n);
+    countingPass(byFirst, this.source.labels, this.byLabel, out, n);
     return out;
   }
 
@@ -94,7 +103,7 @@ export class BatchLoader {
     const { pixels, features, labels } = this.source;
     const copy = new Uint8Array(indices.length * features);
     native.gatherRows({ bytes: pixels, rowLength: features, indices, out: copy });
-    const loader = new BatchLoader({ ...this.source, pixels: copy, labels: Int32Array.from(indices, (i) => labels[i]!) });
+    const loader = new BatchLoader({ ...this.source, pixels: copy, labels: Int32Array.from(indices, (i) => labels[i]!) }, Int32Array.from(indices, (i) => this.firstLit[i]!));
     return { loader, indices: Int32Array.from({ length: indices.length }, (_, i) => i) };
   }
 
@@ -222,4 +231,32 @@ export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } 
     plan.onBatch?.(b, batches);
   }
   return { loss: loss / order.length, accuracy: correct / order.length };
+}
+
+/** Per sample (row of `features` bytes): the index of its first non-zero pixel, features when it has none. */
+function firstLitPixels(pixels: Uint8Array, features: number, count: number): Int32Array {
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    let first = 0;
+    const row = i * features;
+    while (first < features && pixels[row + first] === 0) first++;
+    out[i] = first;
+  }
+  return out;
+}
+
+/** Writes the first n of `from` to `to`, stably ordered by key[from[i]] (0 ≤ key < counts.length); counts is scratch. */
+function countingPass(from: Int32Array, key: ArrayLike<number>, counts: Int32Array, to: Int32Array, n: number): void {
+  counts.fill(0);
+  for (let i = 0; i < n; i++) counts[key[from[i]!]!]!++;
+  let start = 0;
+  for (let k = 0; k < counts.length; k++) {
+    const c = counts[k]!;
+    counts[k] = start;
+    start += c;
+  }
+  for (let i = 0; i < n; i++) {
+    const sample = from[i]!;
+    to[counts[key[sample]!]!++] = sample;
+  }
 }
