@@ -47,10 +47,29 @@ function momentsOfHistogram(hist: ArrayLike<number>, offset: number, total: numb
   return { mean, std: std < MIN_STD ? 1 : std };
 }
 
+const littleEndian = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/**
+ * The pixels as 32-bit words, byte q of a word being pixel 4w + q, when every row starts on a word boundary
+ * (else undefined): scans of the bytes read a word at a time and skip the all-zero ones, a digit's
+ * background. The histograms leave their zero bins to be what the other bins do not count.
+ */
+export function pixelWords(pixels: Uint8Array, features: number): Uint32Array | undefined {
+  if (!littleEndian || features % 4 !== 0 || pixels.byteOffset % 4 !== 0) return undefined;
+  return new Uint32Array(pixels.buffer, pixels.byteOffset, pixels.length >>> 2);
+}
+
+/** Sets bin 0 of each 256-bin histogram at hist[offset …] to total minus bins 1–255: the zeros a word skip did not count. */
+function countZeros(hist: Float64Array | Uint32Array, offset: number, total: number): void {
+  let lit = 0;
+  for (let v = 1; v < 256; v++) lit += hist[offset + v]!;
+  hist[offset] = total - lit;
+}
+
 /** One 256-bin histogram of every byte of the chosen rows. */
 function globalHistogram(pixels: Uint8Array, features: number, indices: Int32Array): Float64Array {
   const totals = new Float64Array(256);
-  // Four interleaved uint32 histograms: runs of equal bytes (the zero background) no longer wait on one counter.
+  // Four interleaved uint32 histograms: runs of equal bytes no longer wait on one counter.
   const lanes = new Uint32Array(4 * 256);
   // Flush before any uint32 counter could wrap.
   const rowsPerFlush = Math.max(1, Math.floor(0xffff_ffff / features));
@@ -58,21 +77,27 @@ function globalHistogram(pixels: Uint8Array, features: number, indices: Int32Arr
     for (let b = 0; b < 1024; b++) totals[b & 255]! += lanes[b]!;
     lanes.fill(0);
   };
-  const inFours = features & ~3;
+  const words = pixelWords(pixels, features);
+  const perRow = features >>> 2;
   for (let r = 0; r < indices.length; r++) {
-    const base = indices[r]! * features;
-    let j = base;
-    const stop = base + inFours;
-    for (; j < stop; j += 4) {
-      lanes[pixels[j]!]!++;
-      lanes[256 | pixels[j + 1]!]!++;
-      lanes[512 | pixels[j + 2]!]!++;
-      lanes[768 | pixels[j + 3]!]!++;
+    if (words) {
+      const base = indices[r]! * perRow;
+      for (let w = base; w < base + perRow; w++) {
+        const x = words[w]!;
+        if (x === 0) continue;
+        lanes[x & 255]!++;
+        lanes[256 | ((x >>> 8) & 255)]!++;
+        lanes[512 | ((x >>> 16) & 255)]!++;
+        lanes[768 | (x >>> 24)]!++;
+      }
+    } else {
+      const base = indices[r]! * features;
+      for (let j = base; j < base + features; j++) lanes[(j & 3) << 8 | pixels[j]!]!++;
     }
-    for (; j < base + features; j++) lanes[pixels[j]!]!++;
     if ((r + 1) % rowsPerFlush === 0) flush();
   }
   flush();
+  countZeros(totals, 0, indices.length * features);
   return totals;
 }
 
@@ -80,10 +105,26 @@ function globalHistogram(pixels: Uint8Array, features: number, indices: Int32Arr
 function perPixelHistogram(pixels: Uint8Array, features: number, indices: Int32Array): Uint32Array {
   // A count is at most indices.length < 2^31, so uint32 bins never wrap.
   const hist = new Uint32Array(features * 256);
+  const words = pixelWords(pixels, features);
+  const perRow = features >>> 2;
   for (let r = 0; r < indices.length; r++) {
-    const base = indices[r]! * features;
-    for (let j = 0; j < features; j++) hist[(j << 8) | pixels[base + j]!]!++;
+    if (words) {
+      const base = indices[r]! * perRow;
+      for (let w = 0; w < perRow; w++) {
+        const x = words[base + w]!;
+        if (x === 0) continue;
+        const bins = w << 10;
+        hist[bins | (x & 255)]!++;
+        hist[(bins | 256) | ((x >>> 8) & 255)]!++;
+        hist[(bins | 512) | ((x >>> 16) & 255)]!++;
+        hist[(bins | 768) | (x >>> 24)]!++;
+      }
+    } else {
+      const base = indices[r]! * features;
+      for (let j = 0; j < features; j++) hist[(j << 8) | pixels[base + j]!]!++;
+    }
   }
+  for (let j = 0; j < features; j++) countZeros(hist, j << 8, indices.length);
   return hist;
 }
 

@@ -2,6 +2,7 @@
  * The epoch loop: shuffled mini-batches standardized from bytes by the native kernel, forward and backward,
  * an optimizer step per batch; then loss and accuracy on the fold's training part and its validation part.
  */
+import { pixelWords } from '../data/normalize.js';
 import { shuffleInPlace, type RandomSource } from '../data/split.js';
 import { native } from '../native.js';
 import type { PixelBatch } from '../nn/matrix.js';
@@ -236,10 +237,21 @@ export function trainEpoch(plan: EpochPlan): { loss: number; accuracy: number } 
 /** Per sample (row of `features` bytes): the index of its first non-zero pixel, features when it has none. */
 function firstLitPixels(pixels: Uint8Array, features: number, count: number): Int32Array {
   const out = new Int32Array(count);
+  const words = pixelWords(pixels, features);
+  const perRow = features >>> 2;
   for (let i = 0; i < count; i++) {
     let first = 0;
-    const row = i * features;
-    while (first < features && pixels[row + first] === 0) first++;
+    if (words) {
+      // A word at a time over the blank top rows; the lowest set byte of the first non-zero word is the pixel.
+      let w = i * perRow;
+      const end = w + perRow;
+      while (w < end && words[w] === 0) w++;
+      const x = w < end ? words[w]! : 0;
+      first = x === 0 ? features : 4 * (w - i * perRow) + ((31 - Math.clz32(x & -x)) >>> 3);
+    } else {
+      const row = i * features;
+      while (first < features && pixels[row + first] === 0) first++;
+    }
     out[i] = first;
   }
   return out;

@@ -83,6 +83,21 @@ describe('computeStandardization', () => {
     expect(computeStandardization(set, 'global')).not.toEqual(before.global);
   });
 
+  it('gives the same statistics whether or not the rows start on a word boundary, zero words and all', () => {
+    // Rows of 16 bytes, mostly zero words (a digit's background): the word scan skips those.
+    const set = randomSet(257, 16, 6);
+    for (let i = 0; i < set.count; i++) set.pixels.fill(0, i * 16 + (i % 5) * 3, i * 16 + 12 + (i % 3));
+    const pixels = new Uint8Array(set.pixels.length + 1).subarray(1);
+    pixels.set(set.pixels);
+    const shifted = { ...set, pixels };
+    const indices = everyOther(set.count);
+    for (const mode of ['global', 'per-pixel'] as const) {
+      const s = computeStandardization(set, mode, indices);
+      expect(computeStandardization(shifted, mode, indices)).toEqual(s);
+      for (let j = 0; j < s.mean.length; j++) expect(s.mean[j]).toBe(Math.fround(twoPass(set, indices, mode === 'global' ? null : j).mean));
+    }
+  });
+
   it('rejects an empty or out-of-range choice of rows', () => {
     const set = randomSet(10, 4, 1);
     expect(() => computeStandardization(set, 'global', new Int32Array(0))).toThrow(/indices/);

@@ -53,6 +53,20 @@ describe('BatchLoader', () => {
     }
   });
 
+  it('finds each sample’s first lit pixel at any place in a word, or none, whether or not its rows start on a word boundary', () => {
+    const features = 12, count = features + 1;
+    // Sample i lights pixels 11 − i and on (128 and up, so a word's top byte may be the first); sample 12 none.
+    const aligned = new Uint8Array(count * features);
+    for (let i = 0; i < features; i++) aligned.fill(128 + i, i * features + features - 1 - i, (i + 1) * features);
+    const unaligned = new Uint8Array(aligned.length + 1).subarray(1);
+    unaligned.set(aligned);
+    const expected = [...Array.from({ length: features }, (_, i) => features - 1 - i), features];
+    for (const pixels of [aligned, unaligned]) {
+      const loader = new BatchLoader({ pixels, rows: 3, cols: 4, features, labels: new Int32Array(count), mean: Float32Array.of(0), invStd: Float32Array.of(1) });
+      expect([...loader.packingOrder(Int32Array.from({ length: count }, (_, i) => i))]).toEqual(expected);
+    }
+  });
+
   it('arranges an epoch so that each batch holds the same samples, in packing order, as loading them where they lie', () => {
     const loader = new BatchLoader(source);
     const order = Int32Array.from({ length: 1000 }, (_, i) => (i * 7919) % 6000);
