@@ -66,10 +66,15 @@ struct View {
 
 template <typename T, napi_typedarray_type kType>
 View<T> typed_array(const Napi::Env& env, const Napi::Value& v, const std::string& name, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
+  // One query for the type, length and data (the wrapper classes would make three).
+  bool is_typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != kType)
     type_error(env, "Expected " + std::string(what) + " for " + name + " but received " + describe(v));
-  auto array = v.As<Napi::TypedArrayOf<T>>();
-  return {array.Data(), static_cast<int64_t>(array.ElementLength())};
+  return {static_cast<T*>(data), static_cast<int64_t>(length)};
 }
 
 View<float> f32(const Napi::Env& env, const Napi::Value& v, const std::string& name) {
@@ -158,21 +163,53 @@ void require_disjoint(const Napi::Env& env, const std::string& out_name, const V
   range_error(env, "Expected " + out_name + " not to overlap " + in_name);
 }
 
-// Rejects misspelled options instead of silently ignoring them; names are compared in a stack buffer.
-void require_known_keys(const Napi::Env& env, const Napi::Object& options, const char* function,
-                        std::initializer_list<const char*> known) {
-  const Napi::Array keys = options.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); ++i) {
-    const Napi::Value key = keys.Get(i);
-    char name[64];
-    size_t length = 0;
-    const bool fits = key.IsString() && napi_get_value_string_utf8(env, key, name, sizeof name, &length) == napi_ok &&
-                      length + 1 < sizeof name;
-    bool found = false;
-    for (const char* k : known) found = found || (fits && std::strcmp(k, name) == 0);
-    if (!found) type_error(env, "Unknown option '" + key.ToString().Utf8Value() + "' for " + function);
+// An options object read once: each of its enumerable keys is checked against the known names (a misspelled
+// option is an error, not ignored; names are compared in a stack buffer) and its value kept. Reading an
+// option then costs a few string compares, not a V8 lookup by a name made anew on every call, and an absent
+// one costs nothing: a product's options were most of its cost at a small batch.
+class Options {
+ public:
+  static constexpr size_t kMaxKnown = 24;
+
+  Options(const Napi::Env& env, const Napi::Object& object, const char* function, std::initializer_list<const char*> known)
+      : env_(env), known_count_(known.size()) {
+    if (known.size() > kMaxKnown) throw Napi::Error::New(env, std::string("too many options for ") + function);
+    std::copy(known.begin(), known.end(), known_);
+    const Napi::Array keys = object.GetPropertyNames();
+    const uint32_t count = keys.Length();
+    for (uint32_t i = 0; i < count; ++i) {
+      const Napi::Value key = keys.Get(i);
+      char name[64];
+      size_t length = 0;
+      const bool fits = key.IsString() && napi_get_value_string_utf8(env, key, name, sizeof name, &length) == napi_ok &&
+                        length + 1 < sizeof name;
+      const int slot = fits ? index(name) : -1;
+      if (slot < 0) type_error(env, "Unknown option '" + key.ToString().Utf8Value() + "' for " + function);
+      values_[slot] = object.Get(key);
+    }
   }
-}
+
+  // The option's value; undefined when it is not given.
+  Napi::Value Get(const char* name) const {
+    const int slot = index(name);
+    return slot < 0 || values_[slot] == nullptr ? env_.Undefined() : Napi::Value(env_, values_[slot]);
+  }
+
+ private:
+  int index(const char* name) const {
+    // Callers name options by the literals they listed, which the compiler merges: the address usually matches.
+    for (size_t i = 0; i < known_count_; ++i)
+      if (known_[i] == name) return static_cast<int>(i);
+    for (size_t i = 0; i < known_count_; ++i)
+      if (known_[i][0] == name[0] && std::strcmp(known_[i], name) == 0) return static_cast<int>(i);
+    return -1;
+  }
+
+  Napi::Env env_;
+  const char* known_[kMaxKnown] = {};
+  napi_value values_[kMaxKnown] = {};
+  size_t known_count_;
+};
 
 Napi::Object options_object(const Napi::CallbackInfo& info, const std::string& function) {
   if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray())
@@ -201,8 +238,7 @@ struct DropoutArgs {
 // { rate, key } for a mask over `elements` elements (kernels.h, dropout_bits).
 DropoutArgs parse_dropout(const Napi::Env& env, const Napi::Value& dropout, int64_t elements) {
   if (!dropout.IsObject() || dropout.IsArray() || dropout.IsTypedArray()) type_error(env, "Expected dropout to be an object { rate, key }");
-  const Napi::Object d = dropout.As<Napi::Object>();
-  require_known_keys(env, d, "dropout", {"rate", "key"});
+  const Options d(env, dropout.As<Napi::Object>(), "dropout", {"rate", "key"});
   const double rate = number(env, d.Get("rate"), "dropout.rate");
   if (!(rate >= 0.0 && rate < 1.0)) {
     std::ostringstream out;
@@ -242,8 +278,8 @@ struct GemmCall {
 
 // A given as { bytes, rowLength, rows, mean, invStd }: the batch of samples rows[i], standardized while packed.
 // Without transA the batch is A (m samples × k pixels); with it, Aᵀ is (m pixels × k samples).
-void parse_byte_rows(const Napi::Env& env, const Napi::Object& o, GemmCall& call, bool keep) {
-  require_known_keys(env, o, "a", {"bytes", "rowLength", "rows", "mean", "invStd"});
+void parse_byte_rows(const Napi::Env& env, const Napi::Object& object, GemmCall& call, bool keep) {
+  const Options o(env, object, "a", {"bytes", "rowLength", "rows", "mean", "invStd"});
   const auto bytes = u8(env, o.Get("bytes"), "a.bytes");
   const int64_t row_length = integer(env, o.Get("rowLength"), "a.rowLength", 1, kMaxDim);
   const auto rows = i32(env, o.Get("rows"), "a.rows");
@@ -282,9 +318,8 @@ void parse_byte_rows(const Napi::Env& env, const Napi::Object& o, GemmCall& call
 // keep: hold references to the arrays (for asynchronous work).
 GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool keep) {
   const Napi::Env env = info.Env();
-  const Napi::Object o = options_object(info, function);
-  require_known_keys(env, o, function,
-                     {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc", "bias",
+  const Options o(env, options_object(info, function), function,
+                  {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc", "bias",
                       "activation", "derivative", "derivativeOf", "dropout", "precision"});
   GemmCall call;
   call.trans_a = boolean(env, o.Get("transA"), "transA", false);
@@ -521,8 +556,7 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
-    const Napi::Object o = options_object(info, "softmaxCrossEntropy");
-    require_known_keys(env, o, "softmaxCrossEntropy", {"logits", "targets", "m", "n", "probabilities", "gradient", "smoothing"});
+    const Options o(env, options_object(info, "softmaxCrossEntropy"), "softmaxCrossEntropy", {"logits", "targets", "m", "n", "probabilities", "gradient", "smoothing"});
     double smoothing = 0.0;
     if (!o.Get("smoothing").IsUndefined()) {
       smoothing = number(env, o.Get("smoothing"), "smoothing");
@@ -631,8 +665,7 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value Standardize(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
-    const Napi::Object o = options_object(info, "standardize");
-    require_known_keys(env, o, "standardize", {"pixels", "rowLength", "indices", "mean", "invStd", "out"});
+    const Options o(env, options_object(info, "standardize"), "standardize", {"pixels", "rowLength", "indices", "mean", "invStd", "out"});
     const auto pixels = u8(env, o.Get("pixels"), "pixels");
     const int64_t row_length = integer(env, o.Get("rowLength"), "rowLength", 1, kMaxDim);
     const auto indices = i32(env, o.Get("indices"), "indices");
@@ -669,7 +702,7 @@ class Addon : public Napi::Addon<Addon> {
     int64_t rows = 0, cols = 0;
   };
 
-  static ImageRows image_rows(const Napi::Env& env, const Napi::Object& o) {
+  static ImageRows image_rows(const Napi::Env& env, const Options& o) {
     ImageRows r;
     r.bytes = u8(env, o.Get("bytes"), "bytes");
     r.rows = integer(env, o.Get("rows"), "rows", 1, kMaxImageSide);
@@ -692,13 +725,11 @@ class Addon : public Napi::Addon<Addon> {
   // augmentRows({ bytes, rows, cols, indices, out, spec: { shift, rotate, scale, shear, elasticAlpha, elasticSigma }, seed, epoch })
   Napi::Value AugmentRows(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
-    const Napi::Object o = options_object(info, "augmentRows");
-    require_known_keys(env, o, "augmentRows", {"bytes", "rows", "cols", "indices", "out", "spec", "seed", "epoch"});
+    const Options o(env, options_object(info, "augmentRows"), "augmentRows", {"bytes", "rows", "cols", "indices", "out", "spec", "seed", "epoch"});
     const ImageRows r = image_rows(env, o);
     const Napi::Value spec_value = o.Get("spec");
     if (!spec_value.IsObject() || spec_value.IsArray() || spec_value.IsTypedArray()) type_error(env, "Expected spec to be an object");
-    const Napi::Object s = spec_value.As<Napi::Object>();
-    require_known_keys(env, s, "spec", {"shift", "rotate", "scale", "shear", "elasticAlpha", "elasticSigma"});
+    const Options s(env, spec_value.As<Napi::Object>(), "spec", {"shift", "rotate", "scale", "shear", "elasticAlpha", "elasticSigma"});
     const auto limit = [&](const char* name, double max) {
       const Napi::Value v = s.Get(name);
       if (v.IsUndefined()) return 0.0;
@@ -726,8 +757,7 @@ class Addon : public Napi::Addon<Addon> {
   // transformRows({ bytes, rows, cols, indices, out, affine, displacement? }): given maps (augment.h).
   Napi::Value TransformRows(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
-    const Napi::Object o = options_object(info, "transformRows");
-    require_known_keys(env, o, "transformRows", {"bytes", "rows", "cols", "indices", "out", "affine", "displacement"});
+    const Options o(env, options_object(info, "transformRows"), "transformRows", {"bytes", "rows", "cols", "indices", "out", "affine", "displacement"});
     const ImageRows r = image_rows(env, o);
     const auto affine = f64(env, o.Get("affine"), "affine");
     require_length(env, "affine", affine.length, 6 * r.indices.length, [&] { return std::string("6×indices.length"); });
@@ -746,8 +776,7 @@ class Addon : public Napi::Addon<Addon> {
   // gatherRows({ bytes, rowLength, indices, out })
   Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
-    const Napi::Object o = options_object(info, "gatherRows");
-    require_known_keys(env, o, "gatherRows", {"bytes", "rowLength", "indices", "out", "dropout"});
+    const Options o(env, options_object(info, "gatherRows"), "gatherRows", {"bytes", "rowLength", "indices", "out", "dropout"});
     const auto bytes = u8(env, o.Get("bytes"), "bytes");
     const int64_t row_length = integer(env, o.Get("rowLength"), "rowLength", 1, kMaxDim);
     const auto indices = i32(env, o.Get("indices"), "indices");
@@ -869,8 +898,7 @@ class Addon : public Napi::Addon<Addon> {
     require_disjoint(env, "v", v, v.length, "g", g, g.length, false);
     require_disjoint(env, "v", v, v.length, "m", m, m.length, false);
     if (!info[4].IsObject()) type_error(env, "Expected an options object for adamUpdate's fifth argument but received " + describe(info[4]));
-    const Napi::Object o = info[4].As<Napi::Object>();
-    require_known_keys(env, o, "adamUpdate", {"lr", "beta1", "beta2", "epsilon", "step", "weightDecay"});
+    const Options o(env, info[4].As<Napi::Object>(), "adamUpdate", {"lr", "beta1", "beta2", "epsilon", "step", "weightDecay"});
     const auto fraction = [&](const char* name) {
       const double x = number(env, o.Get(name), name);
       if (x < 0.0 || x >= 1.0) range_error(env, std::string("Expected ") + name + " in [0, 1) but received " + describe(o.Get(name)));

@@ -43,6 +43,21 @@ describe('gemm argument checks', () => {
     expect(error.message).toMatch(message);
   });
 
+  it('takes options given as undefined as not given, in any order of the keys', () => {
+    const a = Float32Array.from({ length: 8 }, (_, i) => i - 3), b = Float32Array.from({ length: 12 }, (_, i) => 0.5 * i - 2);
+    const bias = Float32Array.of(1, -1, 0.25);
+    const plain = f32(6), reordered = f32(6);
+    native.gemm({ m: 2, n: 3, k: 4, a, b, c: plain, bias, activation: 'relu' });
+    native.gemm({ activation: 'relu', c: reordered, bias, b, a, k: 4, n: 3, m: 2, alpha: undefined, transA: undefined, dropout: undefined, derivative: undefined });
+    expect(reordered).toEqual(plain);
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < 3; j++) {
+        let sum = bias[j]!;
+        for (let p = 0; p < 4; p++) sum += a[i * 4 + p]! * b[p * 3 + j]!;
+        expect(plain[i * 3 + j]).toBeCloseTo(Math.max(0, sum), 5);
+      }
+  });
+
   it('rejects an output that overlaps an input', () => {
     const buffer = new Float32Array(20);
     const error = thrown(() => native.gemm({ m: 2, n: 3, k: 4, a: buffer.subarray(0, 8), b: f32(12), c: buffer.subarray(4, 10) }));
