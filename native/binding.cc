@@ -166,7 +166,7 @@ void require_disjoint(const Napi::Env& env, const std::string& out_name, const V
 // An options object read once: each of its enumerable keys is checked against the known names (a misspelled
 // option is an error, not ignored; names are compared in a stack buffer) and its value kept. Reading an
 // option then costs a few string compares, not a V8 lookup by a name made anew on every call, and an absent
-// one costs nothing: a product's options were most of its cost at a small batch.
+// one costs nothing: the checks were most of the cost of a product of a single sample.
 class Options {
  public:
   static constexpr size_t kMaxKnown = 24;
@@ -320,7 +320,7 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
   const Napi::Env env = info.Env();
   const Options o(env, options_object(info, function), function,
                   {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc", "bias",
-                      "activation", "derivative", "derivativeOf", "dropout", "precision"});
+                   "activation", "derivative", "derivativeOf", "dropout", "precision"});
   GemmCall call;
   call.trans_a = boolean(env, o.Get("transA"), "transA", false);
   call.trans_b = boolean(env, o.Get("transB"), "transB", false);
