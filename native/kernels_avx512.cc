@@ -160,7 +160,18 @@ int64_t pack_pixels_avx512(const uint8_t* const* src, int64_t rows, int64_t kb, 
 // FloatBPacker: B stored transposed (columns contiguous, as W is for dX = dY·Wᵀ) 16 columns × 16 steps at a
 // time, transposed in registers; any other B as the portable packer does.
 void pack_b_avx512(const float* b, int64_t rs, int64_t cs, int64_t kb, int64_t cols, int nr, float* out) {
-  if (cs == 1 || rs != 1 || nr % 16 != 0) return pack_b(b, rs, cs, kb, cols, nr, out);
+  if (nr % 16 != 0) return pack_b(b, rs, cs, kb, cols, nr, out);
+  if (cs == 1) {
+    // A step's row, padded to nr, in masked vectors: no call per step, as a copy of a few dozen floats would be.
+    for (int64_t p = 0; p < kb; ++p) {
+      for (int64_t j = 0; j < nr; j += 16) {
+        const __mmask16 mask = j < cols ? tail_mask(cols - j) : __mmask16(0);
+        _mm512_storeu_ps(out + p * nr + j, _mm512_maskz_loadu_ps(mask, b + p * rs + j));
+      }
+    }
+    return;
+  }
+  if (rs != 1) return pack_b(b, rs, cs, kb, cols, nr, out);
   for (int64_t j0 = 0; j0 < nr; j0 += 16) {
     for (int64_t p0 = 0; p0 < kb; p0 += 16) {
       const __mmask16 mask = tail_mask(kb - p0);
