@@ -108,6 +108,43 @@ void column_sums(const float* x, int64_t m, int64_t n, int64_t ld, double* out) 
   }
 }
 
+// Never fused into multiply-adds (kernels.h): a table with FMA gives the bits of one without.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+// Columns kW at a time, their sums kept in registers while the rows stream past.
+template <int64_t kW>
+inline void weighted_block(const float* x, int64_t rs, int64_t rows, const float* w, float* out) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  float acc[kW] = {};
+  for (int64_t p = 0; p < rows; ++p) {
+    const float wp = w[p];
+    const float* row = x + p * rs;
+#pragma GCC unroll 64
+    for (int64_t j = 0; j < kW; ++j) acc[j] += wp * row[j];
+  }
+  std::copy(acc, acc + kW, out);
+}
+
+void weighted_column_sums(const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t cols, const float* w,
+                          float* out) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  int64_t j0 = 0;
+  if (cs == 1) {
+    for (; j0 + 64 <= cols; j0 += 64) weighted_block<64>(x + j0, rs, rows, w, out + j0);
+    for (; j0 + 16 <= cols; j0 += 16) weighted_block<16>(x + j0, rs, rows, w, out + j0);
+  }
+  for (; j0 < cols; ++j0) {
+    float acc = 0.0f;
+    for (int64_t p = 0; p < rows; ++p) acc += w[p] * x[p * rs + j0 * cs];
+    out[j0] = acc;
+  }
+}
+#pragma GCC pop_options
+
 void standardize_row(const uint8_t* pixels, const float* mean, const float* inv_std, bool per_pixel, float* out,
                      int64_t n) {
   if (per_pixel) {
@@ -171,6 +208,7 @@ constexpr void set_elementwise(fastmlp::IsaKernels& k) {
   k.relu_backward = relu_backward;
   k.bias_add = bias_add;
   k.column_sums = column_sums;
+  k.weighted_column_sums = weighted_column_sums;
   k.standardize_row = standardize_row;
   k.sgd = sgd;
   k.momentum = momentum;

@@ -45,6 +45,7 @@ float* scratch(int64_t floats) {
 struct PackedBTag {};
 struct SkinnyBTag {};
 struct TransposedTag {};
+struct WeightsTag {};
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -150,12 +151,14 @@ struct BytesA {
   const IsaKernels& kern;
   const uint8_t* transposed;  // with trans: pixel i of sample p at transposed[i·k + p]
   int64_t k;
+  // The weights of B's rows in the extra row, by absolute k: the batch's shift(p), the transpose's 1s.
+  const float* weights;
 
   bool row_layout() const { return true; }
   float scale(int64_t pixel) const { return x.inv_std[x.per_pixel ? pixel : 0]; }
   float shift(int64_t pixel) const { return x.mean[x.per_pixel ? pixel : 0] * scale(pixel); }
-  // Weight of B's row p (absolute k) in the extra row of its packed block.
-  float correction_weight(int64_t p) const { return trans ? 1.0f : shift(p); }
+  // Weights of B's rows p0 … in the extra row of its packed block.
+  const float* correction_weights(int64_t p0) const { return weights + p0; }
 
   const uint8_t* row(int64_t i, int64_t p0) const {
     return trans ? transposed + i * k + p0 : x.bytes + static_cast<int64_t>(x.rows[i]) * x.row_length + p0;
@@ -200,11 +203,8 @@ struct BytesA {
                    int64_t cols, int nr, uint32_t* panel, float* correction) const {
     const float* k_scale = !trans && x.per_pixel ? x.inv_std + p0 : nullptr;
     kern.pack_b_bf16(b, rs_b, cs_b, kb, cols, nr, k_scale, trans || x.per_pixel ? 1.0f : x.inv_std[0], panel);
-    std::fill(correction, correction + nr, 0.0f);
-    for (int64_t p = 0; p < kb; ++p) {
-      const float w = correction_weight(p0 + p);
-      for (int64_t j = 0; j < cols; ++j) correction[j] += w * b[p * rs_b + j * cs_b];
-    }
+    kern.weighted_column_sums(b, rs_b, cs_b, kb, cols, correction_weights(p0), correction);
+    std::fill(correction + cols, correction + nr, 0.0f);
   }
 
   void prefetch(int64_t i0, int64_t rows, int64_t p0, int64_t kb) const {
@@ -368,14 +368,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
     if (b_in_place && j0 + nr <= blk.nb) return;
     float* panel = panel_of(blk, jp);
     kern.pack_b(b + blk.pc * rs_b + (blk.jc + j0) * cs_b, rs_b, cs_b, kb, std::min<int64_t>(nr, blk.nb - j0), nr, panel);
-    if constexpr (kSkips) {
-      float* extra = panel + kb * nr;
-      std::fill(extra, extra + nr, 0.0f);
-      for (int64_t p = 0; p < kb; ++p) {
-        const float w = a.correction_weight(blk.pc + p);
-        for (int64_t j = 0; j < nr; ++j) extra[j] += w * panel[p * nr + j];
-      }
-    }
+    if constexpr (kSkips) kern.weighted_column_sums(panel, nr, 1, kb, nr, a.correction_weights(blk.pc), panel + kb * nr);
   };
 
   const auto sweep = [&](const Block& blk, int64_t ip0, int64_t ip1, int64_t jp0, int64_t jp1) {
@@ -517,7 +510,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     transposed = reinterpret_cast<uint8_t*>(scratch<TransposedTag>(ceil_div(m * k, sizeof(float))));
     transpose_pixels(a, m, k, transposed);
   }
-  const BytesA bytes{a, trans_a, kern, transposed, k};
+  float* weights = scratch<WeightsTag>(k);
+  for (int64_t p = 0; p < k; ++p)
+    weights[p] = trans_a ? 1.0f : a.mean[a.per_pixel ? p : 0] * a.inv_std[a.per_pixel ? p : 0];
+  const BytesA bytes{a, trans_a, kern, transposed, k, weights};
   if (precision == Precision::kBf16) {
     gemm_blocked_bf16(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep);
   } else {

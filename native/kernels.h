@@ -198,6 +198,10 @@ struct IsaKernels {
   void (*bias_add)(const float* x, const float* bias, float* y, int64_t n);
   // out[j] += Σ over rows of x (m×n), per column, in double.
   void (*column_sums)(const float* x, int64_t m, int64_t n, int64_t ld, double* out);
+  // out[j] = Σ_p w[p]·x(p, j) over the rows p of x, element (p, j) at x[p·rs + j·cs], for j < cols: in fp32, each product and each sum rounded in order of p, never fused, so that every
+  // table gives the same bits. The correction row of a product from pixels (gemm.cc, BytesA).
+  void (*weighted_column_sums)(const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t cols, const float* w,
+                               float* out);
   void (*standardize_row)(const uint8_t* pixels, const float* mean, const float* inv_std, bool per_pixel,
                           float* out, int64_t n);
   void (*sgd)(float* w, const float* g, int64_t n, float lr, float weight_decay);
@@ -224,12 +228,14 @@ constexpr bool complete(const IsaKernels& k) {
                gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
-               relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam, sample_affine_row] = k;
+               relu_backward, bias_add, column_sums, weighted_column_sums, standardize_row, sgd, momentum, adam,
+               sample_affine_row] = k;
   return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
                  gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                  bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                  pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
-                 relu_backward, bias_add, column_sums, standardize_row, sgd, momentum, adam, sample_affine_row);
+                 relu_backward, bias_add, column_sums, weighted_column_sums, standardize_row, sgd, momentum, adam,
+                 sample_affine_row);
 }
 
 extern const IsaKernels kGenericKernels;
