@@ -15,7 +15,7 @@ namespace {
 // Elements per task: large enough to amortize a task, small enough to balance two busy cores.
 constexpr int64_t kChunk = 1 << 15;
 // Rows of a softmax per task.
-constexpr int64_t kSoftmaxRows = 256;
+constexpr int64_t kSoftmaxRows = 64;
 
 // Calls fn(begin, end) over [0, n) in fixed chunks, in parallel when there is more than one. Nothing for an
 // empty range, whose chunk may be empty too (the columns of a matrix with none).
