@@ -38,6 +38,9 @@ export interface SampleSource {
 /** Rows evaluated at once: large enough for efficient GEMMs, small enough to stay in cache-friendly sizes. */
 export const EVALUATION_ROWS = 4000;
 
+/** Bytes of training samples the loader copies at a time (whole batches, at least one): few enough to stay in cache until read. */
+export const WINDOW_BYTES = 1 << 21;
+
 /**
  * Turns a list of sample indices into a batch and its labels. The batch stays as bytes: the first inner
  * product standardizes it while packing it for its GEMM. Buffers and the batch object are reused.
@@ -53,8 +56,12 @@ export class BatchLoader {
   private labelBuffer = new Int32Array(0);
   private readonly labelViews = new Map<number, Int32Array>();
   private readonly batch: PixelBatch;
-  /** The current epoch's samples in their shuffled order, contiguous (see arrange). */
-  private arranged = new Uint8Array(0);
+  /** A window of the current epoch's samples in their shuffled order, contiguous (see arrange). */
+  private window = new Uint8Array(0);
+  /** The epoch's samples [windowStart, windowEnd) are in the window; none before the epoch's first batch. */
+  private windowStart = 0;
+  private windowEnd = 0;
+  private windowAugment: { spec: AugmentSpec; seed: number; epoch: number } | undefined;
   private arrangedLabels = new Int32Array(0);
   private identity = new Int32Array(0);
   private batchOrder = new Int32Array(0);
@@ -120,39 +127,57 @@ export class BatchLoader {
   }
 
   /**
-   * Copies the samples of an epoch, batch after batch of its shuffled order (each batch's samples in packing
-   * order), into one contiguous block: one streaming pass, after which every batch (loadArranged) reads its
-   * pixels sequentially instead of from scattered rows. With `augment`, each sample is copied through its
-   * random transform of that epoch (native augmentRows), still as bytes.
+   * Orders the samples of an epoch, batch after batch of its shuffled order (each batch's samples in packing
+   * order). loadArranged then copies them, a window of whole batches at a time, into one contiguous block, so
+   * that every batch reads its pixels sequentially instead of from scattered rows; a window of about
+   * WINDOW_BYTES stays in cache until its batches have read it, and the epoch never exists as a second copy
+   * of the training set. With `augment`, each sample is copied through its random transform of that epoch
+   * (native augmentRows), still as bytes: a transform follows from (seed, epoch, sample) alone, so the
+   * windows change none of it.
    */
   arrange(order: Int32Array, batchSize: number, augment?: { spec: AugmentSpec; seed: number; epoch: number }): void {
-    const { pixels, features, labels } = this.source;
-    if (this.arranged.length !== order.length * features) {
-      this.arranged = new Uint8Array(order.length * features);
+    const { features, labels } = this.source;
+    if (this.batchOrder.length !== order.length) {
       this.arrangedLabels = new Int32Array(order.length);
-      this.identity = Int32Array.from({ length: order.length }, (_, i) => i);
       this.batchOrder = new Int32Array(order.length);
+    }
+    const windowRows = Math.min(order.length, batchSize * Math.max(1, Math.floor(WINDOW_BYTES / (batchSize * features))));
+    if (this.window.length !== windowRows * features) {
+      this.window = new Uint8Array(windowRows * features);
+      this.identity = Int32Array.from({ length: windowRows }, (_, i) => i);
     }
     for (let start = 0; start < order.length; start += batchSize) {
       const end = Math.min(order.length, start + batchSize);
       this.packingOrder(order.subarray(start, end), this.batchOrder.subarray(start, end));
     }
-    if (augment) {
-      const { rows, cols } = this.source;
-      native.augmentRows({ bytes: pixels, rows, cols, indices: this.batchOrder, out: this.arranged, spec: augment.spec, seed: augment.seed, epoch: augment.epoch });
-    } else {
-      native.gatherRows({ bytes: pixels, rowLength: features, indices: this.batchOrder, out: this.arranged });
-    }
     for (let i = 0; i < order.length; i++) this.arrangedLabels[i] = labels[this.batchOrder[i]!]!;
+    this.windowStart = this.windowEnd = 0;
+    this.windowAugment = augment;
   }
 
-  /** Samples [start, end) of the arranged epoch. */
+  /** Samples [start, end) of the arranged epoch (at most a window's rows: a batch of the size it was arranged for). */
   loadArranged(start: number, end: number): { x: PixelBatch; labels: Int32Array } {
+    if (start < this.windowStart || end > this.windowEnd) this.fillWindow(start, end);
     const x = this.batch;
     x.rows = end - start;
-    x.source.bytes = this.arranged;
-    x.source.rows = this.identity.subarray(start, end);
+    x.source.bytes = this.window;
+    x.source.rows = this.identity.subarray(start - this.windowStart, end - this.windowStart);
     return { x, labels: this.arrangedLabels.subarray(start, end) };
+  }
+
+  /** Copies the arranged samples from start on into the window, as many as it holds. */
+  private fillWindow(start: number, end: number): void {
+    const { pixels, rows, cols, features } = this.source;
+    const windowRows = this.identity.length;
+    if (end - start > windowRows) throw new RangeError(`a batch of ${String(end - start)} samples is larger than the ${String(windowRows)} the loader arranged for`);
+    const stop = Math.min(this.batchOrder.length, start + windowRows);
+    const indices = this.batchOrder.subarray(start, stop);
+    const out = this.window.subarray(0, (stop - start) * features);
+    const augment = this.windowAugment;
+    if (augment) native.augmentRows({ bytes: pixels, rows, cols, indices, out, spec: augment.spec, seed: augment.seed, epoch: augment.epoch });
+    else native.gatherRows({ bytes: pixels, rowLength: features, indices, out });
+    this.windowStart = start;
+    this.windowEnd = stop;
   }
 
   private labelsFor(rows: number): Int32Array {

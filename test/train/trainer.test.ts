@@ -4,7 +4,7 @@ import { computeStandardization, inverseStd } from '../../src/data/normalize.js'
 import { createOptimizer } from '../../src/nn/optimizers.js';
 import { Mlp } from '../../src/nn/mlp.js';
 import { Rng } from '../../src/nn/rng.js';
-import { BatchLoader, EVALUATION_ROWS, TrainingCancelled, evaluate, trainEpoch, type SampleSource } from '../../src/train/trainer.js';
+import { BatchLoader, EVALUATION_ROWS, TrainingCancelled, WINDOW_BYTES, evaluate, trainEpoch, type SampleSource } from '../../src/train/trainer.js';
 import type { TrainRecipe } from '../../src/train/types.js';
 import { firstIndices, quickRecipe, smallMnist } from '../helpers/datasets.js';
 
@@ -80,6 +80,31 @@ describe('BatchLoader', () => {
         expect(arranged.labels[r]).toBe(source.labels[sample]);
         const got = arranged.x.source.bytes.subarray(row * 784, (row + 1) * 784);
         expect(Buffer.from(got).equals(Buffer.from(source.pixels.subarray(sample * 784, (sample + 1) * 784)))).toBe(true);
+      }
+    }
+  });
+
+  it('copies an epoch a window at a time: batches across and after windows, and read again, hold their samples', () => {
+    const loader = new BatchLoader(source);
+    const batch = 100;
+    const perWindow = Math.floor(WINDOW_BYTES / (batch * 784)) * batch;
+    const order = Int32Array.from({ length: 6000 }, (_, i) => (i * 4001) % 6000);
+    expect(order.length).toBeGreaterThan(2 * perWindow);
+    for (const augment of [undefined, { spec: { shift: 2, rotate: 10 }, seed: 3, epoch: 2 }]) {
+      loader.arrange(order, batch, augment);
+      const starts = [...Array.from({ length: 60 }, (_, b) => b * batch), 0, perWindow, perWindow - batch, 5900];
+      const seen = new Map<number, Buffer>();
+      for (const start of starts) {
+        const { x, labels } = loader.loadArranged(start, start + batch);
+        const expected = loader.packingOrder(order.subarray(start, start + batch));
+        const rows = Buffer.from(x.source.bytes.buffer, x.source.bytes.byteOffset, x.source.bytes.length);
+        const got = Buffer.concat(Array.from(x.source.rows, (r) => rows.subarray(r * 784, (r + 1) * 784)));
+        expect([...labels]).toEqual(Array.from(expected, (i) => source.labels[i]!));
+        if (!augment) expect(got.equals(Buffer.concat(Array.from(expected, (i) => Buffer.from(source.pixels.subarray(i * 784, (i + 1) * 784)))))).toBe(true);
+        // A batch read again, from a window filled anew, has the same bytes (augmented: the same transforms).
+        const before = seen.get(start);
+        if (before) expect(got.equals(before)).toBe(true);
+        seen.set(start, Buffer.from(got));
       }
     }
   });
