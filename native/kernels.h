@@ -198,8 +198,9 @@ struct IsaKernels {
   void (*bias_add)(const float* x, const float* bias, float* y, int64_t n);
   // out[j] += Σ over rows of x (m×n), per column, in double.
   void (*column_sums)(const float* x, int64_t m, int64_t n, int64_t ld, double* out);
-  // out[j] = Σ_p w[p]·x(p, j) over the rows p of x, element (p, j) at x[p·rs + j·cs], for j < cols: in fp32, each product and each sum rounded in order of p, never fused, so that every
-  // table gives the same bits. The correction row of a product from pixels (gemm.cc, BytesA).
+  // out[j] = Σ_p w[p]·x(p, j) over the rows p of x, element (p, j) at x[p·rs + j·cs], for j < cols: in fp32,
+  // each product and each sum rounded in order of p, never fused, so that every table gives the same bits.
+  // The correction row of a product from pixels (gemm.cc, BytesA).
   void (*weighted_column_sums)(const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t cols, const float* w,
                                float* out);
   void (*standardize_row)(const uint8_t* pixels, const float* mean, const float* inv_std, bool per_pixel,
