@@ -511,9 +511,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     transpose_pixels(a, m, k, transposed);
   }
   float* weights = scratch<WeightsTag>(k);
-  for (int64_t p = 0; p < k; ++p)
-    weights[p] = trans_a ? 1.0f : a.mean[a.per_pixel ? p : 0] * a.inv_std[a.per_pixel ? p : 0];
   const BytesA bytes{a, trans_a, kern, transposed, k, weights};
+  for (int64_t p = 0; p < k; ++p) weights[p] = trans_a ? 1.0f : bytes.shift(p);
   if (precision == Precision::kBf16) {
     gemm_blocked_bf16(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep);
   } else {

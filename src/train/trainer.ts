@@ -38,6 +38,13 @@ export interface SampleSource {
 /** Rows evaluated at once: large enough for efficient GEMMs, small enough to stay in cache-friendly sizes. */
 export const EVALUATION_ROWS = 4000;
 
+/** An epoch's augmentation: the recipe's limits, and the seed and epoch its transforms follow from. */
+export interface EpochAugment {
+  spec: AugmentSpec;
+  seed: number;
+  epoch: number;
+}
+
 /** Bytes of training samples the loader copies at a time (whole batches, at least one): few enough to stay in cache until read. */
 export const WINDOW_BYTES = 1 << 21;
 
@@ -61,7 +68,7 @@ export class BatchLoader {
   /** The epoch's samples [windowStart, windowEnd) are in the window; none before the epoch's first batch. */
   private windowStart = 0;
   private windowEnd = 0;
-  private windowAugment: { spec: AugmentSpec; seed: number; epoch: number } | undefined;
+  private windowAugment: EpochAugment | undefined;
   private arrangedLabels = new Int32Array(0);
   private identity = new Int32Array(0);
   private batchOrder = new Int32Array(0);
@@ -135,7 +142,7 @@ export class BatchLoader {
    * (native augmentRows), still as bytes: a transform follows from (seed, epoch, sample) alone, so the
    * windows change none of it.
    */
-  arrange(order: Int32Array, batchSize: number, augment?: { spec: AugmentSpec; seed: number; epoch: number }): void {
+  arrange(order: Int32Array, batchSize: number, augment?: EpochAugment): void {
     const { features, labels } = this.source;
     if (this.batchOrder.length !== order.length) {
       this.arrangedLabels = new Int32Array(order.length);
