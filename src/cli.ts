@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `fastmlp train | predict | eval | export | import | serve`. Flags are checked here, at the edge, into a typed recipe; errors name the
- * flag and exit with code 2.
+ * flag and exit with code 2. The service, the cluster worker, sweeps, training runs and plots are imported by the
+ * commands that use them, so that a quick command (`info`, `predict`, `--help`) does not load them all.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, MultiBar, Presets } from 'cli-progress';
@@ -14,10 +15,8 @@ import { pino } from 'pino';
 import { writeFileAtomic } from './atomic-write.js';
 import { z } from 'zod';
 import { defaultCacheDir } from './cluster/datasets.js';
-import { FoldWorker } from './cluster/fold-worker.js';
 import { readCsvImages } from './data/csv.js';
 import { previewImages, summarizeImages } from './data/inspect.js';
-import { renderDigits } from './train/plots.js';
 import { archiveKind, extractArchive } from './data/archive.js';
 import { datasetLayout, fileFormat, idxKind, loadDataset, loadImageSet, loadLabelledPart, mnistPaths, type DatasetSource } from './data/dataset.js';
 import { augmentationPreview } from './train/augment-preview.js';
@@ -28,13 +27,10 @@ import { Classifier } from './model/classifier.js';
 import { onnxCheckpoint } from './model/import.js';
 import type { TrainEvent } from './train/kfold.js';
 import { recipes, recipeWith, validateRecipe, type RecipeName } from './train/recipe.js';
-import { runTraining } from './train/run.js';
 import { saveCheckpoint } from './train/checkpoint.js';
-import { runSweep } from './sweep/run.js';
 import { MAX_TRIALS, SweepSpaceError, sweepSpaceSchema, sweepStrategySchema, type SweepPlan } from './sweep/space.js';
 import { TrainingCancelled } from './train/trainer.js';
-import { DEFAULT_MODEL_BODY_LIMIT } from './server/schemas.js';
-import { startServer } from './server/server.js';
+import { DEFAULT_MODEL_BODY_LIMIT } from './server/limits.js';
 import type { AugmentSpec, HiddenLayerSpec, OptimizerSpec, ScheduleSpec, TrainRecipe } from './train/types.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -300,6 +296,7 @@ async function train(flags: TrainFlags): Promise<void> {
     process.stderr.write(`fold ${e.fold} epoch ${m.epoch}: loss ${m.trainLoss.toFixed(4)} train ${(100 * m.trainAccuracy).toFixed(2)}%${valid}${test} (${Math.round(e.samplesPerSecond)} samples/s)\n`);
   };
   await untilCtrlC(async (signal) => {
+    const { runTraining } = await import('./train/run.js');
     const outcome = await runTraining({
       recipe,
       ...(files ? { files } : {}),
@@ -401,6 +398,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (flags.lockDuration !== undefined) integer('--lock-duration', flags.lockDuration, 1000, 3_600_000);
   if (flags.redis !== undefined) checkRedisUrl('--redis', flags.redis);
   const token = process.env.FASTMLP_TOKEN;
+  const { startServer } = await import('./server/server.js');
   await startServer(
     {
       host: flags.host,
@@ -485,6 +483,7 @@ async function sweep(flags: SweepFlags): Promise<void> {
   };
   const outDir = flags.out ?? join('runs', `sweep-${defaultRunFolder().slice('runs/'.length)}`);
   await untilCtrlC(async (signal) => {
+    const { runSweep } = await import('./sweep/run.js');
     const result = await runSweep({
       base,
       plan,
@@ -536,6 +535,7 @@ async function worker(flags: WorkerFlags): Promise<void> {
   if (flags.lockDuration !== undefined) checkInteger('--lock-duration', flags.lockDuration, 1000, 3_600_000);
   if (flags.snapshotInterval !== undefined) checkInteger('--snapshot-interval', flags.snapshotInterval, 0, 3_600_000);
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const { FoldWorker } = await import('./cluster/fold-worker.js');
   const running = await FoldWorker.start({
     redis: flags.redis,
     concurrency: flags.concurrency,
@@ -650,6 +650,7 @@ async function augmentPreview(flags: AugmentPreviewFlags): Promise<void> {
   try {
     const { train } = await loadDataset(source ?? mnistPaths());
     const preview = augmentationPreview(train, checked.augment!, checked.seed, flags.draws);
+    const { renderDigits } = await import('./train/plots.js');
     const grid = await renderDigits(preview.images, preview.labels, train.rows, train.cols, preview.labels.length, preview.columns);
     await writeFileAtomic(flags.out, grid.png);
     console.log(`${flags.out}: ${preview.labels.length / preview.columns} digits, each as it is and in ${flags.draws} draws of ${JSON.stringify(checked.augment)}`);
@@ -664,6 +665,7 @@ async function inspectDataset(path: string, flags: { labels?: string; preview?: 
   if (flags.preview) {
     const { images, labels } = previewImages(set);
     // Five classes to a row of the grid, three examples each.
+    const { renderDigits } = await import('./train/plots.js');
     const plot = await renderDigits(images, labels, set.rows, set.cols, labels.length, set.labels ? 3 * Math.min(5, summary.perClass.length) : 10);
     await writeFileAtomic(flags.preview, plot.png);
   }

@@ -226,8 +226,7 @@ export const modelListSchema = z.object({
     .describe('the named models, each with its versions (oldest first) and aliases'),
 });
 
-/** Largest POST /models body by default: an ONNX model or a checkpoint. */
-export const DEFAULT_MODEL_BODY_LIMIT = 64 * 1024 * 1024;
+export { DEFAULT_MODEL_BODY_LIMIT } from './limits.js';
 
 export const importModelQuery = z
   .object({
