@@ -7,7 +7,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
 import { boundingBox, centreByMass, crop, fitSize, resizeArea, toBytes, type Gray } from './centring.js';
 
 /** A folder that is not a set of images; the message names the folder or file and the problem. */
@@ -82,6 +82,8 @@ export function fitImage(ink: Uint8Array, width: number, height: number, size: n
 /** One image file as size×size bytes of white-on-black ink. */
 export async function decodeImage(path: string, options: ImageOptions = {}): Promise<Uint8Array> {
   const { size, centre, invert } = checkImageOptions(options);
+  // Imported on first use: most runs read idx or CSV, and every training worker would load libvips.
+  const { default: sharp } = await import('sharp');
   let decoded: { data: Buffer; info: OutputInfo };
   try {
     // Transparency is the page: black, or white for dark ink that is then inverted.
