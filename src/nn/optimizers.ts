@@ -60,8 +60,8 @@ function checkBlock(bound: ParameterBlock | undefined, block: ParameterBlock): v
 }
 
 /**
- * Without weight decay the weights and the biases update alike, elementwise: one native call over the whole
- * block then (the same bits as two), with decay one for the weights and one for the biases, which it spares.
+ * The weights' and the biases' views of a block: weight decay applies to the weights only, so with decay an
+ * optimizer makes one native call for each; without, one over the whole block (elementwise: the same bits).
  */
 function split(block: ParameterBlock) {
   const w = block.weightCount;
