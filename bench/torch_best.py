@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """fastmlp's `best` recipe in PyTorch, for `npm run bench -- train`, which passes the recipe's settings:
 784→512→512→10 ReLU (--hidden) with dropout 0.2 (--dropout) after each hidden layer, He-normal weights and
-zero biases, Adam 1e-3 with cosine decay per step over 20 epochs of batch 128 on all 60k, every training
+zero biases, Adam 1e-3 with cosine decay per step over 60 epochs (--epochs) of batch 128 on all 60k, every training
 digit of every batch shifted (±2 px), rotated (±10°), scaled (±10 %) and sheared (±10°) by F.affine_grid /
-F.grid_sample (bilinear, zeros outside) before the global standardization. The 10k test digits are evaluated after every epoch; the wall time at which 98.5, 99.0
-and 99.2 % were first reached counts loading and evaluation. With --bf16 the forward and backward run under
+F.grid_sample (bilinear, zeros outside) before the global standardization. The 10k test digits are evaluated after every epoch; the wall time at which 98.5, 99.0,
+99.2 and 99.3 % were first reached counts loading and evaluation. With --bf16 the forward and backward run under
 bfloat16 autocast (oneDNN on AMX or AVX512-BF16 where the CPU has them), as `--precision bf16` does in fastmlp.
-usage: torch_best.py DATA_DIR [--hidden 512,512] [--dropout 0.2] [--epochs 20] [--threads 2] [--seed 1] [--bf16]"""
+usage: torch_best.py DATA_DIR [--hidden 512,512] [--dropout 0.2] [--epochs 60] [--threads 2] [--seed 1] [--bf16]"""
 import argparse, contextlib, json, math, os, time
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ def idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=8)
 
 ap = argparse.ArgumentParser()
-ap.add_argument('data'); ap.add_argument('--epochs', type=int, default=20); ap.add_argument('--batch', type=int, default=128)
+ap.add_argument('data'); ap.add_argument('--epochs', type=int, default=60); ap.add_argument('--batch', type=int, default=128)
 ap.add_argument('--lr', type=float, default=1e-3); ap.add_argument('--threads', type=int, default=2); ap.add_argument('--seed', type=int, default=1)
 ap.add_argument('--shift', type=float, default=2.0); ap.add_argument('--rotate', type=float, default=10.0)
 ap.add_argument('--scale', type=float, default=0.1); ap.add_argument('--shear', type=float, default=10.0)
@@ -77,6 +77,6 @@ for epoch in range(a.epochs):
         acc = (model(xte).argmax(1) == yte).float().mean().item()
     el = time.perf_counter() - t0
     hist.append((epoch + 1, round(acc, 4), round(el, 1)))
-    for thr in (0.985, 0.99, 0.992):
+    for thr in (0.985, 0.99, 0.992, 0.993):
         if acc >= thr and str(thr) not in reached: reached[str(thr)] = round(el, 1)
 print(json.dumps(dict(torch=torch.__version__, precision='bf16' if a.bf16 else 'fp32', history=hist, reached=reached, best=max(h[1] for h in hist), seconds=round(time.perf_counter() - t0, 1))))

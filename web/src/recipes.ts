@@ -25,7 +25,7 @@ export interface RecipeDefaults {
 export const RECIPE_DEFAULTS: Record<RecipeName, RecipeDefaults> = {
   reference: { widths: [256], activation: 'sigmoid', optimizer: 'sgd', lr: 0.05, batchSize: 2000, epochs: 50, folds: 3, dropout: 0, augment: 'none' },
   accurate: { widths: [256], activation: 'relu', optimizer: 'adam', lr: 2e-3, batchSize: 128, epochs: 5, folds: 1, dropout: 0, augment: 'none' },
-  best: { widths: [512, 512], activation: 'relu', optimizer: 'adam', lr: 1e-3, batchSize: 128, epochs: 20, folds: 1, dropout: 0.2, augment: 'affine' },
+  best: { widths: [512, 512], activation: 'relu', optimizer: 'adam', lr: 1e-3, batchSize: 128, epochs: 60, folds: 1, dropout: 0.2, augment: 'affine' },
 };
 
 /** The limits of each augmentation choice, as `fastmlp train --augment` sets them. */
