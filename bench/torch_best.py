@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """fastmlp's `best` recipe in PyTorch, for `npm run bench -- train`, which passes the recipe's settings:
 784→512→512→10 ReLU (--hidden) with dropout 0.2 (--dropout) after each hidden layer, He-normal weights and
-zero biases, Adam 1e-3 with cosine decay per step over 60 epochs (--epochs) of batch 128 on all 60k, every training
-digit of every batch shifted (±2 px), rotated (±10°), scaled (±10 %) and sheared (±10°) by F.affine_grid /
-F.grid_sample (bilinear, zeros outside) before the global standardization. The 10k test digits are evaluated after every epoch; the wall time at which 98.5, 99.0,
-99.2 and 99.3 % were first reached counts loading and evaluation. With --bf16 the forward and backward run under
-bfloat16 autocast (oneDNN on AMX or AVX512-BF16 where the CPU has them), as `--precision bf16` does in fastmlp.
+zero biases, Adam 1e-3 with cosine decay per step over 60 epochs (--epochs) of batch 128 on all 60k, every
+training digit of every batch shifted (±2 px), rotated (±10°), scaled (±10 %) and sheared (±10°) by
+F.affine_grid / F.grid_sample (bilinear, zeros outside) before the global standardization. The 10k test digits
+are evaluated after every epoch; the wall time at which 98.5, 99.0, 99.2 and 99.3 % were first reached counts
+loading and evaluation. With --bf16 the forward and backward run under bfloat16 autocast (oneDNN on AMX or
+AVX512-BF16 where the CPU has them), as `--precision bf16` does in fastmlp.
 usage: torch_best.py DATA_DIR [--hidden 512,512] [--dropout 0.2] [--epochs 60] [--threads 2] [--seed 1] [--bf16]"""
 import argparse, contextlib, json, math, os, time
 import numpy as np
