@@ -112,19 +112,30 @@ SoftmaxResult softmax_cross_entropy(const float* logits, const int32_t* labels, 
   // Rows are independent: blocks of them in parallel, each row's loss kept, then summed in double in row
   // order, so neither the blocks nor the threads change a bit of it. A row's exp and log in double cost far
   // more than an elementwise step, hence small blocks.
+  const IsaKernels& k = kernels();
   std::vector<double> losses(static_cast<size_t>(m));
   std::vector<int64_t> hits((m + kSoftmaxRows - 1) / kSoftmaxRows, 0);
   for_chunks(m, kSoftmaxRows, [&](int64_t b, int64_t e) {
-    std::vector<double> p(n);
-    int64_t correct = 0;
+    // softmax(z) = e^(z − max) / Σ e^(z − max); log-sum-exp keeps the loss finite for large scores. The
+    // block's exponentials in one vectorized pass, then row by row.
+    std::vector<double> exps((e - b) * n);
+    std::vector<int64_t> argmax(e - b);
     for (int64_t i = b; i < e; ++i) {
       const float* z = logits + i * n;
       int64_t best = 0;
       for (int64_t j = 1; j < n; ++j)
         if (z[j] > z[best]) best = j;
-      // softmax(z) = e^(z − max) / Σ e^(z − max); log-sum-exp keeps the loss finite for large scores
+      argmax[i - b] = best;
+      for (int64_t j = 0; j < n; ++j) exps[(i - b) * n + j] = static_cast<double>(z[j]) - z[best];
+    }
+    k.exp_nonpositive(exps.data(), exps.data(), (e - b) * n);
+    int64_t correct = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const float* z = logits + i * n;
+      const int64_t best = argmax[i - b];
+      const double* p = exps.data() + (i - b) * n;
       double sum = 0.0;
-      for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(static_cast<double>(z[j]) - z[best]));
+      for (int64_t j = 0; j < n; ++j) sum += p[j];
       const double log_sum = std::log(sum);
       int64_t target;
       double loss = 0.0;

@@ -143,6 +143,47 @@ void weighted_column_sums(const float* x, int64_t rs, int64_t cs, int64_t rows, 
     out[j0] = acc;
   }
 }
+
+// e^x in double for softmax's x = z − max ≤ 0, within about an ulp; 0 below −708, where e^x leaves the
+// normal range and adds nothing to a sum of at least 1; NaN for NaN. Branch-free, so its loop vectorizes, and
+// never fused, so every table gives the same bits.
+inline double exp_nonpositive(double x) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  const double clamped = x < -708.0 ? -708.0 : (x > 0.0 ? 0.0 : x);
+  // x = n·ln 2 + r with |r| ≤ ln 2 / 2: n rounded by adding 1.5·2^52, which leaves it in the low bits.
+  constexpr double kShift = 6755399441055744.0;
+  constexpr int64_t kShiftBits = 0x4338000000000000;
+  const double t = clamped * 1.4426950408889634 + kShift;
+  const double n = t - kShift;
+  // ln 2 in two parts (Cody–Waite): n·0.6931471803691238 is exact for |n| < 2^11.
+  const double r = (clamped - n * 0.6931471803691238) - n * 1.9082149292705877e-10;
+  // e^r − 1 = r + r²·(1/2! + r/3! + … + r^11/13!): the Taylor terms past r^13 are below 2^-60 on |r| ≤ 0.347.
+  double q = 1.0 / 6227020800.0;
+  q = q * r + 1.0 / 479001600.0;
+  q = q * r + 1.0 / 39916800.0;
+  q = q * r + 1.0 / 3628800.0;
+  q = q * r + 1.0 / 362880.0;
+  q = q * r + 1.0 / 40320.0;
+  q = q * r + 1.0 / 5040.0;
+  q = q * r + 1.0 / 720.0;
+  q = q * r + 1.0 / 120.0;
+  q = q * r + 1.0 / 24.0;
+  q = q * r + 1.0 / 6.0;
+  q = q * r + 0.5;
+  const double p = 1.0 + (r + r * r * q);
+  int64_t bits;
+  std::memcpy(&bits, &t, sizeof bits);
+  const uint64_t scale_bits = static_cast<uint64_t>(bits - kShiftBits + 1023) << 52;
+  double scale;
+  std::memcpy(&scale, &scale_bits, sizeof scale);
+  return x < -708.0 ? 0.0 : p * scale;
+}
+
+void exp_nonpositive(const double* x, double* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_nonpositive(x[i]);
+}
 #pragma GCC pop_options
 
 void standardize_row(const uint8_t* pixels, const float* mean, const float* inv_std, bool per_pixel, float* out,
@@ -209,6 +250,7 @@ constexpr void set_elementwise(fastmlp::IsaKernels& k) {
   k.bias_add = bias_add;
   k.column_sums = column_sums;
   k.weighted_column_sums = weighted_column_sums;
+  k.exp_nonpositive = exp_nonpositive;
   k.standardize_row = standardize_row;
   k.sgd = sgd;
   k.momentum = momentum;

@@ -288,18 +288,25 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
   }
 }
 
+// Rows of C a task of the column kernels takes at a time: two AVX-512 registers of them.
+constexpr int64_t kColumnsBlock = 32;
+
 void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
                  int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
                  const Epilogue& ep) {
   const int snr = kern.skinny_nr;
   float* packed = scratch<SkinnyBTag>(k * snr);
   kern.pack_b(b, rs_b, cs_b, k, n, snr, packed);
-  const int64_t units = work_units(m, 2.0 * m * n * k);
+  // Contiguous rows of A go across the vector lanes, tasks of whole registers of them: a gradient Aᵀ·dZ.
+  const bool columns = rs_a == 1;
+  const SkinnyKernel kernel = columns ? kern.gemm_skinny_columns : kern.gemm_skinny;
+  const int64_t block = columns ? kColumnsBlock : 1, blocks = ceil_div(m, block);
+  const int64_t units = work_units(blocks, 2.0 * m * n * k);
   ThreadPool::instance().run(units, [&](int64_t unit, int) {
-    const int64_t r0 = m * unit / units, r1 = m * (unit + 1) / units;
+    const int64_t r0 = std::min(m, blocks * unit / units * block), r1 = std::min(m, blocks * (unit + 1) / units * block);
     if (r1 == r0) return;
     float* c0 = c + r0 * ldc;
-    kern.gemm_skinny(r1 - r0, n, k, alpha, a + r0 * rs_a, rs_a, cs_a, packed, beta, c0, ldc);
+    kernel(r1 - r0, n, k, alpha, a + r0 * rs_a, rs_a, cs_a, packed, beta, c0, ldc);
     if (!ep.empty()) kern.epilogue(c0, ldc, r1 - r0, n, r0, 0, ep);
   });
 }

@@ -167,6 +167,9 @@ struct IsaKernels {
   int indexed_mr, indexed_nr;
   IndexedKernel gemm_indexed;
   SkinnyKernel gemm_skinny;
+  // The same for an A whose rows are contiguous (rs_a == 1), with the same bits: on AVX-512 its rows across the
+  // lanes, elsewhere the row kernel itself.
+  SkinnyKernel gemm_skinny_columns;
   RowsKernel gemm_rows;
   int rows_max;    // most rows of A that gemm_rows is used for
   PixelPacker pack_pixels;
@@ -203,6 +206,8 @@ struct IsaKernels {
   // The correction row of a product from pixels (gemm.cc, BytesA).
   void (*weighted_column_sums)(const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t cols, const float* w,
                                float* out);
+  // y[i] = e^x[i] for x[i] ≤ 0 (elementwise_impl.h): never fused, the same bits on every table.
+  void (*exp_nonpositive)(const double* x, double* y, int64_t n);
   void (*standardize_row)(const uint8_t* pixels, const float* mean, const float* inv_std, bool per_pixel,
                           float* out, int64_t n);
   void (*sgd)(float* w, const float* g, int64_t n, float lr, float weight_decay);
@@ -226,16 +231,16 @@ constexpr bool all_set(const Members&... members) {
 }
 constexpr bool complete(const IsaKernels& k) {
   const auto& [name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-               gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
+               gemm_indexed, gemm_skinny, gemm_skinny_columns, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
-               relu_backward, bias_add, column_sums, weighted_column_sums, standardize_row, sgd, momentum, adam,
+               relu_backward, bias_add, column_sums, weighted_column_sums, exp_nonpositive, standardize_row, sgd, momentum, adam,
                sample_affine_row] = k;
   return all_set(name, mr, nr, kc, nc, skinny_nr, gemm_microkernel, gemm_microkernel_rows, indexed_mr, indexed_nr,
-                 gemm_indexed, gemm_skinny, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
+                 gemm_indexed, gemm_skinny, gemm_skinny_columns, gemm_rows, rows_max, pack_pixels, pack_b, bf16_mr, bf16_nr, bf16_indexed_mr,
                  bf16_indexed_nr, bf16_pair_block, bf16_pair_words, gemm_bf16, gemm_bf16_rows, gemm_bf16_indexed, pack_a_bf16,
                  pack_b_bf16, pack_pixel_pairs, epilogue, sigmoid_forward, sigmoid_backward, relu_forward,
-                 relu_backward, bias_add, column_sums, weighted_column_sums, standardize_row, sgd, momentum, adam,
+                 relu_backward, bias_add, column_sums, weighted_column_sums, exp_nonpositive, standardize_row, sgd, momentum, adam,
                  sample_affine_row);
 }
 

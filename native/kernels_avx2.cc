@@ -117,6 +117,8 @@ constexpr IsaKernels avx2_kernels() {
   k.indexed_nr = kNr;
   k.gemm_indexed = gemm_6x16_indexed_avx2;
   k.gemm_skinny = gemm_skinny_8x16_avx2;
+  // No column kernel of its own: the row kernel serves contiguous rows too.
+  k.gemm_skinny_columns = gemm_skinny_8x16_avx2;
   set_gemm_rows(k);
   set_bf16<kMr, kNr, kMr, kNr>(k);
   k.pack_pixels = pack_pixels;

@@ -1,6 +1,10 @@
 // AVX-512 kernels. This file alone is compiled with -mavx512f -mfma; it runs only where the CPU has them.
 #include <immintrin.h>
 
+#include <array>
+#include <cmath>
+#include <utility>
+
 #include "avx512.h"
 #include "augment.h"
 #include "elementwise_impl.h"
@@ -97,6 +101,64 @@ void gemm_skinny_12x16_avx512(int64_t m, int64_t n, int64_t k, float alpha, cons
       _mm512_mask_storeu_ps(row, mask, v);
     }
   }
+}
+
+// The same product with A's rows contiguous (rs_a == 1: the transposed activations of a gradient Aᵀ·dZ):
+// 16·kV rows of C across the lanes of kV registers, one set per column of the kN, so that no lane idles
+// when n is far below 16. Each element is the sum gemm_skinny_12x16_avx512 computes, product by product in
+// the same order and rounded the same: the same bits.
+template <int kN, int kV>
+void skinny_columns(int64_t m, int64_t k, float alpha, const float* a, int64_t cs_a, const float* b, float beta,
+                    float* c, int64_t ldc) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  for (int64_t i0 = 0; i0 < m; i0 += 16 * kV) {
+    __mmask16 mask[kV];
+#pragma GCC unroll 2
+    for (int v = 0; v < kV; ++v) mask[v] = m - i0 > 16 * v ? tail_mask(m - i0 - 16 * v) : __mmask16(0);
+    __m512 acc[kN][kV];
+#pragma GCC unroll 16
+    for (int j = 0; j < kN; ++j)
+#pragma GCC unroll 2
+      for (int v = 0; v < kV; ++v) acc[j][v] = _mm512_setzero_ps();
+    const float* ap = a + i0;
+    for (int64_t p = 0; p < k; ++p, ap += cs_a) {
+      __m512 av[kV];
+#pragma GCC unroll 2
+      for (int v = 0; v < kV; ++v) av[v] = _mm512_maskz_loadu_ps(mask[v], ap + 16 * v);
+      const float* bp = b + p * 16;
+#pragma GCC unroll 16
+      for (int j = 0; j < kN; ++j) {
+        const __m512 bj = _mm512_set1_ps(bp[j]);
+#pragma GCC unroll 2
+        for (int v = 0; v < kV; ++v) acc[j][v] = _mm512_fmadd_ps(av[v], bj, acc[j][v]);
+      }
+    }
+    // Lane r of column j's register is C(i0 + r, j): through a buffer, a row of C at a time.
+    alignas(64) float out[kN][16 * kV];
+#pragma GCC unroll 16
+    for (int j = 0; j < kN; ++j)
+#pragma GCC unroll 2
+      for (int v = 0; v < kV; ++v) _mm512_store_ps(&out[j][16 * v], _mm512_mul_ps(va, acc[j][v]));
+    const int64_t rows = std::min<int64_t>(16 * kV, m - i0);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = c + (i0 + r) * ldc;
+      for (int j = 0; j < kN; ++j) row[j] = beta != 0.0f ? std::fma(beta, row[j], out[j][r]) : out[j][r];
+    }
+  }
+}
+
+using ColumnsKernel = void (*)(int64_t, int64_t, float, const float*, int64_t, const float*, float, float*, int64_t);
+
+// Two registers of rows while their accumulators and loads fit the 32 registers, one above.
+template <int... kN>
+constexpr std::array<ColumnsKernel, sizeof...(kN)> columns_kernels(std::integer_sequence<int, kN...>) {
+  return {skinny_columns<kN + 1, (kN + 1 <= 14 ? 2 : 1)>...};
+}
+constexpr auto kColumnsKernels = columns_kernels(std::make_integer_sequence<int, 16>{});
+
+void gemm_skinny_columns_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t, int64_t cs_a,
+                                const float* b, float beta, float* c, int64_t ldc) {
+  kColumnsKernels[n - 1](m, k, alpha, a, cs_a, b, beta, c, ldc);
 }
 
 // The first n ≤ 16 bytes at src, the rest zero, without reading past src + n.
@@ -297,6 +359,7 @@ constexpr IsaKernels avx512_kernels() {
   k.indexed_nr = kIndexedNr;
   k.gemm_indexed = gemm_6x64_indexed_avx512;
   k.gemm_skinny = gemm_skinny_12x16_avx512;
+  k.gemm_skinny_columns = gemm_skinny_columns_avx512;
   set_gemm_rows(k);
   set_bf16_tiles<kMr, kNr, kIndexedMr, kIndexedNr>(k, 2);
   k.gemm_bf16 = gemm_bf16_12x32_fma<false>;

@@ -68,6 +68,8 @@ constexpr IsaKernels generic_kernels() {
   k.indexed_nr = kNr;
   k.gemm_indexed = gemm_4x8_indexed_generic;
   k.gemm_skinny = gemm_skinny_1x8_generic;
+  // One row at a time reads any A alike: no kernel of its own for contiguous rows.
+  k.gemm_skinny_columns = gemm_skinny_1x8_generic;
   set_gemm_rows(k);
   set_bf16<kMr, kNr, kMr, kNr>(k);
   k.pack_pixels = pack_pixels;

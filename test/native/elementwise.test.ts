@@ -184,7 +184,8 @@ describe('softmax with cross-entropy', () => {
       const r = native.softmaxCrossEntropy({ logits, targets: Int32Array.from(labels), m, n, probabilities, gradient });
       expect(r.loss).toBeCloseTo(ref.loss, 6);
       expect(r.correct).toBe(ref.correct);
-      expect(maxRelativeError(probabilities, ref.p, 1e-7)).toBeLessThan(1e-5);
+      // Each probability the float nearest its double value, which is within a few ulp of double.
+      expect(maxRelativeError(probabilities, ref.p, 1e-30)).toBeLessThan(2 ** -24 + 1e-14);
       expect(maxRelativeError(gradient, ref.grad, 1e-7 / m)).toBeLessThan(1e-5);
 
       // One-hot distributions give the same answer; the gradient may overwrite the logits.
@@ -212,6 +213,24 @@ describe('softmax with cross-entropy', () => {
     });
     expect(runs[0]!.loss).toBe(sum / m);
     expect(runs[1]).toEqual(runs[0]);
+  });
+
+  it('gives the same bits on every instruction set, including scores whose exponentials underflow', () => {
+    const rng = new Rng(28);
+    const m = 300, n = 10;
+    const logits = randomArray(rng, m * n, -30, 30);
+    for (let i = 0; i < 40; i++) logits[rng.uniformInt(m * n)] = -800 + 100 * rng.nextFloat();
+    const targets = Int32Array.from({ length: m }, () => rng.uniformInt(n));
+    const runs = native.supportedIsas().map((isa) => {
+      native.setIsa(isa);
+      const probabilities = new Float32Array(m * n), gradient = new Float32Array(m * n);
+      return { ...native.softmaxCrossEntropy({ logits, targets, m, n, probabilities, gradient }), probabilities, gradient };
+    });
+    for (const run of runs.slice(1)) expect(run).toEqual(runs[0]);
+    // e^(−1000) is 0 in double: a probability of exactly 0 and a loss of the score's distance to the best.
+    const far = native.softmaxCrossEntropy({ logits: Float32Array.of(0, -1000), targets: Int32Array.of(1), m: 1, n: 2, probabilities: new Float32Array(2) });
+    expect(far.loss).toBe(1000);
+    expect(Number.isNaN(native.softmaxCrossEntropy({ logits: Float32Array.of(0, Number.NaN), targets: Int32Array.of(0), m: 1, n: 2 }).loss)).toBe(true);
   });
 
   it('stays finite for extreme scores', () => {

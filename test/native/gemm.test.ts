@@ -101,6 +101,26 @@ describe.each(isas)('gemm on %s', (isa: Isa) => {
     }
   });
 
+  it('gives a transposed A with few columns (its rows across the vector lanes) the bits of the same A untransposed', () => {
+    native.setIsa(isa);
+    const rng = new Rng(16);
+    const shapes: Array<[number, number, number]> = [[256, 10, 2000], [1, 1, 1], [15, 16, 7], [16, 3, 33], [17, 14, 5], [33, 15, 64], [65, 9, 300], [100, 6, 2], [31, 7, 129]];
+    for (const [m, n, k] of shapes) {
+      for (const beta of [0, 0.75]) {
+        const lda = m + (m % 3), ldc = n + 1;
+        const a = randomArray(rng, k * lda), b = randomArray(rng, k * n), c0 = randomArray(rng, m * ldc);
+        const copy = new Float32Array(m * k);
+        for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) copy[i * k + p] = a[p * lda + i]!;
+        const g: GemmCase = { transA: true, transB: false, m, n, k, alpha: -1.5, beta, lda, ldb: n, ldc };
+        const c = c0.slice(), plain = c0.slice();
+        native.gemm(args(g, a, b, c));
+        native.gemm({ ...g, transA: false, lda: k, a: copy, b, c: plain });
+        expect(c, `${m}×${n}×${k}, beta ${beta}`).toEqual(plain);
+        expectGemm(g, a, b, c0, c);
+      }
+    }
+  });
+
   it('never reads C when beta is 0', () => {
     native.setIsa(isa);
     const rng = new Rng(13);
