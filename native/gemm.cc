@@ -316,34 +316,79 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
 // then sweep(ip0, ip1, jp0, jp1) runs row panels ip0 … ip1 − 1 of A across B panels jp0 … jp1 − 1, the tasks
 // split by rows, or with few rows by columns. Every element of C is computed by one task in one order, so
 // the result never depends on the threads.
+//
+// When the packed B of every block of k fits in kHeldBBytes (a layer's weights in bf16, say), all of it is
+// packed first and each task takes a few row panels through every block of k before the next: C's tiles then
+// stay in cache from one block of k to the next instead of going out to memory and back once per block, as
+// a large batch's C (larger than L2) does otherwise. Each element still sums the same blocks in the same
+// order: the same bits either way.
 struct Block {
   int64_t jc, nb, n_panels, pc, kb;
   bool last;         // the block ends k: the epilogue runs on its tiles
   float beta;        // beta for the first block of k, 1 after it
+  int64_t slot;      // which of the held packed blocks of B is this block's (0 when one is held)
 };
 
+constexpr int64_t kHeldBBytes = int64_t(1) << 20;
+// Row panels a task takes through all the blocks of k at a time: their C tiles stay in L2.
+constexpr int64_t kHeldRowPanels = 8;
+
+struct Blocking {
+  int64_t m_panels, units;
+  bool split_columns;  // few rows: the tasks split B's panels instead
+  int64_t held;        // blocks of k whose packed B is held at once: all of them, or 1
+};
+
+// block_bytes: one block of k's packed B, nb_max columns wide.
+Blocking plan_blocks(int64_t m, int64_t n, int64_t k, int mr, int64_t kb_max, int64_t block_bytes) {
+  Blocking plan{};
+  plan.m_panels = ceil_div(m, mr);
+  plan.units = work_units(plan.m_panels, 2.0 * m * n * k);
+  plan.split_columns = plan.units > 1 && plan.m_panels < 2 * ThreadPool::instance().threads_for_caller();
+  const int64_t k_blocks = ceil_div(k, kb_max);
+  plan.held = !plan.split_columns && k_blocks > 1 && plan.m_panels > kHeldRowPanels && k_blocks * block_bytes <= kHeldBBytes
+                  ? k_blocks
+                  : 1;
+  return plan;
+}
+
 template <typename PackPanel, typename Sweep>
-void for_each_block(int64_t m, int64_t n, int64_t k, int mr, int nr, int64_t kb_max, int64_t nb_max, float beta,
+void for_each_block(const Blocking& plan, int64_t n, int64_t k, int nr, int64_t kb_max, int64_t nb_max, float beta,
                     PackPanel&& pack_panel, Sweep&& sweep) {
   ThreadPool& pool = ThreadPool::instance();
-  const int64_t m_panels = ceil_div(m, mr);
-  const int64_t units = work_units(m_panels, 2.0 * m * n * k);
-  // With few rows, split the columns instead, so a small batch still uses every thread.
-  const bool split_columns = units > 1 && m_panels < 2 * pool.threads_for_caller();
+  const int64_t m_panels = plan.m_panels, units = plan.units, k_blocks = ceil_div(k, kb_max);
+  const auto block_at = [&](int64_t jc, int64_t nb, int64_t pc) {
+    const int64_t kb = std::min(kb_max, k - pc);
+    return Block{jc, nb, ceil_div(nb, nr), pc, kb, pc + kb == k, pc == 0 ? beta : 1.0f, plan.held > 1 ? pc / kb_max : 0};
+  };
   for (int64_t jc = 0; jc < n; jc += nb_max) {
-    const int64_t nb = std::min(nb_max, n - jc);
+    const int64_t nb = std::min(nb_max, n - jc), n_panels = ceil_div(nb, nr);
+    if (plan.held > 1) {
+      pool.run(k_blocks * n_panels, [&](int64_t task, int) {
+        pack_panel(block_at(jc, nb, task / n_panels * kb_max), task % n_panels);
+      });
+      const int64_t chunks = ceil_div(m_panels, kHeldRowPanels);
+      const int64_t tasks = std::min(units, chunks);
+      pool.run(tasks, [&](int64_t task, int) {
+        for (int64_t ch = chunks * task / tasks; ch < chunks * (task + 1) / tasks; ++ch) {
+          const int64_t ip0 = ch * kHeldRowPanels, ip1 = std::min(m_panels, ip0 + kHeldRowPanels);
+          for (int64_t pc = 0; pc < k; pc += kb_max) sweep(block_at(jc, nb, pc), ip0, ip1, 0, n_panels);
+        }
+      });
+      continue;
+    }
     for (int64_t pc = 0; pc < k; pc += kb_max) {
-      const int64_t kb = std::min(kb_max, k - pc);
-      const Block block{jc, nb, ceil_div(nb, nr), pc, kb, pc + kb == k, pc == 0 ? beta : 1.0f};
+      const Block block = block_at(jc, nb, pc);
+      const int64_t kb = block.kb;
       // Packing a small B block costs less than waking the pool.
       const bool parallel_pack = units > 1 && kb * nb >= (int64_t(1) << 16);
       pool.run(parallel_pack ? block.n_panels : 1, [&](int64_t task, int) {
         const int64_t first = parallel_pack ? task : 0, end = parallel_pack ? task + 1 : block.n_panels;
         for (int64_t jp = first; jp < end; ++jp) pack_panel(block, jp);
       });
-      const int64_t tasks = split_columns ? std::min<int64_t>(units, block.n_panels) : units;
+      const int64_t tasks = plan.split_columns ? std::min<int64_t>(units, block.n_panels) : units;
       pool.run(tasks, [&](int64_t task, int) {
-        if (split_columns) {
+        if (plan.split_columns) {
           sweep(block, 0, m_panels, block.n_panels * task / tasks, block.n_panels * (task + 1) / tasks);
         } else {
           sweep(block, m_panels * task / tasks, m_panels * (task + 1) / tasks, 0, block.n_panels);
@@ -362,13 +407,17 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
   const int64_t kb_max = balanced_block(k, kern.kc - (kSkips ? 1 : 0), 1);
   const int64_t nb_max = balanced_block(n, kern.nc, nr);
 
-  // Packed B panels (kb × nr each), followed by their correction row when A skips zeros.
-  float* const b_block = scratch<PackedBTag>((kb_max + (kSkips ? 1 : 0)) * nb_max);
+  // Packed B panels (kb × nr each), followed by their correction row when A skips zeros; plan.held blocks.
+  const int64_t block_floats = (kb_max + (kSkips ? 1 : 0)) * nb_max;
+  const Blocking plan = plan_blocks(m, n, k, mr, kb_max, block_floats * int64_t(sizeof(float)));
+  float* const b_block = scratch<PackedBTag>(block_floats * plan.held);
   const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
   // With few row panels, full panels of a row-major B are read where they lie: packing would copy all of B
   // to read it only a few times (a prediction's weights, say). The last, partial panel is still packed.
   const bool b_in_place = !kSkips && cs_b == 1 && ceil_div(m, mr) <= kInPlaceBPanels;
-  const auto panel_of = [&](const Block& blk, int64_t jp) { return b_block + jp * (blk.kb + (kSkips ? 1 : 0)) * nr; };
+  const auto panel_of = [&](const Block& blk, int64_t jp) {
+    return b_block + blk.slot * block_floats + jp * (blk.kb + (kSkips ? 1 : 0)) * nr;
+  };
 
   const auto pack_panel = [&](const Block& blk, int64_t jp) {
     const int64_t j0 = jp * nr, kb = blk.kb;
@@ -407,7 +456,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
       }
     }
   };
-  for_each_block(m, n, k, mr, nr, kb_max, nb_max, beta, pack_panel, sweep);
+  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep);
 }
 
 // bf16 products: the same loops over panels of step pairs (kernels.h), both operands rounded to bfloat16 as
@@ -427,7 +476,9 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
   const int64_t pair_block = kern.bf16_pair_block, pair_words = kern.bf16_pair_words;
   const auto pairs_of = [&](const Block& blk) { return ceil_div((blk.kb + 1) / 2, pair_block) * pair_block; };
   const int64_t panel_words = ceil_div(kb_max / 2, pair_block) * pair_block * nr * pair_words + (kSkips ? nr : 0);
-  uint32_t* const b_block = reinterpret_cast<uint32_t*>(scratch<PackedBTag>(panel_words * ceil_div(nb_max, nr)));
+  const int64_t block_words = panel_words * ceil_div(nb_max, nr);
+  const Blocking plan = plan_blocks(m, n, k, mr, kb_max, block_words * int64_t(sizeof(uint32_t)));
+  uint32_t* const b_block = reinterpret_cast<uint32_t*>(scratch<PackedBTag>(block_words * plan.held));
   const Bf16Kernel microkernel = a.row_layout() ? kern.gemm_bf16_rows : kern.gemm_bf16;
   const auto correction_of = [&](const Block& blk, uint32_t* panel) {
     return reinterpret_cast<float*>(panel + pairs_of(blk) * nr * pair_words);
@@ -435,7 +486,7 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
 
   const auto pack_panel = [&](const Block& blk, int64_t jp) {
     const int64_t j0 = jp * nr;
-    uint32_t* panel = b_block + jp * panel_words;
+    uint32_t* panel = b_block + blk.slot * block_words + jp * panel_words;
     a.pack_b_bf16(kern, b + blk.pc * rs_b + (blk.jc + j0) * cs_b, rs_b, cs_b, blk.pc, blk.kb,
                   std::min<int64_t>(nr, blk.nb - j0), nr, panel, correction_of(blk, panel));
   };
@@ -461,7 +512,7 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
       for (int64_t jp = jp0; jp < jp1; ++jp) {
         const int64_t j0 = jp * nr, cols = std::min<int64_t>(nr, blk.nb - j0);
         float* tile = c + i0 * ldc + blk.jc + j0;
-        uint32_t* panel = b_block + jp * panel_words;
+        uint32_t* panel = b_block + blk.slot * block_words + jp * panel_words;
         if constexpr (kSkips) {
           const Bf16Fixup fixup{row_scale, corr_a, correction_of(blk, panel)};
           kern.gemm_bf16_indexed(entries, offsets, a_panel, panel, fixup, tile, ldc, rows, cols, alpha, blk.beta);
@@ -472,7 +523,7 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
       }
     }
   };
-  for_each_block(m, n, k, mr, nr, kb_max, nb_max, beta, pack_panel, sweep);
+  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep);
 }
 
 // The cases with no product to compute: an empty C, or C = beta·C then the epilogue. True if handled.
