@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 
+#include <unistd.h>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -317,7 +319,7 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
 // split by rows, or with few rows by columns. Every element of C is computed by one task in one order, so
 // the result never depends on the threads.
 //
-// When the packed B of every block of k fits in kHeldBBytes (a layer's weights in bf16, say), all of it is
+// When the packed B of every block of k fits in a core's L2 (a layer's weights in bf16, say), all of it is
 // packed first and each task takes a few row panels through every block of k before the next: C's tiles then
 // stay in cache from one block of k to the next instead of going out to memory and back once per block, as
 // a large batch's C (larger than L2) does otherwise. Each element still sums the same blocks in the same
@@ -329,7 +331,17 @@ struct Block {
   int64_t slot;      // which of the held packed blocks of B is this block's (0 when one is held)
 };
 
-constexpr int64_t kHeldBBytes = int64_t(1) << 20;
+// The packed B a product holds for all its blocks of k: the size of a core's L2 (1 MiB where it is unknown).
+int64_t held_b_bytes() {
+  static const int64_t bytes = [] {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 > 0) return static_cast<int64_t>(l2);
+#endif
+    return int64_t(1) << 20;
+  }();
+  return bytes;
+}
 // Row panels a task takes through all the blocks of k at a time: their C tiles stay in L2.
 constexpr int64_t kHeldRowPanels = 8;
 
@@ -346,7 +358,7 @@ Blocking plan_blocks(int64_t m, int64_t n, int64_t k, int mr, int64_t kb_max, in
   plan.units = work_units(plan.m_panels, 2.0 * m * n * k);
   plan.split_columns = plan.units > 1 && plan.m_panels < 2 * ThreadPool::instance().threads_for_caller();
   const int64_t k_blocks = ceil_div(k, kb_max);
-  plan.held = !plan.split_columns && k_blocks > 1 && plan.m_panels > kHeldRowPanels && k_blocks * block_bytes <= kHeldBBytes
+  plan.held = !plan.split_columns && k_blocks > 1 && plan.m_panels > kHeldRowPanels && k_blocks * block_bytes <= held_b_bytes()
                   ? k_blocks
                   : 1;
   return plan;

@@ -251,11 +251,11 @@ describe('gemm with A standardized from bytes', () => {
   it.each(native.supportedIsas())('gives C the same bits whole or a few rows at a time, B held for every block of k or one block at a time, on %s', (isa: Isa) => {
     native.setIsa(isa);
     const rng = new Rng(21);
-    // 1100 pixels are three blocks of k on every table, 600 samples two (the transposed products'); B packed
-    // for all of them, 128 columns wide, stays under the 1 MiB a product holds at once (native/gemm.cc), so
-    // the whole products take each row panel through every block of k, while 13 rows (too few panels) take
-    // all of their rows through one block after the other.
-    const [m, n, k, slice] = [600, 128, 1100, 13];
+    // 700 pixels are two or more blocks of k on every table, 600 samples too (the transposed products'); B
+    // packed for all of them, 48 columns wide, stays under 256 KiB, less than any core's L2, which is what a
+    // product holds at once (native/gemm.cc): the whole products take each row panel through every block of
+    // k, while 13 rows (too few panels) take all of their rows through one block after the other.
+    const [m, n, k, slice] = [600, 48, 700, 13];
     const bytes = pixelBytes(rng, m, k, 'sparse');
     const mean = randomArray(rng, k, 0, 255), invStd = randomArray(rng, k, 0.01, 0.1);
     const all = Int32Array.from({ length: m }, (_, i) => i);
@@ -282,7 +282,7 @@ describe('gemm with A standardized from bytes', () => {
         batch({ bytes, rowLength: k, rows: all.subarray(r0, r0 + rows), mean, invStd }, rows, d);
         same(fromBytes, d, r0, 'A from bytes');
       }
-      for (let p0 = 0; p0 < k; p0 += 271) {
+      for (let p0 = 0; p0 < k; p0 += 171) {
         const rows = Math.min(slice, k - p0);
         const t = g0.slice(p0 * n, (p0 + rows) * n);
         native.gemm({ ...common, transA: true, m: rows, k: m, lda: k, a: floats.subarray(p0), b: dy, c: t });
