@@ -996,6 +996,7 @@ class Addon : public Napi::Addon<Addon> {
     result.Set("skinnyNr", k.skinny_nr);
     result.Set("bf16Mr", k.bf16_mr);
     result.Set("bf16Nr", k.bf16_nr);
+    result.Set("l2Bytes", static_cast<double>(l2_bytes()));
     return result;
   }
 };

@@ -319,11 +319,11 @@ void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float 
 // split by rows, or with few rows by columns. Every element of C is computed by one task in one order, so
 // the result never depends on the threads.
 //
-// When the packed B of every block of k fits in a core's L2 (a layer's weights in bf16, say), all of it is
-// packed first and each task takes a few row panels through every block of k before the next: C's tiles then
-// stay in cache from one block of k to the next instead of going out to memory and back once per block, as
-// a large batch's C (larger than L2) does otherwise. Each element still sums the same blocks in the same
-// order: the same bits either way.
+// When C and a block of packed B are more than a core's L2 holds (a large batch), but the packed B of every
+// block of k fits in it (a layer's weights in bf16, say), all of B is packed first and each task takes a few
+// row panels through every block of k before the next: C's tiles then stay in cache from one block of k to
+// the next instead of going out to memory and back once per block. Each element still sums the same blocks
+// in the same order: the same bits either way.
 struct Block {
   int64_t jc, nb, n_panels, pc, kb;
   bool last;         // the block ends k: the epilogue runs on its tiles
@@ -331,17 +331,6 @@ struct Block {
   int64_t slot;      // which of the held packed blocks of B is this block's (0 when one is held)
 };
 
-// The packed B a product holds for all its blocks of k: the size of a core's L2 (1 MiB where it is unknown).
-int64_t held_b_bytes() {
-  static const int64_t bytes = [] {
-#if defined(_SC_LEVEL2_CACHE_SIZE)
-    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    if (l2 > 0) return static_cast<int64_t>(l2);
-#endif
-    return int64_t(1) << 20;
-  }();
-  return bytes;
-}
 // Row panels a task takes through all the blocks of k at a time: their C tiles stay in L2.
 constexpr int64_t kHeldRowPanels = 8;
 
@@ -352,15 +341,14 @@ struct Blocking {
 };
 
 // block_bytes: one block of k's packed B, nb_max columns wide.
-Blocking plan_blocks(int64_t m, int64_t n, int64_t k, int mr, int64_t kb_max, int64_t block_bytes) {
+Blocking plan_blocks(int64_t m, int64_t n, int64_t k, int mr, int64_t kb_max, int64_t nb_max, int64_t block_bytes) {
   Blocking plan{};
   plan.m_panels = ceil_div(m, mr);
   plan.units = work_units(plan.m_panels, 2.0 * m * n * k);
   plan.split_columns = plan.units > 1 && plan.m_panels < 2 * ThreadPool::instance().threads_for_caller();
   const int64_t k_blocks = ceil_div(k, kb_max);
-  plan.held = !plan.split_columns && k_blocks > 1 && plan.m_panels > kHeldRowPanels && k_blocks * block_bytes <= held_b_bytes()
-                  ? k_blocks
-                  : 1;
+  const int64_t l2 = l2_bytes(), c_bytes = m * std::min(n, nb_max) * int64_t(sizeof(float));
+  plan.held = !plan.split_columns && k_blocks > 1 && c_bytes + block_bytes > l2 && k_blocks * block_bytes <= l2 ? k_blocks : 1;
   return plan;
 }
 
@@ -379,11 +367,13 @@ void for_each_block(const Blocking& plan, int64_t n, int64_t k, int nr, int64_t 
       pool.run(k_blocks * n_panels, [&](int64_t task, int) {
         pack_panel(block_at(jc, nb, task / n_panels * kb_max), task % n_panels);
       });
-      const int64_t chunks = ceil_div(m_panels, kHeldRowPanels);
-      const int64_t tasks = std::min(units, chunks);
+      // Chunks of at most kHeldRowPanels, and at least as many as the units of work, so that a few rows
+      // still keep every thread busy.
+      const int64_t chunk = std::min(kHeldRowPanels, ceil_div(m_panels, units));
+      const int64_t chunks = ceil_div(m_panels, chunk), tasks = std::min(units, chunks);
       pool.run(tasks, [&](int64_t task, int) {
         for (int64_t ch = chunks * task / tasks; ch < chunks * (task + 1) / tasks; ++ch) {
-          const int64_t ip0 = ch * kHeldRowPanels, ip1 = std::min(m_panels, ip0 + kHeldRowPanels);
+          const int64_t ip0 = ch * chunk, ip1 = std::min(m_panels, ip0 + chunk);
           for (int64_t pc = 0; pc < k; pc += kb_max) sweep(block_at(jc, nb, pc), ip0, ip1, 0, n_panels);
         }
       });
@@ -421,7 +411,7 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
 
   // Packed B panels (kb × nr each), followed by their correction row when A skips zeros; plan.held blocks.
   const int64_t block_floats = (kb_max + (kSkips ? 1 : 0)) * nb_max;
-  const Blocking plan = plan_blocks(m, n, k, mr, kb_max, block_floats * int64_t(sizeof(float)));
+  const Blocking plan = plan_blocks(m, n, k, mr, kb_max, nb_max, block_floats * int64_t(sizeof(float)));
   float* const b_block = scratch<PackedBTag>(block_floats * plan.held);
   const MicroKernel microkernel = a.row_layout() ? kern.gemm_microkernel_rows : kern.gemm_microkernel;
   // With few row panels, full panels of a row-major B are read where they lie: packing would copy all of B
@@ -489,7 +479,7 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
   const auto pairs_of = [&](const Block& blk) { return ceil_div((blk.kb + 1) / 2, pair_block) * pair_block; };
   const int64_t panel_words = ceil_div(kb_max / 2, pair_block) * pair_block * nr * pair_words + (kSkips ? nr : 0);
   const int64_t block_words = panel_words * ceil_div(nb_max, nr);
-  const Blocking plan = plan_blocks(m, n, k, mr, kb_max, block_words * int64_t(sizeof(uint32_t)));
+  const Blocking plan = plan_blocks(m, n, k, mr, kb_max, nb_max, block_words * int64_t(sizeof(uint32_t)));
   uint32_t* const b_block = reinterpret_cast<uint32_t*>(scratch<PackedBTag>(block_words * plan.held));
   const Bf16Kernel microkernel = a.row_layout() ? kern.gemm_bf16_rows : kern.gemm_bf16;
   const auto correction_of = [&](const Block& blk, uint32_t* panel) {
@@ -549,6 +539,17 @@ bool without_product(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, fl
 }
 
 }  // namespace
+
+int64_t l2_bytes() {
+  static const int64_t bytes = [] {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 > 0) return static_cast<int64_t>(l2);
+#endif
+    return int64_t(1) << 20;
+  }();
+  return bytes;
+}
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep, Precision precision) {

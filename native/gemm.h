@@ -35,4 +35,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& epilogue = Epilogue(),
            Precision precision = Precision::kFp32);
 
+// The size of a core's L2 the products block for (the system's figure; 1 MiB where it gives none).
+int64_t l2_bytes();
+
 }  // namespace fastmlp

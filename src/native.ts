@@ -297,8 +297,11 @@ export interface NativeAddon {
   setIsa(isa: Isa): void;
   /** Instruction sets this CPU supports, best first. */
   supportedIsas(): Isa[];
-  /** Register tile and cache blocks of the current instruction set's GEMM, and the tile of its bf16 products. */
-  gemmConfig(): { isa: Isa; mr: number; nr: number; kc: number; nc: number; skinnyNr: number; bf16Mr: number; bf16Nr: number };
+  /**
+   * Register tile and cache blocks of the current instruction set's GEMM, the tile of its bf16 products, and
+   * the size of a core's L2 they block for (the system's figure, 1 MiB where it gives none).
+   */
+  gemmConfig(): { isa: Isa; mr: number; nr: number; kc: number; nc: number; skinnyNr: number; bf16Mr: number; bf16Nr: number; l2Bytes: number };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

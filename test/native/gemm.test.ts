@@ -251,49 +251,60 @@ describe('gemm with A standardized from bytes', () => {
   it.each(native.supportedIsas())('gives C the same bits whole or a few rows at a time, B held for every block of k or one block at a time, on %s', (isa: Isa) => {
     native.setIsa(isa);
     const rng = new Rng(21);
-    // 700 pixels are two or more blocks of k on every table, 600 samples too (the transposed products'); B
-    // packed for all of them, 48 columns wide, stays under 256 KiB, less than any core's L2, which is what a
-    // product holds at once (native/gemm.cc): the whole products take each row panel through every block of
-    // k, while 13 rows (too few panels) take all of their rows through one block after the other.
-    const [m, n, k, slice] = [600, 48, 700, 13];
-    const bytes = pixelBytes(rng, m, k, 'sparse');
-    const mean = randomArray(rng, k, 0, 255), invStd = randomArray(rng, k, 0.01, 0.1);
-    const all = Int32Array.from({ length: m }, (_, i) => i);
-    const floats = randomArray(rng, m * k), b = randomArray(rng, k * n), c0 = randomArray(rng, m * n), bias = randomArray(rng, n);
-    const dy = randomArray(rng, m * n), g0 = randomArray(rng, k * n);
+    // A product holds B packed for all its blocks of k when C and a block of B are more than a core's L2 and
+    // all of B fits in it (native/gemm.cc): C of more rows than L2 holds rows of 64 floats, and 600 or 700
+    // steps of k, two blocks or more on every table (B under 256 KiB, less than any L2). Those products take
+    // each row panel through every block of k; 13 rows take all of theirs through one block after the other.
+    const n = 64, slice = 13, long = Math.ceil(native.gemmConfig().l2Bytes / (n * 4)) + 100;
     for (const precision of ['fp32', 'bf16'] as const) {
       const common = { n, alpha: 0.75, beta: 0.5, precision };
       const same = (whole: Float32Array, part: Float32Array, at: number, label: string) =>
         expect(Buffer.compare(Buffer.from(part.buffer), Buffer.from(whole.buffer, at * n * 4, part.length * 4)), `${precision} ${label}, rows from ${at}`).toBe(0);
-      const batch = (a: GemmArgs['a'], rows: number, c: Float32Array) => native.gemm({ ...common, m: rows, k, a, b, c, bias, activation: 'sigmoid' });
-      const fromFloats = c0.slice(), fromBytes = c0.slice();
-      batch(floats, m, fromFloats);
-      batch({ bytes, rowLength: k, rows: all, mean, invStd }, m, fromBytes);
-      // Aᵀ from floats (k × m, rows of op(A) are its columns) and Pᵀ from bytes (pixels × samples).
-      const transposed = g0.slice(), fromPixels = g0.slice();
-      native.gemm({ ...common, transA: true, m: k, k: m, lda: k, a: floats, b: dy, c: transposed });
-      native.gemm({ ...common, transA: true, m: k, k: m, a: { bytes, rowLength: k, rows: all, mean, invStd }, b: dy, c: fromPixels });
-      for (let r0 = 0; r0 < m; r0 += 97) {
-        const rows = Math.min(slice, m - r0);
-        const c = c0.slice(r0 * n, (r0 + rows) * n);
-        batch(floats.subarray(r0 * k, (r0 + rows) * k), rows, c);
-        same(fromFloats, c, r0, 'A from floats');
-        const d = c0.slice(r0 * n, (r0 + rows) * n);
-        batch({ bytes, rowLength: k, rows: all.subarray(r0, r0 + rows), mean, invStd }, rows, d);
-        same(fromBytes, d, r0, 'A from bytes');
+      {
+        // The batch (samples × pixels) from floats and from bytes: many samples.
+        const [m, k] = [long, 700];
+        const bytes = pixelBytes(rng, m, k, 'sparse');
+        const mean = randomArray(rng, k, 0, 255), invStd = randomArray(rng, k, 0.01, 0.1);
+        const all = Int32Array.from({ length: m }, (_, i) => i);
+        const floats = randomArray(rng, m * k), b = randomArray(rng, k * n), c0 = randomArray(rng, m * n), bias = randomArray(rng, n);
+        const batch = (a: GemmArgs['a'], rows: number, c: Float32Array) => native.gemm({ ...common, m: rows, k, a, b, c, bias, activation: 'sigmoid' });
+        const fromFloats = c0.slice(), fromBytes = c0.slice();
+        batch(floats, m, fromFloats);
+        batch({ bytes, rowLength: k, rows: all, mean, invStd }, m, fromBytes);
+        for (const r0 of [0, Math.floor(m / 3) + 1, Math.floor((2 * m) / 3) + 5, m - slice]) {
+          const rows = slice;
+          const c = c0.slice(r0 * n, (r0 + rows) * n);
+          batch(floats.subarray(r0 * k, (r0 + rows) * k), rows, c);
+          same(fromFloats, c, r0, 'A from floats');
+          const d = c0.slice(r0 * n, (r0 + rows) * n);
+          batch({ bytes, rowLength: k, rows: all.subarray(r0, r0 + rows), mean, invStd }, rows, d);
+          same(fromBytes, d, r0, 'A from bytes');
+        }
       }
-      for (let p0 = 0; p0 < k; p0 += 171) {
-        const rows = Math.min(slice, k - p0);
-        const t = g0.slice(p0 * n, (p0 + rows) * n);
-        native.gemm({ ...common, transA: true, m: rows, k: m, lda: k, a: floats.subarray(p0), b: dy, c: t });
-        same(transposed, t, p0, 'Aᵀ from floats');
-        // Pixels p0 … of every sample as samples of their own, with their own statistics.
-        const some = new Uint8Array(m * rows);
-        for (let s = 0; s < m; s++) some.set(bytes.subarray(s * k + p0, s * k + p0 + rows), s * rows);
-        const u = g0.slice(p0 * n, (p0 + rows) * n);
-        const source = { bytes: some, rowLength: rows, rows: all, mean: mean.subarray(p0, p0 + rows), invStd: invStd.subarray(p0, p0 + rows) };
-        native.gemm({ ...common, transA: true, m: rows, k: m, a: source, b: dy, c: u });
-        same(fromPixels, u, p0, 'Pᵀ from bytes');
+      {
+        // The transpose: Aᵀ from floats (samples × pixels, rows of op(A) its columns) and Pᵀ from bytes (pixels ×
+        // samples): many pixels.
+        const [samples, pixels] = [600, long];
+        const bytes = pixelBytes(rng, samples, pixels, 'sparse');
+        const mean = randomArray(rng, pixels, 0, 255), invStd = randomArray(rng, pixels, 0.01, 0.1);
+        const all = Int32Array.from({ length: samples }, (_, i) => i);
+        const floats = randomArray(rng, samples * pixels), dy = randomArray(rng, samples * n), g0 = randomArray(rng, pixels * n);
+        const transposed = g0.slice(), fromPixels = g0.slice();
+        native.gemm({ ...common, transA: true, m: pixels, k: samples, lda: pixels, a: floats, b: dy, c: transposed });
+        native.gemm({ ...common, transA: true, m: pixels, k: samples, a: { bytes, rowLength: pixels, rows: all, mean, invStd }, b: dy, c: fromPixels });
+        for (const p0 of [0, Math.floor(pixels / 3) + 1, Math.floor((2 * pixels) / 3) + 5, pixels - slice]) {
+          const rows = slice;
+          const t = g0.slice(p0 * n, (p0 + rows) * n);
+          native.gemm({ ...common, transA: true, m: rows, k: samples, lda: pixels, a: floats.subarray(p0), b: dy, c: t });
+          same(transposed, t, p0, 'Aᵀ from floats');
+          // Pixels p0 … of every sample as samples of their own, with their own statistics.
+          const some = new Uint8Array(samples * rows);
+          for (let s = 0; s < samples; s++) some.set(bytes.subarray(s * pixels + p0, s * pixels + p0 + rows), s * rows);
+          const u = g0.slice(p0 * n, (p0 + rows) * n);
+          const source = { bytes: some, rowLength: rows, rows: all, mean: mean.subarray(p0, p0 + rows), invStd: invStd.subarray(p0, p0 + rows) };
+          native.gemm({ ...common, transA: true, m: rows, k: samples, a: source, b: dy, c: u });
+          same(fromPixels, u, p0, 'Pᵀ from bytes');
+        }
       }
     }
   });
