@@ -265,13 +265,16 @@ struct GemmCall {
   float* c = nullptr;
   Epilogue epilogue;
   Precision precision = Precision::kFp32;
+  bool has_next = false;
+  NextProduct next;
   std::vector<Napi::Reference<Napi::Value>> keep_alive;
 
   void run() const {
+    const NextProduct* then = has_next ? &next : nullptr;
     if (a_from_bytes) {
-      sgemm(trans_a, trans_b, m, n, k, alpha, a_bytes, b, ldb, beta, c, ldc, epilogue, precision);
+      sgemm(trans_a, trans_b, m, n, k, alpha, a_bytes, b, ldb, beta, c, ldc, epilogue, precision, then);
     } else {
-      sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue, precision);
+      sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue, precision, then);
     }
   }
 };
@@ -315,12 +318,70 @@ void parse_byte_rows(const Napi::Env& env, const Napi::Object& object, GemmCall&
     for (const char* name : {"bytes", "rows", "mean", "invStd"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));
 }
 
+// next: { n, b, c, bias?, ldb?, ldc? }, the product C·b + bias (C the first product's m × n result) into c.
+// Its c is written while the first product still reads its operands and writes its C, so it may overlap none
+// of them; the first product's C may not overlap the b and bias it is multiplied by.
+void parse_next(const Napi::Env& env, const Napi::Value& value, GemmCall& call, const View<float>& a, int64_t a_span,
+                const View<float>& b, int64_t b_span, const View<float>& c, int64_t c_span, bool keep) {
+  if (!value.IsObject() || value.IsArray() || value.IsTypedArray())
+    type_error(env, "Expected next to be an object { n, b, c, bias, ldb, ldc } but received " + describe(value));
+  const Options o(env, value.As<Napi::Object>(), "next", {"n", "b", "c", "bias", "ldb", "ldc"});
+  NextProduct& next = call.next;
+  next.n = dim(env, o.Get("n"), "next.n");
+  const auto stride = [&](const char* key, const char* name) {
+    const Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) return std::max<int64_t>(next.n, 1);
+    const int64_t ld = dim(env, v, name);
+    if (ld < std::max<int64_t>(next.n, 1)) {
+      std::ostringstream out;
+      out << "Expected " << name << " to be at least " << std::max<int64_t>(next.n, 1) << " (next.n) but received " << ld;
+      range_error(env, out.str());
+    }
+    return ld;
+  };
+  next.ldb = stride("ldb", "next.ldb");
+  next.ldc = stride("ldc", "next.ldc");
+  const auto nb = f32(env, o.Get("b"), "next.b");
+  const auto nc = f32(env, o.Get("c"), "next.c");
+  const int64_t nb_span = call.m > 0 && next.n > 0 ? span(call.n, next.n, next.ldb) : 0;
+  const int64_t nc_span = span(call.m, next.n, next.ldc);
+  require_length(env, "next.b", nb.length, nb_span, [&] { return "n×next.n = " + shape(call.n, next.n, "next.ldb", next.ldb); });
+  require_length(env, "next.c", nc.length, nc_span, [&] { return "m×next.n = " + shape(call.m, next.n, "next.ldc", next.ldc); });
+  require_disjoint(env, "next.c", nc, nc_span, "c", c, c_span, false);
+  require_disjoint(env, "next.c", nc, nc_span, "a", a, a_span, false);
+  require_disjoint(env, "next.c", nc, nc_span, "b", b, b_span, false);
+  require_disjoint(env, "next.c", nc, nc_span, "next.b", nb, nb_span, false);
+  require_disjoint(env, "c", c, c_span, "next.b", nb, nb_span, false);
+  const Napi::Value bias = o.Get("bias");
+  if (!bias.IsUndefined()) {
+    const auto bv = f32(env, bias, "next.bias");
+    require_length(env, "next.bias", bv.length, next.n, [&] { return std::string("next.n"); });
+    require_disjoint(env, "next.c", nc, nc_span, "next.bias", bv, next.n, false);
+    require_disjoint(env, "c", c, c_span, "next.bias", bv, next.n, false);
+    next.bias = bv.data;
+    if (keep) call.keep_alive.push_back(Napi::Persistent(bias));
+  }
+  if (call.epilogue.bias) {
+    const View<const float> main_bias{call.epilogue.bias, call.n};
+    require_disjoint(env, "next.c", nc, nc_span, "bias", main_bias, call.n, false);
+  }
+  if (call.epilogue.derivative_of) {
+    const View<const float> of{call.epilogue.derivative_of, c_span};
+    require_disjoint(env, "next.c", nc, nc_span, "derivativeOf", of, c_span, false);
+  }
+  next.b = nb.data;
+  next.c = nc.data;
+  call.has_next = true;
+  if (keep)
+    for (const char* name : {"b", "c"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));
+}
+
 // keep: hold references to the arrays (for asynchronous work).
 GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool keep) {
   const Napi::Env env = info.Env();
   const Options o(env, options_object(info, function), function,
                   {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc", "bias",
-                   "activation", "derivative", "derivativeOf", "dropout", "precision"});
+                   "activation", "derivative", "derivativeOf", "dropout", "precision", "next"});
   GemmCall call;
   call.trans_a = boolean(env, o.Get("transA"), "transA", false);
   call.trans_b = boolean(env, o.Get("transB"), "transB", false);
@@ -422,6 +483,8 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
       type_error(env, "Expected 'fp32' or 'bf16' for precision but received " + describe(precision));
     }
   }
+  const Napi::Value next = o.Get("next");
+  if (!next.IsUndefined()) parse_next(env, next, call, a, a_span, b, b_span, c, c_span, keep);
   if (keep)
     for (const char* name : {"a", "b", "c"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));
   return call;

@@ -352,9 +352,11 @@ Blocking plan_blocks(int64_t m, int64_t n, int64_t k, int mr, int64_t kb_max, in
   return plan;
 }
 
-template <typename PackPanel, typename Sweep>
+// With B held, rows_done(ip0, ip1) runs after row panels ip0 … ip1 − 1 are done in every column (a single
+// block of n), on the task that did them.
+template <typename PackPanel, typename Sweep, typename RowsDone>
 void for_each_block(const Blocking& plan, int64_t n, int64_t k, int nr, int64_t kb_max, int64_t nb_max, float beta,
-                    PackPanel&& pack_panel, Sweep&& sweep) {
+                    PackPanel&& pack_panel, Sweep&& sweep, RowsDone&& rows_done) {
   ThreadPool& pool = ThreadPool::instance();
   const int64_t m_panels = plan.m_panels, units = plan.units, k_blocks = ceil_div(k, kb_max);
   const auto block_at = [&](int64_t jc, int64_t nb, int64_t pc) {
@@ -375,6 +377,7 @@ void for_each_block(const Blocking& plan, int64_t n, int64_t k, int nr, int64_t 
         for (int64_t ch = chunks * task / tasks; ch < chunks * (task + 1) / tasks; ++ch) {
           const int64_t ip0 = ch * chunk, ip1 = std::min(m_panels, ip0 + chunk);
           for (int64_t pc = 0; pc < k; pc += kb_max) sweep(block_at(jc, nb, pc), ip0, ip1, 0, n_panels);
+          if (nb == n) rows_done(ip0, ip1);
         }
       });
       continue;
@@ -400,9 +403,39 @@ void for_each_block(const Blocking& plan, int64_t n, int64_t k, int nr, int64_t 
   }
 }
 
+// The next product taken block of rows by block of rows (NextProduct), with its B packed once for the skinny
+// kernel: the same kernel on the same rows as a product of its own, so the same bits.
+struct NextRows {
+  const IsaKernels& kern;
+  const NextProduct* next;
+  const float* c;
+  int64_t ldc, k;  // the first product's C and its n, the next one's k
+  const float* packed = nullptr;
+
+  // Whether the next product can be taken by blocks of rows after a first product of n columns in blocks of
+  // nb_max; if so its B is packed.
+  bool prepare(const Blocking& plan, int64_t n, int64_t nb_max) {
+    if (!next || plan.held <= 1 || n > nb_max || next->n > kern.skinny_nr) return false;
+    float* b = scratch<SkinnyBTag>(k * kern.skinny_nr);
+    kern.pack_b(next->b, next->ldb, 1, k, next->n, kern.skinny_nr, b);
+    packed = b;
+    return true;
+  }
+  void rows(int64_t i0, int64_t i1) const {
+    if (!packed || i1 <= i0) return;
+    float* out = next->c + i0 * next->ldc;
+    kern.gemm_skinny(i1 - i0, next->n, k, 1.0f, c + i0 * ldc, ldc, 1, packed, 0.0f, out, next->ldc);
+    Epilogue ep;
+    ep.bias = next->bias;
+    if (!ep.empty()) kern.epilogue(out, next->ldc, i1 - i0, next->n, i0, 0, ep);
+  }
+};
+
+// Returns whether it took the next product too (NextRows).
 template <typename ASource>
-void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
-                  const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc, const Epilogue& ep) {
+bool gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
+                  const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc, const Epilogue& ep,
+                  const NextProduct* next) {
   constexpr bool kSkips = ASource::kSkipsZeros;
   const int mr = kSkips ? kern.indexed_mr : kern.mr, nr = kSkips ? kern.indexed_nr : kern.nr;
   // An A panel that skips zeros has one more step (the correction), which must still fit its rows kc apart.
@@ -458,16 +491,20 @@ void gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
       }
     }
   };
-  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep);
+  NextRows then{kern, next, c, ldc, n};
+  const bool fused = then.prepare(plan, n, nb_max);
+  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep,
+                 [&](int64_t ip0, int64_t ip1) { then.rows(ip0 * mr, std::min(m, ip1 * mr)); });
+  return fused;
 }
 
 // bf16 products: the same loops over panels of step pairs (kernels.h), both operands rounded to bfloat16 as
 // they are packed. Blocks of k are even, so no pair straddles two, and the same on every table: the same bits
 // with VDPBF16PS or without, on any tile.
 template <typename ASource>
-void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
+bool gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
                        const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
-                       const Epilogue& ep) {
+                       const Epilogue& ep, const NextProduct* next) {
   constexpr bool kSkips = ASource::kSkipsZeros;
   const int mr = kSkips ? kern.bf16_indexed_mr : kern.bf16_mr, nr = kSkips ? kern.bf16_indexed_nr : kern.bf16_nr;
   const int64_t kb_max = balanced_block(k, kBf16Kc, 2), pitch = kBf16Kc / 2 * kern.bf16_pair_words;
@@ -525,7 +562,11 @@ void gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
       }
     }
   };
-  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep);
+  NextRows then{kern, next, c, ldc, n};
+  const bool fused = then.prepare(plan, n, nb_max);
+  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep,
+                 [&](int64_t ip0, int64_t ip1) { then.rows(ip0 * mr, std::min(m, ip1 * mr)); });
+  return fused;
 }
 
 // The cases with no product to compute: an empty C, or C = beta·C then the epilogue. True if handled.
@@ -551,10 +592,14 @@ int64_t l2_bytes() {
   return bytes;
 }
 
-void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep, Precision precision) {
+namespace {
+
+// The first product of sgemm; returns whether it took the next one too.
+bool first_product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                   int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep,
+                   Precision precision, const NextProduct* next) {
   const IsaKernels& kern = kernels();
-  if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
+  if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return false;
   // op(A)(i, p) = a[i·rs_a + p·cs_a], op(B)(p, j) = b[p·rs_b + j·cs_b]
   const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
@@ -562,19 +607,22 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     // A single sample (or a few): stream B once instead of packing it.
     kern.gemm_rows(m, n, k, alpha, a, rs_a, cs_a, b, rs_b, beta, c, ldc);
     if (!ep.empty()) kern.epilogue(c, ldc, m, n, 0, 0, ep);
-  } else if (n <= kern.skinny_nr) {
-    gemm_skinny(kern, m, n, k, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep);
-  } else if (precision == Precision::kBf16) {
-    gemm_blocked_bf16(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep);
-  } else {
-    gemm_blocked(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep);
+    return false;
   }
+  if (n <= kern.skinny_nr) {
+    gemm_skinny(kern, m, n, k, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep);
+    return false;
+  }
+  if (precision == Precision::kBf16)
+    return gemm_blocked_bf16(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep, next);
+  return gemm_blocked(kern, m, n, k, alpha, FloatA{a, rs_a, cs_a}, b, rs_b, cs_b, beta, c, ldc, ep, next);
 }
 
-void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep, Precision precision) {
+bool first_product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
+                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep,
+                   Precision precision, const NextProduct* next) {
   const IsaKernels& kern = kernels();
-  if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return;
+  if (without_product(kern, m, n, k, alpha, beta, c, ldc, ep)) return false;
   const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
   uint8_t* transposed = nullptr;
   if (trans_a) {
@@ -584,11 +632,32 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   float* weights = scratch<WeightsTag>(k);
   const BytesA bytes{a, trans_a, kern, transposed, k, weights};
   for (int64_t p = 0; p < k; ++p) weights[p] = trans_a ? 1.0f : bytes.shift(p);
-  if (precision == Precision::kBf16) {
-    gemm_blocked_bf16(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep);
-  } else {
-    gemm_blocked(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep);
-  }
+  if (precision == Precision::kBf16)
+    return gemm_blocked_bf16(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep, next);
+  return gemm_blocked(kern, m, n, k, alpha, bytes, b, rs_b, cs_b, beta, c, ldc, ep, next);
+}
+
+// The next product where the first one could not take it: a product of its own.
+void next_product(int64_t m, int64_t k, const float* c, int64_t ldc, Precision precision, const NextProduct& next) {
+  Epilogue ep;
+  ep.bias = next.bias;
+  sgemm(false, false, m, next.n, k, 1.0f, c, ldc, next.b, next.ldb, 0.0f, next.c, next.ldc, ep, precision);
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep, Precision precision,
+           const NextProduct* next) {
+  if (!first_product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, precision, next) && next)
+    next_product(m, n, c, ldc, precision, *next);
+}
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const ByteRows& a,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const Epilogue& ep, Precision precision,
+           const NextProduct* next) {
+  if (!first_product(trans_a, trans_b, m, n, k, alpha, a, b, ldb, beta, c, ldc, ep, precision, next) && next)
+    next_product(m, n, c, ldc, precision, *next);
 }
 
 }  // namespace fastmlp

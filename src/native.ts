@@ -103,6 +103,29 @@ export interface GemmArgs {
   dropout?: { rate: number; key: number };
   /** Default 'fp32'. */
   precision?: Precision;
+  /**
+   * A second product of the result, the next layer's: next.c (m × next.n) = C·next.b + next.bias, with next.b
+   * (n × next.n). With a few columns (an output layer's classes, at most gemmConfig().skinnyNr) it is taken
+   * from each block of C's rows while they are still in cache, where the first product's blocking allows;
+   * otherwise after it. Either way it has the bits of a gemm call of its own, in the same precision.
+   */
+  next?: NextProduct;
+}
+
+/** The second product of a gemm call (GemmArgs.next). */
+export interface NextProduct {
+  /** Columns of next.b and next.c. */
+  n: number;
+  /** (the first product's n) × next.n. */
+  b: Float32Array;
+  /** Row stride of next.b. Default next.n. */
+  ldb?: number;
+  /** Added to every row (length next.n). */
+  bias?: Float32Array;
+  /** m × next.n. */
+  c: Float32Array;
+  /** Row stride of next.c. Default next.n. */
+  ldc?: number;
 }
 
 export interface SoftmaxCrossEntropyArgs {

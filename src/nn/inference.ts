@@ -155,15 +155,27 @@ export class InferenceNetwork {
 
   /**
    * Each layer's product for `rows` images, in order: out_l = act(in_l · W_l + b_l), in_0 the first input
-   * and in_l = out_(l−1). Raw numbers meet the folded first layer, scaled to bytes by the GEMM's alpha.
+   * and in_l = out_(l−1). Raw numbers meet the folded first layer, scaled to bytes by the GEMM's alpha. An
+   * output layer without activation is taken in the call of the layer below (GemmArgs.next).
    */
   private *products(rows: number, first: FirstInput, outputs: Float32Array[]): Generator<GemmArgs> {
-    for (let l = 0; l < this.layers.length; l++) {
-      const layer = this.layers[l]!;
-      const common = { m: rows, n: layer.outputs, k: layer.inputs, c: outputs[l]!, activation: layer.activation, ...(this.precision === 'bf16' ? { precision: this.precision } : {}) };
+    const last = this.layers.length - 1;
+    for (let l = 0; l <= last; l++) {
+      const layer = this.layers[l]!, above = this.layers[l + 1];
+      const fused = l + 1 === last && above !== undefined && above.activation === 'none';
+      const common = {
+        m: rows,
+        n: layer.outputs,
+        k: layer.inputs,
+        c: outputs[l]!,
+        activation: layer.activation,
+        ...(this.precision === 'bf16' ? { precision: this.precision } : {}),
+        ...(fused ? { next: { n: above.outputs, b: above.weights, bias: above.bias, c: outputs[last]! } } : {}),
+      };
       if (l > 0) yield { ...common, a: outputs[l - 1]!, b: layer.weights, bias: layer.bias };
       else if ('bytes' in first) yield { ...common, a: first.bytes, b: layer.weights, bias: layer.bias };
       else yield { ...common, a: first.raw, b: this.folded.weights, bias: this.folded.bias, alpha: first.scale === 'unit' ? 255 : 1 };
+      if (fused) return;
     }
   }
 

@@ -31,16 +31,26 @@ export class InnerProduct {
     this.inputGrad = new Workspace(inputs);
   }
 
-  /** Y = X·W + B, or act(X·W + B) when an activation is fused into the GEMM's write-back. */
-  forward(x: LayerInput, fused?: Activation): Matrix {
+  /**
+   * Y = X·W + B, or act(X·W + B) when an activation is fused into the GEMM's write-back. With `next`, the
+   * inner product above (taking Y), returns its output instead, computed in the same call: for an output
+   * layer of a few classes, from each block of Y's rows while they are in cache (GemmArgs.next), with the
+   * bits of its own forward.
+   */
+  forward(x: LayerInput, fused?: Activation, next?: InnerProduct): Matrix {
     if (x.cols !== this.inputs) throw new RangeError(`inner product expects ${this.inputs} inputs, got ${x.cols}`);
+    if (next && next.inputs !== this.outputs) throw new RangeError(`inner product expects ${next.inputs} inputs, got ${this.outputs}`);
     this.input = x;
     const y = fused ? fused.outputFor(x.rows) : this.out.get(x.rows);
     const activation: EpilogueActivation = fused ? fused.kind : 'none';
     const dropout = fused?.dropoutArgs();
-    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: operand(x), b: this.weights, c: y.data, bias: this.bias, activation, ...(dropout ? { dropout } : {}), ...this.precisionArgs });
+    const z = next?.out.get(x.rows);
+    const then = next && z ? { next: { n: next.outputs, b: next.weights, bias: next.bias, c: z.data } } : {};
+    native.gemm({ m: x.rows, n: this.outputs, k: this.inputs, a: operand(x), b: this.weights, c: y.data, bias: this.bias, activation, ...(dropout ? { dropout } : {}), ...this.precisionArgs, ...then });
     fused?.adopt(y);
-    return y;
+    if (!next || !z) return y;
+    next.input = y;
+    return z;
   }
 
   /**

@@ -107,13 +107,15 @@ export class Mlp implements ParameterBlock {
     return mlp;
   }
 
-  /** Class scores (batch × classes) of standardized inputs (batch × inputs); activations fused into the GEMMs. */
+  /**
+   * Class scores (batch × classes) of standardized inputs (batch × inputs); activations fused into the GEMMs,
+   * and the output layer into the last hidden layer's call (InnerProduct.forward's `next`).
+   */
   forward(x: LayerInput): Matrix {
+    const layers = this.innerProducts, last = layers.length - 1;
     let h: LayerInput = x;
-    this.innerProducts.forEach((ip, l) => {
-      h = ip.forward(h, this.activations[l]);
-    });
-    return h as Matrix;
+    for (let l = 0; l < last; l++) h = layers[l]!.forward(h, this.activations[l], l + 1 === last ? layers[last] : undefined);
+    return last === 0 ? layers[0]!.forward(h) : (h as Matrix);
   }
 
   /** True when the input or some hidden layer drops outputs in training. */

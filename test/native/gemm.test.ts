@@ -309,6 +309,60 @@ describe('gemm with A standardized from bytes', () => {
     }
   });
 
+  it.each(native.supportedIsas())('takes the next layer’s product with the bits of a call of its own, from each block of rows or after, on %s', (isa: Isa) => {
+    native.setIsa(isa);
+    const rng = new Rng(22);
+    // More rows than L2 holds of C, and B of two blocks of k that it does hold: the output layer's 10 columns
+    // are taken block of rows by block of rows (native/gemm.cc, NextRows). 37 rows, or 40 columns in the next
+    // product, are taken after the first product, as a call of their own.
+    const [n, k] = [200, 700];
+    const long = Math.ceil(native.gemmConfig().l2Bytes / (n * 4)) + 100;
+    const bytes = pixelBytes(rng, long, k, 'sparse');
+    const stats = { mean: randomArray(rng, k, 0, 255), invStd: randomArray(rng, k, 0.01, 0.1) };
+    const floats = randomArray(rng, long * k), w = randomArray(rng, k * n), bias = randomArray(rng, n);
+    const all = Int32Array.from({ length: long }, (_, i) => i);
+    for (const precision of ['fp32', 'bf16'] as const) {
+      for (const [m, classes, withBias, dropout] of [[long, 10, true, false], [long, 16, false, true], [37, 10, true, false], [long, 40, true, false]] as const) {
+        const w2 = randomArray(rng, n * classes), b2 = withBias ? randomArray(rng, classes) : undefined;
+        for (const from of ['floats', 'bytes'] as const) {
+          const a = from === 'floats' ? floats.subarray(0, m * k) : { bytes, rowLength: k, rows: all.subarray(0, m), ...stats };
+          const first = { m, n, k, a, b: w, bias, activation: 'sigmoid' as const, precision, ...(dropout ? { dropout: { rate: 0.25, key: 7 } } : {}) };
+          const c = new Float32Array(m * n), scores = new Float32Array(m * classes);
+          native.gemm({ ...first, c, next: { n: classes, b: w2, c: scores, ...(b2 ? { bias: b2 } : {}) } });
+          const alone = new Float32Array(m * n), separately = new Float32Array(m * classes);
+          native.gemm({ ...first, c: alone });
+          native.gemm({ m, n: classes, k: n, a: alone, b: w2, c: separately, precision, ...(b2 ? { bias: b2 } : {}) });
+          const label = `${precision} ${from}, ${m} rows, ${classes} classes`;
+          expect(Buffer.compare(Buffer.from(c.buffer), Buffer.from(alone.buffer)), `${label}: C`).toBe(0);
+          expect(Buffer.compare(Buffer.from(scores.buffer), Buffer.from(separately.buffer)), `${label}: next.c`).toBe(0);
+        }
+      }
+    }
+  });
+
+  it('checks the next product’s arguments', () => {
+    const [m, n, k] = [4, 5, 3];
+    const a = new Float32Array(m * k), b = new Float32Array(k * n), c = new Float32Array(m * n);
+    const call = (next: object) => () => native.gemm({ m, n, k, a, b, c, next: next as never });
+    const good = { n: 2, b: new Float32Array(n * 2), c: new Float32Array(m * 2) };
+    expect(call(good)).not.toThrow();
+    expect(call(new Float32Array(4))).toThrow(/Expected next to be an object/);
+    expect(call({ ...good, extra: 1 })).toThrow(/Unknown option 'extra' for next/);
+    expect(call({ ...good, n: -1 })).toThrow(/next.n/);
+    expect(call({ ...good, b: new Float32Array(n * 2 - 1) })).toThrow(/next.b to hold at least 10/);
+    expect(call({ ...good, c: new Float32Array(m * 2 - 1) })).toThrow(/next.c to hold at least 8/);
+    expect(call({ ...good, ldc: 1 })).toThrow(/next.ldc to be at least 2/);
+    expect(call({ ...good, bias: new Float32Array(1) })).toThrow(/next.bias to hold at least 2/);
+    expect(call({ ...good, c: c.subarray(0, 8) })).toThrow(/next.c not to overlap c/);
+    expect(call({ ...good, b: c.subarray(0, 10) })).toThrow(/c not to overlap next.b/);
+    expect(call({ ...good, c: a.subarray(0, 8) })).toThrow(/next.c not to overlap a/);
+    // The next product of an empty first product: C·next.b + bias with C all zeros (beta 0).
+    const bias = Float32Array.of(1.5, -2);
+    const scores = new Float32Array(m * 2).fill(Number.NaN);
+    native.gemm({ m, n, k: 0, a: new Float32Array(0), b: new Float32Array(0), c, next: { n: 2, b: Float32Array.from({ length: n * 2 }, (_, i) => i), c: scores, bias } });
+    expect(Array.from(scores)).toEqual([1.5, -2, 1.5, -2, 1.5, -2, 1.5, -2]);
+  });
+
   it('checks the byte rows before reading them', () => {
     const base = { bytes: new Uint8Array(20), rowLength: 5, rows: Int32Array.of(0, 3), mean: Float32Array.of(0), invStd: Float32Array.of(1) };
     const call = (a: object, extra: object = {}) => () =>
