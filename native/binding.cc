@@ -318,6 +318,19 @@ void parse_byte_rows(const Napi::Env& env, const Napi::Object& object, GemmCall&
     for (const char* name : {"bytes", "rows", "mean", "invStd"}) call.keep_alive.push_back(Napi::Persistent(o.Get(name)));
 }
 
+// A row stride: at least the row length (cols, or 1 for an empty row), the row length when not given.
+int64_t row_stride(const Napi::Env& env, const Napi::Value& v, const char* name, int64_t cols) {
+  const int64_t width = std::max<int64_t>(cols, 1);
+  if (v.IsUndefined()) return width;
+  const int64_t ld = dim(env, v, name);
+  if (ld < width) {
+    std::ostringstream out;
+    out << "Expected " << name << " to be at least " << width << " (the row length) but received " << ld;
+    range_error(env, out.str());
+  }
+  return ld;
+}
+
 // next: { n, b, c, bias?, ldb?, ldc? }, the product C·b + bias (C the first product's m × n result) into c.
 // Its c is written while the first product still reads its operands and writes its C, so it may overlap none
 // of them; the first product's C may not overlap the b and bias it is multiplied by.
@@ -328,19 +341,8 @@ void parse_next(const Napi::Env& env, const Napi::Value& value, GemmCall& call, 
   const Options o(env, value.As<Napi::Object>(), "next", {"n", "b", "c", "bias", "ldb", "ldc"});
   NextProduct& next = call.next;
   next.n = dim(env, o.Get("n"), "next.n");
-  const auto stride = [&](const char* key, const char* name) {
-    const Napi::Value v = o.Get(key);
-    if (v.IsUndefined()) return std::max<int64_t>(next.n, 1);
-    const int64_t ld = dim(env, v, name);
-    if (ld < std::max<int64_t>(next.n, 1)) {
-      std::ostringstream out;
-      out << "Expected " << name << " to be at least " << std::max<int64_t>(next.n, 1) << " (next.n) but received " << ld;
-      range_error(env, out.str());
-    }
-    return ld;
-  };
-  next.ldb = stride("ldb", "next.ldb");
-  next.ldc = stride("ldc", "next.ldc");
+  next.ldb = row_stride(env, o.Get("ldb"), "next.ldb", next.n);
+  next.ldc = row_stride(env, o.Get("ldc"), "next.ldc", next.n);
   const auto nb = f32(env, o.Get("b"), "next.b");
   const auto nc = f32(env, o.Get("c"), "next.c");
   const int64_t nb_span = call.m > 0 && next.n > 0 ? span(call.n, next.n, next.ldb) : 0;
@@ -399,18 +401,7 @@ GemmCall parse_gemm(const Napi::CallbackInfo& info, const char* function, bool k
   // A is stored (m×k), or (k×m) when transposed; B (k×n), or (n×k).
   const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
   const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
-  const auto stride = [&](const char* name, int64_t cols) {
-    const Napi::Value v = o.Get(name);
-    if (v.IsUndefined()) return std::max<int64_t>(cols, 1);
-    const int64_t ld = dim(env, v, name);
-    if (ld < std::max<int64_t>(cols, 1)) {
-      std::ostringstream out;
-      out << "Expected " << name << " to be at least " << std::max<int64_t>(cols, 1) << " (the row length) but received "
-          << ld;
-      range_error(env, out.str());
-    }
-    return ld;
-  };
+  const auto stride = [&](const char* name, int64_t cols) { return row_stride(env, o.Get(name), name, cols); };
   if (a_from_bytes && !o.Get("lda").IsUndefined()) type_error(env, "lda is not used when a is given as bytes");
   call.lda = stride("lda", a_cols);
   call.ldb = stride("ldb", b_cols);

@@ -293,23 +293,45 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
 // Rows of C a task of the column kernels takes at a time: two AVX-512 registers of them.
 constexpr int64_t kColumnsBlock = 32;
 
-void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
-                 int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
-                 const Epilogue& ep) {
-  const int snr = kern.skinny_nr;
-  float* packed = scratch<SkinnyBTag>(k * snr);
-  kern.pack_b(b, rs_b, cs_b, k, n, snr, packed);
-  // Contiguous rows of A go across the vector lanes, tasks of whole registers of them: a gradient Aᵀ·dZ.
-  const bool columns = rs_a == 1;
-  const SkinnyKernel kernel = columns ? kern.gemm_skinny_columns : kern.gemm_skinny;
-  const int64_t block = columns ? kColumnsBlock : 1, blocks = ceil_div(m, block);
-  const int64_t units = work_units(blocks, 2.0 * m * n * k);
-  ThreadPool::instance().run(units, [&](int64_t unit, int) {
-    const int64_t r0 = std::min(m, blocks * unit / units * block), r1 = std::min(m, blocks * (unit + 1) / units * block);
-    if (r1 == r0) return;
+// A product with n ≤ skinny_nr, B packed once, taken rows r0 … r1 − 1 at a time by its kernel and epilogue:
+// a row's result never depends on the rows taken with it.
+struct SkinnyRows {
+  const IsaKernels& kern;
+  int64_t n, k;
+  float alpha;
+  const float* a;
+  int64_t rs_a, cs_a;
+  float beta;
+  float* c;
+  int64_t ldc;
+  const Epilogue& ep;
+  const float* packed = nullptr;
+  SkinnyKernel kernel = nullptr;
+
+  void pack(const float* b, int64_t rs_b, int64_t cs_b) {
+    float* out = scratch<SkinnyBTag>(k * kern.skinny_nr);
+    kern.pack_b(b, rs_b, cs_b, k, n, kern.skinny_nr, out);
+    packed = out;
+    // Contiguous rows of A go across the vector lanes, tasks of whole registers of them: a gradient Aᵀ·dZ.
+    kernel = rs_a == 1 ? kern.gemm_skinny_columns : kern.gemm_skinny;
+  }
+  void rows(int64_t r0, int64_t r1) const {
+    if (r1 <= r0) return;
     float* c0 = c + r0 * ldc;
     kernel(r1 - r0, n, k, alpha, a + r0 * rs_a, rs_a, cs_a, packed, beta, c0, ldc);
     if (!ep.empty()) kern.epilogue(c0, ldc, r1 - r0, n, r0, 0, ep);
+  }
+};
+
+void gemm_skinny(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rs_a,
+                 int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc,
+                 const Epilogue& ep) {
+  SkinnyRows skinny{kern, n, k, alpha, a, rs_a, cs_a, beta, c, ldc, ep};
+  skinny.pack(b, rs_b, cs_b);
+  const int64_t block = rs_a == 1 ? kColumnsBlock : 1, blocks = ceil_div(m, block);
+  const int64_t units = work_units(blocks, 2.0 * m * n * k);
+  ThreadPool::instance().run(units, [&](int64_t unit, int) {
+    skinny.rows(std::min(m, blocks * unit / units * block), std::min(m, blocks * (unit + 1) / units * block));
   });
 }
 
@@ -403,35 +425,32 @@ void for_each_block(const Blocking& plan, int64_t n, int64_t k, int nr, int64_t 
   }
 }
 
-// The next product taken block of rows by block of rows (NextProduct), with its B packed once for the skinny
-// kernel: the same kernel on the same rows as a product of its own, so the same bits.
-struct NextRows {
-  const IsaKernels& kern;
-  const NextProduct* next;
-  const float* c;
-  int64_t ldc, k;  // the first product's C and its n, the next one's k
-  const float* packed = nullptr;
+// Whether a first product of n columns, in blocks of nb_max under `plan`, can take its next product block of
+// rows by block of rows (NextProduct). If so, `rows` is that product, its B packed: the skinny product a call
+// of its own would run, on the same rows, so the same bits.
+bool next_by_rows(const IsaKernels& kern, const Blocking& plan, int64_t n, int64_t nb_max, const NextProduct* next,
+                  SkinnyRows& rows) {
+  if (!next || plan.held <= 1 || n > nb_max || next->n > kern.skinny_nr) return false;
+  rows.pack(next->b, next->ldb, 1);
+  return true;
+}
 
-  // Whether the next product can be taken by blocks of rows after a first product of n columns in blocks of
-  // nb_max; if so its B is packed.
-  bool prepare(const Blocking& plan, int64_t n, int64_t nb_max) {
-    if (!next || plan.held <= 1 || n > nb_max || next->n > kern.skinny_nr) return false;
-    float* b = scratch<SkinnyBTag>(k * kern.skinny_nr);
-    kern.pack_b(next->b, next->ldb, 1, k, next->n, kern.skinny_nr, b);
-    packed = b;
-    return true;
-  }
-  void rows(int64_t i0, int64_t i1) const {
-    if (!packed || i1 <= i0) return;
-    float* out = next->c + i0 * next->ldc;
-    kern.gemm_skinny(i1 - i0, next->n, k, 1.0f, c + i0 * ldc, ldc, 1, packed, 0.0f, out, next->ldc);
-    Epilogue ep;
-    ep.bias = next->bias;
-    if (!ep.empty()) kern.epilogue(out, next->ldc, i1 - i0, next->n, i0, 0, ep);
-  }
-};
+// for_each_block, with the next product taken by blocks of rows where it can be; returns whether it was.
+template <typename PackPanel, typename Sweep>
+bool run_blocks(const IsaKernels& kern, const Blocking& plan, int64_t m, int64_t n, int64_t k, int mr, int nr,
+                int64_t kb_max, int64_t nb_max, float beta, const float* c, int64_t ldc, const NextProduct* next,
+                PackPanel&& pack_panel, Sweep&& sweep) {
+  Epilogue bias;
+  if (next) bias.bias = next->bias;
+  SkinnyRows then{kern, next ? next->n : 0, n, 1.0f, c, ldc, 1, 0.0f, next ? next->c : nullptr, next ? next->ldc : 0, bias};
+  const bool fused = next_by_rows(kern, plan, n, nb_max, next, then);
+  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep, [&](int64_t ip0, int64_t ip1) {
+    if (fused) then.rows(ip0 * mr, std::min(m, ip1 * mr));
+  });
+  return fused;
+}
 
-// Returns whether it took the next product too (NextRows).
+// Returns whether it took the next product too (next_by_rows).
 template <typename ASource>
 bool gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float alpha, const ASource& a,
                   const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t ldc, const Epilogue& ep,
@@ -491,11 +510,7 @@ bool gemm_blocked(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, float
       }
     }
   };
-  NextRows then{kern, next, c, ldc, n};
-  const bool fused = then.prepare(plan, n, nb_max);
-  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep,
-                 [&](int64_t ip0, int64_t ip1) { then.rows(ip0 * mr, std::min(m, ip1 * mr)); });
-  return fused;
+  return run_blocks(kern, plan, m, n, k, mr, nr, kb_max, nb_max, beta, c, ldc, next, pack_panel, sweep);
 }
 
 // bf16 products: the same loops over panels of step pairs (kernels.h), both operands rounded to bfloat16 as
@@ -562,11 +577,7 @@ bool gemm_blocked_bf16(const IsaKernels& kern, int64_t m, int64_t n, int64_t k, 
       }
     }
   };
-  NextRows then{kern, next, c, ldc, n};
-  const bool fused = then.prepare(plan, n, nb_max);
-  for_each_block(plan, n, k, nr, kb_max, nb_max, beta, pack_panel, sweep,
-                 [&](int64_t ip0, int64_t ip1) { then.rows(ip0 * mr, std::min(m, ip1 * mr)); });
-  return fused;
+  return run_blocks(kern, plan, m, n, k, mr, nr, kb_max, nb_max, beta, c, ldc, next, pack_panel, sweep);
 }
 
 // The cases with no product to compute: an empty C, or C = beta·C then the epilogue. True if handled.
